@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what Kiln and its tests need on Debian 12, when missing: the Debian packages
+# below and the npm packages (which bring Node.js 24 as node_modules/.bin/node).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command:package — runtime tools first, then the independent clients the tests use.
+tools=(tar:tar xz:xz-utils skopeo:skopeo umoci:umoci podman:podman)
+need=()
+for pair in "${tools[@]}"; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+if ((${#need[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  echo "setup: installing ${need[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if [ ! -x node_modules/.bin/node ] || [ ! -d node_modules/tar-stream ]; then
+  npm ci --no-audit --no-fund
+fi

@@ -1,0 +1,36 @@
+import { loadConfig, type Config } from '../config/index.ts';
+import { createLogger, type Logger } from '../core/index.ts';
+import { openStore, validateUser, type Store } from '../store/index.ts';
+
+/** What every command gets: configuration, output streams, logger, and the store on demand. */
+export interface Context {
+  config: Config;
+  json: boolean;
+  quiet: boolean;
+  logger: Logger;
+  out: (text: string) => void;
+  /** Opens the store on first use (commands like --help never touch it). */
+  store: () => Store;
+  close: () => void;
+}
+
+/** Builds the command context from global flags and the environment. */
+export function createContext(flags: { json: boolean; quiet: boolean; debug: boolean }, env: NodeJS.ProcessEnv = process.env): Context {
+  const config = loadConfig(env);
+  const logger = createLogger({ quiet: flags.quiet, debug: flags.debug });
+  let store: Store | undefined;
+  return {
+    config,
+    json: flags.json,
+    quiet: flags.quiet,
+    logger,
+    out: (text) => {
+      process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    },
+    store: () => {
+      store ??= openStore({ home: config.values.home, user: validateUser(config.values.user), logger });
+      return store;
+    },
+    close: () => store?.close(),
+  };
+}

@@ -1,0 +1,103 @@
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { KilnError, ErrorCode, isKilnError } from '../core/index.ts';
+import { GLOBAL_OPTIONS, type Command, type Values } from './command.ts';
+import { createContext } from './context.ts';
+import { IMAGE_COMMANDS } from './image-commands.ts';
+import { STORE_COMMANDS } from './store-commands.ts';
+
+/** Every command, in help order. */
+export const COMMANDS: readonly Command[] = [...IMAGE_COMMANDS, ...STORE_COMMANDS];
+
+/** Exit status of each error code: usage problems are 2, everything else 1. */
+export function exitStatus(err: unknown): number {
+  return isKilnError(err, ErrorCode.USAGE) || isKilnError(err, ErrorCode.INVALID_NAME) ? 2 : 1;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function helpText(): string {
+  return [
+    `kiln ${version()}: build, check, store, share, export and serve network-boot OS images`,
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.usage}\n      ${c.summary}`),
+    '',
+    'Every command: --json (data as JSON), --quiet, --help. Exit status: 0 ok, 1 failure, 2 usage.',
+    'Settings: KILN_HOME (state directory), KILN_USER (image owner), KILN_CONFIG (kiln.yaml); see `kiln config`.',
+  ].join('\n');
+}
+
+function findCommand(argv: readonly string[]): { command: Command; rest: string[] } | undefined {
+  const words = argv.filter((a) => !a.startsWith('-'));
+  for (const command of COMMANDS) {
+    if (command.path.every((w, i) => words[i] === w)) {
+      const rest = [...argv];
+      for (const w of command.path) rest.splice(rest.indexOf(w), 1);
+      return { command, rest };
+    }
+  }
+  return undefined;
+}
+
+function usageError(message: string, command?: Command): KilnError {
+  return new KilnError(ErrorCode.USAGE, message, { hint: command ? `usage: ${command.usage}` : 'run `kiln --help` for the commands' });
+}
+
+/** Runs the CLI; returns the exit status. Only this function prints errors. */
+export async function main(argv: readonly string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    process.stdout.write(`${helpText()}\n`);
+    return argv.length === 0 ? 2 : 0;
+  }
+  if (argv[0] === '--version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  let quiet = argv.includes('--quiet') || argv.includes('-q');
+  let ctx: ReturnType<typeof createContext> | undefined;
+  try {
+    const found = findCommand(argv);
+    if (!found) throw usageError(`unknown command: kiln ${argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')}`);
+    const { command, rest } = found;
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+    } catch (err) {
+      throw usageError((err as Error).message, command);
+    }
+    const values = parsed.values as Values;
+    if (values.help) {
+      process.stdout.write(`usage: ${command.usage}\n${command.summary}\n`);
+      return 0;
+    }
+    const [min, max] = command.positionals;
+    if (parsed.positionals.length < min || parsed.positionals.length > max) throw usageError(`wrong number of arguments for kiln ${command.path.join(' ')}`, command);
+    quiet = values.quiet === true;
+    ctx = createContext({ json: values.json === true, quiet, debug: values.debug === true });
+    await command.run(ctx, parsed.positionals, values);
+    return 0;
+  } catch (err) {
+    report(err);
+    return exitStatus(err);
+  } finally {
+    ctx?.close();
+  }
+}
+
+function report(err: unknown): void {
+  if (err instanceof KilnError) {
+    process.stderr.write(`kiln: error [${err.code}]: ${err.message}\n`);
+    if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+    if (process.env.KILN_DEBUG && err.cause) process.stderr.write(`  cause: ${String((err.cause as Error).stack ?? err.cause)}\n`);
+    return;
+  }
+  process.stderr.write(`kiln: internal error: ${(err as Error)?.stack ?? String(err)}\n  hint: this is a bug in kiln; please report it with the command you ran\n`);
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

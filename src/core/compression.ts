@@ -1,0 +1,30 @@
+import { createGunzip, createZstdDecompress } from 'node:zlib';
+import type { Duplex } from 'node:stream';
+import { KilnError, ErrorCode } from './errors.ts';
+
+/** A compression recognised from a stream's first bytes. */
+export type SniffedCompression = 'none' | 'gzip' | 'zstd' | 'xz' | 'bzip2';
+
+/** Recognises a compression format from the magic bytes at the start of a file. */
+export function sniffCompression(head: Uint8Array): SniffedCompression {
+  const b = (i: number): number => head[i] ?? -1;
+  if (b(0) === 0x1f && b(1) === 0x8b) return 'gzip';
+  if (b(0) === 0x28 && b(1) === 0xb5 && b(2) === 0x2f && b(3) === 0xfd) return 'zstd';
+  if (b(0) === 0xfd && b(1) === 0x37 && b(2) === 0x7a && b(3) === 0x58 && b(4) === 0x5a && b(5) === 0x00) return 'xz';
+  if (b(0) === 0x42 && b(1) === 0x5a && b(2) === 0x68) return 'bzip2';
+  return 'none';
+}
+
+/** A decompressing transform for a compression Node handles natively (gzip, zstd). */
+export function createDecompressor(compression: 'gzip' | 'zstd'): Duplex {
+  return compression === 'gzip' ? createGunzip() : createZstdDecompress();
+}
+
+/** Rejects compressions that OCI layers cannot carry. */
+export function assertLayerCompression(compression: SniffedCompression, what: string): asserts compression is 'none' | 'gzip' | 'zstd' {
+  if (compression === 'xz' || compression === 'bzip2') {
+    throw new KilnError(ErrorCode.UNSUPPORTED, `${what} is ${compression}-compressed, which OCI layers cannot carry`, {
+      hint: `decompress it first (e.g. ${compression === 'xz' ? 'xz -d' : 'bunzip2'} FILE) or recompress with gzip or zstd`,
+    });
+  }
+}

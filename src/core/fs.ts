@@ -1,0 +1,65 @@
+import { open, rename, rm, mkdir, mkdtemp, lstat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { isErrno } from './errors.ts';
+
+/** fsyncs a directory so that a rename inside it survives a crash. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A unique temporary file name next to `path` (same filesystem, so rename is atomic). */
+export function tempSibling(path: string): string {
+  return join(dirname(path), `.tmp-${process.pid}-${randomBytes(6).toString('hex')}-${basenameOf(path)}`);
+}
+
+function basenameOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? path : path.slice(i + 1);
+}
+
+/** Writes a small file atomically: temp file, fsync, rename, fsync of the directory. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tempSibling(path);
+  const handle = await open(tmp, 'wx', 0o644);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await syncDir(dirname(path));
+}
+
+/** Creates a fresh private work directory under `parent`; remove it with {@link removeTree}. */
+export async function makeWorkDir(parent: string, prefix: string): Promise<string> {
+  await mkdir(parent, { recursive: true });
+  return mkdtemp(join(parent, `${prefix}-${process.pid}-`));
+}
+
+/** Removes a file or directory tree; absent is fine. */
+export async function removeTree(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true });
+}
+
+/** True when `path` exists (any type, symlinks not followed). */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return false;
+    throw err;
+  }
+}

@@ -1,0 +1,81 @@
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { KilnError, ErrorCode } from './errors.ts';
+
+/** The Debian package that ships each external tool Kiln calls. */
+export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
+  tar: 'tar',
+  xz: 'xz-utils',
+  bzip2: 'bzip2',
+  mksquashfs: 'squashfs-tools',
+  unsquashfs: 'squashfs-tools',
+  tar2sqfs: 'squashfs-tools-ng',
+  'mkfs.erofs': 'erofs-utils',
+  bwrap: 'bubblewrap',
+  mmdebstrap: 'mmdebstrap',
+  skopeo: 'skopeo',
+  umoci: 'umoci',
+  podman: 'podman',
+};
+
+/** Options of {@link run}. */
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  /** What to do with the child's stdin/stdout; stderr is always captured for the error report. */
+  stdin?: 'ignore' | 'pipe';
+  stdout?: 'ignore' | 'pipe';
+}
+
+/** A running external tool: its process and a promise that settles when it exits. */
+export interface RunningTool {
+  child: ChildProcess;
+  done: Promise<void>;
+}
+
+const STDERR_KEEP = 8192;
+
+/**
+ * Starts an external tool. Every program Kiln runs goes through here so that a missing
+ * tool names its package and a failure reports the command, exit status and stderr tail.
+ */
+export function start(tool: string, args: readonly string[], options: RunOptions = {}): RunningTool {
+  const stdio: StdioOptions = [options.stdin ?? 'ignore', options.stdout ?? 'ignore', 'pipe'];
+  const child = spawn(tool, args, { cwd: options.cwd, env: options.env, signal: options.signal, stdio });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    stderr = (stderr + text).slice(-STDERR_KEEP);
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') {
+        const pkg = TOOL_PACKAGES[tool] ?? tool;
+        reject(new KilnError(ErrorCode.TOOL_MISSING, `${tool} not found`, { hint: `install ${pkg}: apt-get install ${pkg}`, cause: err }));
+      } else {
+        reject(new KilnError(ErrorCode.TOOL_FAILED, `${tool} could not run: ${err.message}`, { cause: err }));
+      }
+    });
+    child.once('close', (code, signal) => {
+      if (code === 0) return resolve();
+      const how = signal === null ? `exit status ${code}` : `signal ${signal}`;
+      const tail = stderr.trim().split('\n').slice(-5).join('\n');
+      reject(new KilnError(ErrorCode.TOOL_FAILED, `${tool} failed (${how})${tail ? `: ${tail}` : ''}`, {
+        hint: `command: ${[tool, ...args].join(' ')}`,
+      }));
+    });
+  });
+  return { child, done };
+}
+
+/** Runs an external tool to completion and returns its standard output as text. */
+export async function run(tool: string, args: readonly string[], options: Omit<RunOptions, 'stdout'> = {}): Promise<string> {
+  const running = start(tool, args, { ...options, stdout: 'pipe' });
+  let out = '';
+  running.child.stdout?.setEncoding('utf8');
+  running.child.stdout?.on('data', (text: string) => {
+    out += text;
+  });
+  await running.done;
+  return out;
+}

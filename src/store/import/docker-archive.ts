@@ -1,0 +1,109 @@
+import { createReadStream } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  KilnError, ErrorCode, HashingStream, assertLayerCompression, createDecompressor, layerMediaType, sniffCompression,
+  type Digest,
+} from '../../core/index.ts';
+import { parseConfig, type Descriptor } from '../oci.ts';
+import type { StagedBlob, Staging } from '../blobs.ts';
+
+/** One entry of a docker-archive's manifest.json. */
+export interface DockerArchiveItem {
+  Config: string;
+  RepoTags?: string[] | null;
+  Layers: string[];
+}
+
+function bad(path: string, why: string): KilnError {
+  return new KilnError(ErrorCode.BAD_ARCHIVE, `${path}: ${why}`, { hint: 'the docker-archive is corrupt or incomplete; save it again' });
+}
+
+/** Parses manifest.json of a docker-archive. */
+export function parseDockerManifest(text: string, path: string): DockerArchiveItem[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw bad(path, `manifest.json is not valid JSON (${(err as Error).message})`);
+  }
+  if (!Array.isArray(doc) || doc.length === 0) throw bad(path, 'manifest.json lists no image');
+  return doc.map((item: unknown, i) => {
+    const v = item as Partial<DockerArchiveItem>;
+    if (typeof v.Config !== 'string' || !Array.isArray(v.Layers) || !v.Layers.every((l) => typeof l === 'string')) {
+      throw bad(path, `manifest.json entry ${i} lacks Config or Layers`);
+    }
+    return { Config: v.Config, RepoTags: v.RepoTags ?? [], Layers: v.Layers };
+  });
+}
+
+/** Chooses the image of a docker-archive: the one tagged `selector`, else the only one. */
+export function pickDockerItem(items: DockerArchiveItem[], selector: string | undefined, path: string): DockerArchiveItem {
+  if (selector !== undefined) {
+    const found = items.find((i) => (i.RepoTags ?? []).some((t) => t === selector || t.endsWith(`/${selector}`) || t.endsWith(`:${selector}`)));
+    if (!found) throw new KilnError(ErrorCode.NOT_FOUND, `${path} has no image tagged "${selector}"`, { hint: `tags: ${items.flatMap((i) => i.RepoTags ?? []).join(', ')}` });
+    return found;
+  }
+  if (items.length === 1) return items[0] as DockerArchiveItem;
+  throw new KilnError(ErrorCode.AMBIGUOUS, `${path} holds ${items.length} images`, {
+    hint: `choose one with --ref <tag>; tags: ${items.flatMap((i) => i.RepoTags ?? []).join(', ')}`,
+  });
+}
+
+async function readHead(path: string): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    await handle.read(head, 0, 8, 0);
+    return head;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The digest of a layer's uncompressed tar (its diff_id). */
+async function diffIdOf(blob: StagedBlob, compression: 'none' | 'gzip' | 'zstd'): Promise<Digest> {
+  if (compression === 'none') return blob.digest;
+  const hashing = new HashingStream();
+  await pipeline(createReadStream(blob.path), createDecompressor(compression), hashing, new Writable({ write: (_c, _e, cb) => cb() }));
+  return hashing.digest;
+}
+
+/**
+ * Turns a staged docker-archive into an OCI config and layer descriptors. Layers keep
+ * their bytes (docker-archives hold uncompressed tars: OCI `tar` layers); every layer
+ * must match the config's diff_ids.
+ */
+export async function dockerItemToOci(
+  item: DockerArchiveItem,
+  members: ReadonlyMap<string, Digest>,
+  staging: Staging,
+  path: string,
+): Promise<{ configBlob: StagedBlob; layers: Descriptor[] }> {
+  const lookup = (member: string): StagedBlob => {
+    const digest = members.get(member.replace(/^\.\//u, ''));
+    const blob = digest && staging.staged.get(digest);
+    if (!blob) throw bad(path, `member ${member} named in manifest.json is missing`);
+    return blob;
+  };
+  const configBlob = lookup(item.Config);
+  const config = parseConfig(await readFile(configBlob.path), `${path} config ${item.Config}`);
+  if (config.rootfs.diff_ids.length !== item.Layers.length) {
+    throw bad(path, `config lists ${config.rootfs.diff_ids.length} layers, manifest.json ${item.Layers.length}`);
+  }
+  const layers: Descriptor[] = [];
+  for (const [i, member] of item.Layers.entries()) {
+    const blob = lookup(member);
+    const compression = sniffCompression(await readHead(blob.path));
+    assertLayerCompression(compression, `${path} layer ${member}`);
+    const diffId = await diffIdOf(blob, compression);
+    if (diffId !== config.rootfs.diff_ids[i]) {
+      throw new KilnError(ErrorCode.DIGEST_MISMATCH, `${path}: layer ${member} has diff_id ${diffId}, the config expects ${config.rootfs.diff_ids[i]}`, {
+        hint: 'the docker-archive is corrupt or was modified; save it again',
+      });
+    }
+    layers.push({ mediaType: layerMediaType(compression), digest: blob.digest, size: blob.size });
+  }
+  return { configBlob, layers };
+}

@@ -1,0 +1,92 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { PassThrough, type Readable } from 'node:stream';
+import {
+  KilnError, ErrorCode, HashingStream, TeeStream, assertLayerCompression, createDecompressor, layerMediaType,
+  readTarEntries, safeMemberName, sniffCompression, type Digest,
+} from '../../core/index.ts';
+import type { Descriptor, ImageConfig, Platform } from '../oci.ts';
+import type { Staging } from '../blobs.ts';
+
+/** What staging a root filesystem tarball produced. */
+export interface StagedRootfs {
+  layer: Descriptor;
+  diffId: Digest;
+  entries: number;
+}
+
+/** Fails when a rootfs member would escape the root on extraction ("..", or a hardlink out). */
+function checkMember(path: string, name: string, type: string, linkname: string | undefined): void {
+  const unsafe = safeMemberName(name) === undefined || (type === 'link' && linkname !== undefined && safeMemberName(linkname) === undefined);
+  if (unsafe) {
+    throw new KilnError(ErrorCode.UNSAFE_PATH, `${path}: entry "${name}" escapes the root filesystem`, {
+      hint: 'the tarball is hostile or was made from outside the root; create it with tar -C ROOT -cf FILE .',
+    });
+  }
+}
+
+/**
+ * Streams a root filesystem tarball (plain, gzip or zstd) into the staging area as one
+ * OCI layer, keeping its bytes. A branch of the same stream is decompressed, hashed for
+ * the diff_id and walked as tar, so that a truncated, corrupt or hostile tarball fails
+ * before anything reaches the store.
+ */
+export async function stageRootfs(path: string, staging: Staging): Promise<StagedRootfs> {
+  const handle = await open(path, 'r');
+  const head = Buffer.alloc(8);
+  try {
+    await handle.read(head, 0, 8, 0);
+  } finally {
+    await handle.close();
+  }
+  const compression = sniffCompression(head);
+  assertLayerCompression(compression, path);
+
+  const branch = new PassThrough();
+  const diffHash = new HashingStream();
+  let tarSource: Readable = branch.pipe(diffHash);
+  if (compression !== 'none') {
+    const decompress = createDecompressor(compression);
+    decompress.on('error', (err) => diffHash.destroy(
+      new KilnError(ErrorCode.BAD_ARCHIVE, `${path} does not decompress (${compression}): ${err.message}`, { cause: err, hint: 'the file is truncated or corrupt' }),
+    ));
+    branch.unpipe(diffHash);
+    tarSource = branch.pipe(decompress).pipe(diffHash);
+  }
+  const tee = new TeeStream(branch);
+  let entries = 0;
+  const validation = readTarEntries(tarSource, path, async (header) => {
+    checkMember(path, header.name, header.type, header.linkname);
+  }).then((count) => {
+    entries = count;
+  });
+  validation.catch((err: unknown) => tee.destroy(err as Error));
+  let staged;
+  try {
+    staged = await staging.stage(createReadStream(path), undefined, [tee]);
+  } catch (err) {
+    // The validation's error says what is wrong with the tarball; prefer it.
+    await validation;
+    throw err;
+  }
+  await validation;
+  return { layer: { mediaType: layerMediaType(compression), digest: staged.digest, size: staged.size }, diffId: diffHash.digest, entries };
+}
+
+/** The image config of a single-layer image made from a root filesystem. */
+export function rootfsConfig(input: { diffId: Digest; platform: Platform; labels: Record<string, string>; created: string; source: string }): ImageConfig {
+  const config: ImageConfig = {
+    created: input.created,
+    architecture: input.platform.architecture,
+    os: input.platform.os,
+    config: {
+      Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+      Cmd: ['/bin/sh'],
+      Labels: { ...input.labels },
+    },
+    rootfs: { type: 'layers', diff_ids: [input.diffId] },
+    history: [{ created: input.created, created_by: `kiln image import ${input.source}` }],
+  };
+  if (input.platform.variant) config.variant = input.platform.variant;
+  return config;
+}

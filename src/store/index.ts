@@ -1,0 +1,15 @@
+/** Store: the OCI image layout and SQLite catalog under KILN_HOME, import and export. */
+export { openStore, readLayoutIndex, type Store, type StoreOptions, type NewImage, type GcReport } from './store.ts';
+export type { ImageRecord } from './catalog.ts';
+export type { VerifyReport } from './verify.ts';
+export {
+  parseImageRef, formatImageRef, shortImageName, waltCloneUrl, sameRef, suggestNameFrom, validateUser,
+  type ImageRef,
+} from './reference.ts';
+export {
+  REF_NAME_ANNOTATION, hostPlatform, parsePlatform, platformMatches, configLabels,
+  type Descriptor, type ImageConfig, type ImageManifest, type ImageIndex, type Platform,
+} from './oci.ts';
+export { importImage, detectImageFormat, parseImageFormat, IMAGE_FORMATS, type ImageFormat, type ImportOptions, type ImportResult } from './import/index.ts';
+export { exportImage, type ExportOptions } from './export.ts';
+export { unpackLayers, applyLayer } from './unpack.ts';
