@@ -95,6 +95,11 @@ function report(err: unknown): void {
     if (process.env.KILN_DEBUG && err.cause) process.stderr.write(`  cause: ${String((err.cause as Error).stack ?? err.cause)}\n`);
     return;
   }
+  const errno = err as NodeJS.ErrnoException;
+  if (typeof errno?.code === 'string' && typeof errno.syscall === 'string') {
+    process.stderr.write(`kiln: error [IO]: ${errno.message}\n  hint: check the path, its permissions and free disk space\n`);
+    return;
+  }
   process.stderr.write(`kiln: internal error: ${(err as Error)?.stack ?? String(err)}\n  hint: this is a bug in kiln; please report it with the command you ran\n`);
 }
 

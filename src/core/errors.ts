@@ -21,6 +21,26 @@ export const ErrorCode = {
 /** One of the literal codes in {@link ErrorCode}. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/** The hint a code gives when the thrower has nothing more specific to say. */
+export const DEFAULT_HINTS: Readonly<Record<ErrorCode, string>> = {
+  USAGE: 'run `kiln --help` for the commands and their options',
+  INVALID_NAME: 'an image name is [<user>/]<name>[:<tag>] with <name> in a-z, 0-9 and "-"',
+  NOT_FOUND: 'check the name or path; `kiln image show --all` lists the images',
+  ALREADY_EXISTS: 'choose another name, or pass --force to replace it',
+  BAD_ARCHIVE: 'the input is truncated, corrupt or not an image; create or export it again',
+  DIGEST_MISMATCH: 'the content is corrupt or was modified; fetch or export it again',
+  SIZE_MISMATCH: 'the content is truncated or corrupt; fetch or export it again',
+  MISSING_BLOB: 'the image is incomplete; `kiln store verify` checks the store',
+  UNSUPPORTED: 'convert the input to a form Kiln reads (see the README)',
+  AMBIGUOUS: 'say which one you mean (see the options of the command)',
+  TOOL_MISSING: 'install the tool named above',
+  TOOL_FAILED: 'the tool\'s own message above says what went wrong',
+  UNSAFE_PATH: 'the input is hostile or corrupt; nothing was extracted from it',
+  CONFIG: 'fix the configuration file or the environment variable named above',
+  CONFLICT: 'another kiln process changed the store at the same time; run the command again',
+  IO: 'check the path, its permissions and free disk space',
+};
+
 /** Options of a {@link KilnError} beyond its code and message. */
 export interface KilnErrorOptions {
   hint?: string;
@@ -30,13 +50,13 @@ export interface KilnErrorOptions {
 /** The one error type Kiln throws on purpose: a code, what happened, and a hint for the user. */
 export class KilnError extends Error {
   readonly code: ErrorCode;
-  readonly hint: string | undefined;
+  readonly hint: string;
 
   constructor(code: ErrorCode, message: string, options: KilnErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KilnError';
     this.code = code;
-    this.hint = options.hint;
+    this.hint = options.hint ?? DEFAULT_HINTS[code];
   }
 }
 

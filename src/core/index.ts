@@ -1,5 +1,5 @@
 /** Core: errors, digests, media types, external tools, atomic files, logging. */
-export { KilnError, ErrorCode, isKilnError, isErrno, type KilnErrorOptions } from './errors.ts';
+export { KilnError, ErrorCode, DEFAULT_HINTS, isKilnError, isErrno, type KilnErrorOptions } from './errors.ts';
 export { type Digest, parseDigest, isDigest, digestHex, digestOf, HashingStream, assertContent } from './digest.ts';
 export { MediaType, toOciMediaType, layerMediaType, layerCompression, type Compression } from './media-types.ts';
 export { run, start, TOOL_PACKAGES, type RunOptions, type RunningTool } from './run.ts';

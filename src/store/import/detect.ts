@@ -29,7 +29,7 @@ export async function detectImageFormat(path: string): Promise<ImageFormat> {
   try {
     info = await lstat(path);
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) throw new KilnError(ErrorCode.NOT_FOUND, `${path} does not exist`, { cause: err });
+    if (isErrno(err, 'ENOENT')) throw new KilnError(ErrorCode.NOT_FOUND, `${path} does not exist`, { cause: err, hint: 'give the path of an OCI layout directory, an OCI or docker archive, or a rootfs tarball' });
     throw err;
   }
   if (info.isDirectory()) {
@@ -43,7 +43,7 @@ export async function detectImageFormat(path: string): Promise<ImageFormat> {
       });
     }
   }
-  if (!info.isFile()) throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path} is not a regular file or directory`);
+  if (!info.isFile()) throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path} is not a regular file or directory`, { hint: 'give a file or an OCI layout directory' });
   const handle = await open(path, 'r');
   const head = Buffer.alloc(512);
   try {

@@ -1,0 +1,108 @@
+import { spawn, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project root. */
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** The kiln executable, as users run it. */
+export const KILN = join(ROOT, 'bin', 'kiln');
+
+/** A command's outcome. */
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A scratch directory removed when the test ends. */
+export function scratch(t: { after: (fn: () => void) => void }, prefix = 'kiln-test'): string {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Runs a program to completion, capturing its output. */
+export function runProgram(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, input?: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** A kiln runner bound to one KILN_HOME and user. */
+export function kilnFor(home: string, user = 'alice'): (args: readonly string[], extraEnv?: NodeJS.ProcessEnv) => Promise<Result> {
+  return (args, extraEnv = {}) =>
+    runProgram(KILN, args, { ...process.env, KILN_HOME: home, KILN_USER: user, KILN_CONFIG: '', ...extraEnv });
+}
+
+/** Runs a program and returns its stdout; throws with stderr when it fails. */
+export function sh(cmd: string, args: readonly string[], options: { cwd?: string } = {}): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
+ * Makes a small root filesystem with the things layers must carry: a device node, a
+ * hardlink, a setuid file, a symlink, an xattr; returns the directory.
+ */
+export function makeRootfsDir(dir: string, marker = 'hello'): string {
+  const root = join(dir, `root-${marker}`);
+  for (const d of ['bin', 'sbin', 'etc', 'dev', 'usr/bin', 'boot/rpi-3-b']) mkdirSync(join(root, d), { recursive: true });
+  writeFileSync(join(root, 'etc', 'os-release'), 'ID=debian\nVERSION_ID="12"\n');
+  writeFileSync(join(root, 'etc', 'marker'), `${marker}\n`);
+  writeFileSync(join(root, 'usr', 'bin', 'tool'), '#!/bin/sh\necho tool\n', { mode: 0o4755 });
+  writeFileSync(join(root, 'boot', 'rpi-3-b', 'start.uboot'), 'bootz\n');
+  sh('chmod', ['4755', join(root, 'usr', 'bin', 'tool')]);
+  sh('ln', [join(root, 'usr', 'bin', 'tool'), join(root, 'usr', 'bin', 'tool-hardlink')]);
+  sh('ln', ['-s', '../usr/bin/tool', join(root, 'bin', 'tool')]);
+  sh('mknod', [join(root, 'dev', 'null'), 'c', '1', '3']);
+  sh('setfattr', ['-n', 'user.kiln', '-v', 'yes', join(root, 'etc', 'marker')]);
+  return root;
+}
+
+/** Tars a directory as a rootfs tarball (GNU tar, with xattrs); returns the file. */
+export function tarDir(root: string, file: string, compress: '' | 'gzip' | 'zstd' = ''): string {
+  const flags = compress === 'gzip' ? ['-z'] : compress === 'zstd' ? ['--zstd'] : [];
+  sh('tar', ['-C', root, '--numeric-owner', '--xattrs', '--xattrs-include=*', ...flags, '-cf', file, '.']);
+  return file;
+}
+
+/** Podman with a private storage under `dir` (no daemon, no network). */
+export function podmanFor(dir: string): (args: readonly string[]) => string {
+  const base = ['--root', join(dir, 'podman-root'), '--runroot', join(dir, 'podman-run'), '--storage-driver', 'vfs'];
+  return (args) => sh('podman', [...base, ...args]);
+}
+
+/** A snapshot of a store: every file with its size and content hash, and the catalog rows. */
+export function snapshotStore(home: string): string {
+  const lines: string[] = [];
+  const walk = (dir: string, rel: string): void => {
+    for (const name of readdirSync(dir).sort()) {
+      const full = join(dir, name);
+      const info = statSync(full);
+      if (info.isDirectory()) walk(full, `${rel}${name}/`);
+      else lines.push(`${rel}${name} ${info.size} ${createHash('sha256').update(readFileSync(full)).digest('hex')}`);
+    }
+  };
+  walk(join(home, 'store'), 'store/');
+  const tmp = join(home, 'tmp');
+  lines.push(`tmp: ${readdirSync(tmp).length} entries`);
+  return lines.join('\n');
+}
+
+/** Parses JSON printed by a kiln command. */
+export function json<T = unknown>(result: Result): T {
+  try {
+    return JSON.parse(result.stdout) as T;
+  } catch {
+    throw new Error(`not JSON (exit ${result.code}): ${result.stdout}\n${result.stderr}`);
+  }
+}
