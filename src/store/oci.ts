@@ -127,10 +127,10 @@ export function configLabels(config: ImageConfig): Record<string, string> {
   return { ...(config.config?.Labels ?? {}) };
 }
 
-/** True when a manifest is already pure OCI (no Docker media types anywhere). */
+/** True when a manifest is already pure OCI (no Docker media types anywhere; mediaType may be absent, as image-spec allows). */
 export function isOciManifest(manifest: ImageManifest): boolean {
   return (
-    manifest.mediaType === MediaType.ociManifest &&
+    (manifest.mediaType === undefined || manifest.mediaType === MediaType.ociManifest) &&
     manifest.config.mediaType === MediaType.ociConfig &&
     manifest.layers.every((l) => toOciMediaType(l.mediaType) === l.mediaType)
   );
