@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import tar from 'tar-stream';
+
+/** One member of a hand-made tar. */
+export interface Member {
+  name: string;
+  type?: 'file' | 'directory' | 'symlink' | 'link';
+  content?: string;
+  linkname?: string;
+}
+
+/** Builds a tar in memory from members (test fixtures only: small, and hostile on purpose). */
+export async function makeTar(members: readonly Member[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const done = (async () => {
+    for await (const chunk of pack) chunks.push(chunk as Buffer);
+  })();
+  for (const m of members) {
+    const type = m.type ?? 'file';
+    if (type === 'file') pack.entry({ name: m.name, mode: 0o644 }, m.content ?? '');
+    else pack.entry({ name: m.name, type, linkname: m.linkname, mode: type === 'directory' ? 0o755 : 0o777 });
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+function sha(data: Buffer | string): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** Writes an OCI layout with one image of uncompressed `layers`; returns the manifest digest. */
+export function writeLayout(dir: string, layers: readonly Buffer[], labels: Record<string, string> = {}, ref = 'fixture:latest'): string {
+  const blobs = join(dir, 'blobs', 'sha256');
+  mkdirSync(blobs, { recursive: true });
+  const put = (data: Buffer | string): { digest: string; size: number } => {
+    const digest = sha(data);
+    writeFileSync(join(blobs, digest.slice(7)), data);
+    return { digest, size: Buffer.byteLength(data) };
+  };
+  const layerDescs = layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...put(l) }));
+  const config = JSON.stringify({
+    architecture: 'amd64',
+    os: 'linux',
+    config: { Labels: labels },
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => sha(l)) },
+  });
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...put(config) },
+    layers: layerDescs,
+  });
+  const m = put(manifest);
+  writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  writeFileSync(
+    join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: { 'org.opencontainers.image.ref.name': ref } }],
+    }),
+  );
+  return m.digest;
+}
+
+/** The file of a blob in a layout. */
+export function layoutBlob(dir: string, digest: string): string {
+  return join(dir, 'blobs', 'sha256', digest.replace(/^sha256:/, ''));
+}
