@@ -79,6 +79,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     quiet = values.quiet === true;
     ctx = createContext({ json: values.json === true, quiet, debug: values.debug === true });
     await command.run(ctx, parsed.positionals, values);
+    ctx.logger.debug(`peak memory ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`);
     return 0;
   } catch (err) {
     report(err);

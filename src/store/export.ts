@@ -35,7 +35,7 @@ async function imageBlobs(store: Store, record: ImageRecord): Promise<ImageBlobs
     mediaType: MediaType.ociManifest,
     digest: record.manifestDigest,
     size: bytes.length,
-    annotations: { [REF_NAME_ANNOTATION]: `${record.ref.name}:${record.ref.tag}` },
+    annotations: { [REF_NAME_ANNOTATION]: formatImageRef(record.ref) },
     platform: record.platform,
   };
   return { manifest, manifestDesc, blobs: [{ ...manifestDesc, annotations: {} }, manifest.config, ...manifest.layers] };

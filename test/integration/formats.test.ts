@@ -112,11 +112,11 @@ test('kiln exports load into podman and skopeo', async (t) => {
     const digest = sh('skopeo', ['inspect', '--format', '{{.Digest}} {{.Labels}}', `${format}:${file}`]).trim();
     assert.match(digest, /walt\.node\.models:pc-x86-64/);
   }
-  const labels = podman(['image', 'inspect', '--format', '{{ index .Labels "walt.node.models" }}', 'localhost/shipped:latest']).trim();
+  const labels = podman(['image', 'inspect', '--format', '{{ index .Labels "walt.node.models" }}', 'localhost/alice/shipped:latest']).trim();
   assert.equal(labels, 'pc-x86-64');
   const layoutDir = join(dir, 'shipped.oci');
   await ok(['image', 'export', 'shipped', layoutDir, '--format', 'oci']);
-  assert.equal(sh('skopeo', ['inspect', '--format', '{{.Digest}}', `oci:${layoutDir}:shipped:latest`]).trim(), image.digest);
+  assert.equal(sh('skopeo', ['inspect', '--format', '{{.Digest}}', `oci:${layoutDir}:alice/shipped:latest`]).trim(), image.digest);
   const refused = await kiln(['image', 'export', 'shipped', layoutDir, '--format', 'oci']);
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /ALREADY_EXISTS/, 'an existing destination is not overwritten');

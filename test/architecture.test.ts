@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { ROOT } from './helpers.ts';
+
+const SRC = join(ROOT, 'src');
+
+/** Which domains each domain may import (through their index.ts). cli wires everything. */
+const ALLOWED: Record<string, readonly string[]> = {
+  core: [],
+  config: ['core'],
+  store: ['core'],
+  registry: ['core', 'config', 'store'],
+  check: ['core', 'store'],
+  build: ['core', 'config', 'store', 'registry', 'check'],
+  export: ['core', 'config', 'store', 'check'],
+  boot: ['core', 'config', 'store', 'check', 'export'],
+  cli: ['core', 'config', 'store', 'registry', 'check', 'build', 'export', 'boot'],
+};
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = join(dir, e.name);
+    return e.isDirectory() ? sourceFiles(full) : e.name.endsWith('.ts') ? [full] : [];
+  });
+}
+
+const domainOf = (file: string): string => relative(SRC, file).split('/')[0] ?? '';
+
+test('each domain has an index.ts door and is in the dependency table', () => {
+  for (const entry of readdirSync(SRC, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    assert.ok(existsSync(join(SRC, entry.name, 'index.ts')) || entry.name === 'cli', `src/${entry.name} has an index.ts`);
+    assert.ok(entry.name in ALLOWED, `src/${entry.name} is a known domain`);
+  }
+});
+
+test('domains import each other only through index.ts, and only along allowed arrows', () => {
+  const problems: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const text = readFileSync(file, 'utf8');
+    for (const match of text.matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)) {
+      const target = resolve(dirname(file), match[1] as string);
+      const from = domainOf(file);
+      const to = domainOf(target);
+      if (from === to) continue;
+      const where = `${relative(ROOT, file)} imports ${match[1]}`;
+      if (relative(SRC, target) !== `${to}/index.ts`) problems.push(`${where}: reach ${to} through src/${to}/index.ts`);
+      if (!(ALLOWED[from] ?? []).includes(to)) problems.push(`${where}: ${from} may not depend on ${to}`);
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('source files stay short and no catch-all utils files exist', () => {
+  for (const file of sourceFiles(SRC)) {
+    assert.ok(!/\/utils?\.ts$/.test(file), `${relative(ROOT, file)}: name the module after what it does`);
+    const lines = readFileSync(file, 'utf8').split('\n').length;
+    assert.ok(lines <= 400, `${relative(ROOT, file)} has ${lines} lines; split it`);
+  }
+});
+
+test('every package in package.json is named in the README with its reason', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Dependencies'));
+  assert.ok(section.length > 20, 'README has a "## Dependencies" section');
+  for (const name of [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})]) {
+    assert.match(section, new RegExp('`' + name.replace(/[/.]/g, '\\$&') + '`[^\\n]*\\S'), `README explains why ${name} is a dependency`);
+  }
+});
