@@ -64,7 +64,8 @@ export async function peekTarNames(path: string, limit: number): Promise<TarHead
     let longName: string | undefined;
     while (entries.length < limit) {
       const { bytesRead } = await handle.read(block, 0, BLOCK, offset);
-      if (bytesRead < BLOCK || block.every((b) => b === 0)) break;
+      if (bytesRead < BLOCK) return offset === 0 ? undefined : entries;
+      if (block.every((b) => b === 0)) break;
       if (!isTarHeader(block)) return entries.length === 0 && longName === undefined ? undefined : entries;
       const size = parseTarNumber(block, 124, 12);
       const type = String.fromCharCode(block[156] || 0x30);
