@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, symlinkSync, truncateSync, unlinkSync, writeFileSync, statSync, mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { json, kilnFor, makeRootfsDir, scratch, sh, snapshotStore, tarDir } from '../helpers.ts';
 import { layoutBlob, makeTar, writeLayout } from '../oci-fixture.ts';
 
@@ -57,6 +58,11 @@ test('bad input gets a clear error with a code and a hint, and the store stays e
       what: 'truncated gzip rootfs',
       make: async () => { const f = tarDir(makeRootfsDir(dir, 'gz'), mk('r.tar.gz'), 'gzip'); truncateSync(f, statSync(f).size - 40); return f; },
       code: 'BAD_ARCHIVE', message: /decompress|truncated|Unexpected end/i,
+    },
+    {
+      what: 'truncated xz rootfs',
+      make: async () => { writeFileSync(mk('r.tar.xz'), execFileSync('xz', ['-c'], { input: readFileSync(rootfs) }).subarray(0, -20)); return mk('r.tar.xz'); },
+      code: 'BAD_ARCHIVE', message: /does not decompress \(xz\)/,
     },
     {
       what: 'truncated plain rootfs',

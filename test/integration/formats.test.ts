@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { zstdDecompressSync, gunzipSync } from 'node:zlib';
+import { execFileSync } from 'node:child_process';
 import { json, kilnFor, makeRootfsDir, podmanFor, scratch, sh, tarDir } from '../helpers.ts';
 
 interface Inspect {
@@ -122,7 +123,7 @@ test('kiln exports load into podman and skopeo', async (t) => {
   assert.match(refused.stderr, /ALREADY_EXISTS/, 'an existing destination is not overwritten');
 });
 
-test('gzip and zstd rootfs tarballs keep their compression; the diff_id is the uncompressed digest', async (t) => {
+test('gzip and zstd rootfs tarballs keep their compression, xz and bzip2 are decompressed; the diff_id is the uncompressed digest', async (t) => {
   const { dir, root, ok, inspect } = await setup(t);
   const cases = [
     { compress: 'gzip' as const, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', decompress: gunzipSync },
@@ -141,6 +142,17 @@ test('gzip and zstd rootfs tarballs keep their compression; the diff_id is the u
     const out = join(dir, `z-${c.compress}.tar`);
     await ok(['image', 'export', `z-${c.compress}`, out, '--format', 'rootfs']);
     assert.deepEqual(readFileSync(out), c.decompress(raw), 'rootfs export is the layer, decompressed');
+  }
+  // xz and bzip2 cannot be OCI layers: they are stored decompressed.
+  const plain = readFileSync(tarDir(root, join(dir, 'plain.tar')));
+  for (const tool of ['xz', 'bzip2']) {
+    const file = join(dir, `plain.tar.${tool}`);
+    writeFileSync(file, execFileSync(tool, ['-c'], { input: plain }));
+    await ok(['image', 'import', file, `z-${tool}`, '--label', 'walt.node.models=m']);
+    const image = await inspect(`z-${tool}`);
+    const digest = `sha256:${createHash('sha256').update(plain).digest('hex')}`;
+    assert.equal(image.manifest.layers[0]?.mediaType, 'application/vnd.oci.image.layer.v1.tar');
+    assert.deepEqual([image.manifest.layers[0]?.digest, image.config.rootfs.diff_ids[0]], [digest, digest]);
   }
 });
 

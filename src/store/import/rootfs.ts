@@ -2,8 +2,8 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import {
-  KilnError, ErrorCode, HashingStream, TeeStream, assertLayerCompression, createDecompressor, layerMediaType,
-  readTarEntries, safeMemberName, sniffCompression, type Digest,
+  KilnError, ErrorCode, HashingStream, TeeStream, createDecompressor, layerMediaType, readTarEntries, safeMemberName,
+  sniffCompression, start, isKilnError, type Digest,
 } from '../../core/index.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci.ts';
 import type { Staging } from '../blobs.ts';
@@ -26,8 +26,8 @@ function checkMember(path: string, name: string, type: string, linkname: string 
 }
 
 /**
- * Streams a root filesystem tarball (plain, gzip or zstd) into the staging area as one
- * OCI layer, keeping its bytes. A branch of the same stream is decompressed, hashed for
+ * Streams a root filesystem tarball (plain, gzip, zstd, xz or bzip2) into the staging area
+ * as one OCI layer, keeping its bytes when OCI can carry its compression. A branch of the same stream is decompressed, hashed for
  * the diff_id and walked as tar, so that a truncated, corrupt or hostile tarball fails
  * before anything reaches the store.
  */
@@ -39,8 +39,21 @@ export async function stageRootfs(path: string, staging: Staging): Promise<Stage
   } finally {
     await handle.close();
   }
-  const compression = sniffCompression(head);
-  assertLayerCompression(compression, path);
+  const sniffed = sniffCompression(head);
+  // OCI layers carry gzip and zstd as they are; xz and bzip2 are decompressed by their
+  // tools and stored as plain tar.
+  let source: Readable = createReadStream(path);
+  let tool: Promise<void> | undefined;
+  if (sniffed === 'xz' || sniffed === 'bzip2') {
+    const running = start(sniffed, ['-dc', path], { stdout: 'pipe' });
+    tool = running.done.catch((err: unknown) => {
+      throw isKilnError(err, 'TOOL_FAILED')
+        ? new KilnError(ErrorCode.BAD_ARCHIVE, `${path} does not decompress (${sniffed}): ${err.message}`, { cause: err, hint: 'the file is truncated or corrupt' })
+        : err;
+    });
+    source = running.child.stdout as Readable;
+  }
+  const compression = sniffed === 'gzip' || sniffed === 'zstd' ? sniffed : 'none';
 
   const branch = new PassThrough();
   const diffHash = new HashingStream();
@@ -63,12 +76,14 @@ export async function stageRootfs(path: string, staging: Staging): Promise<Stage
   validation.catch((err: unknown) => tee.destroy(err as Error));
   let staged;
   try {
-    staged = await staging.stage(createReadStream(path), undefined, [tee]);
+    staged = await staging.stage(source, undefined, [tee]);
   } catch (err) {
-    // The validation's error says what is wrong with the tarball; prefer it.
+    // The decompressor's or the validation's error says what is wrong with the tarball; prefer it.
+    await tool;
     await validation;
     throw err;
   }
+  await tool;
   await validation;
   return { layer: { mediaType: layerMediaType(compression), digest: staged.digest, size: staged.size }, diffId: diffHash.digest, entries };
 }
