@@ -51,6 +51,8 @@ export async function stageRootfs(path: string, staging: Staging): Promise<Stage
         ? new KilnError(ErrorCode.BAD_ARCHIVE, `${path} does not decompress (${sniffed}): ${err.message}`, { cause: err, hint: 'the file is truncated or corrupt' })
         : err;
     });
+    // Awaited below; until then a failure must not count as unhandled.
+    tool.catch(() => undefined);
     source = running.child.stdout as Readable;
   }
   const compression = sniffed === 'gzip' || sniffed === 'zstd' ? sniffed : 'none';
