@@ -83,6 +83,8 @@ async function writeArchive(store: Store, record: ImageRecord, out: Writable, do
   const { manifest, manifestDesc, blobs } = await imageBlobs(store, record);
   const pack = tar.pack();
   const done = pipeline(pack as unknown as Readable, out, { signal });
+  // Awaited at the end; a write error also fails the entry being written.
+  done.catch(() => undefined);
   const mtime = new Date(record.created);
   const add = (name: string, text: string): void => {
     pack.entry({ name, mtime, mode: 0o644 }, text);
