@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import type { Duplex } from 'node:stream';
 import { KilnError, ErrorCode } from './errors.ts';
@@ -13,6 +14,18 @@ export function sniffCompression(head: Uint8Array): SniffedCompression {
   if (b(0) === 0xfd && b(1) === 0x37 && b(2) === 0x7a && b(3) === 0x58 && b(4) === 0x5a && b(5) === 0x00) return 'xz';
   if (b(0) === 0x42 && b(1) === 0x5a && b(2) === 0x68) return 'bzip2';
   return 'none';
+}
+
+/** Recognises the compression of a file from its first bytes. */
+export async function sniffFileCompression(path: string): Promise<SniffedCompression> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    await handle.read(head, 0, head.length, 0);
+    return sniffCompression(head);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** A decompressing transform for a compression Node handles natively (gzip, zstd). */

@@ -23,16 +23,21 @@ function basenameOf(path: string): string {
   return i < 0 ? path : path.slice(i + 1);
 }
 
-/** Writes a small file atomically: temp file, fsync, rename, fsync of the directory. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = tempSibling(path);
-  const handle = await open(tmp, 'wx', 0o644);
+/** Creates a new file (never overwriting one) with `data`, and fsyncs it. */
+export async function writeFileSynced(path: string, data: string | Uint8Array): Promise<void> {
+  const handle = await open(path, 'wx', 0o644);
   try {
     await handle.writeFile(data);
     await handle.sync();
   } finally {
     await handle.close();
   }
+}
+
+/** Writes a small file atomically: temp file, fsync, rename, fsync of the directory. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tempSibling(path);
+  await writeFileSynced(tmp, data);
   try {
     await rename(tmp, path);
   } catch (err) {

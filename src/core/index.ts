@@ -3,8 +3,8 @@ export { KilnError, ErrorCode, DEFAULT_HINTS, isKilnError, isErrno, type KilnErr
 export { type Digest, parseDigest, isDigest, digestHex, digestOf, HashingStream, assertContent } from './digest.ts';
 export { MediaType, toOciMediaType, layerMediaType, layerCompression, type Compression } from './media-types.ts';
 export { run, start, TOOL_PACKAGES, type RunOptions, type RunningTool } from './run.ts';
-export { writeFileAtomic, syncDir, tempSibling, makeWorkDir, removeTree, pathExists } from './fs.ts';
-export { sniffCompression, createDecompressor, assertLayerCompression, type SniffedCompression } from './compression.ts';
+export { writeFileAtomic, writeFileSynced, syncDir, tempSibling, makeWorkDir, removeTree, pathExists } from './fs.ts';
+export { sniffCompression, sniffFileCompression, createDecompressor, assertLayerCompression, type SniffedCompression } from './compression.ts';
 export { peekTarNames, isTarHeader, parseTarNumber, type TarHeaderInfo } from './tar-peek.ts';
 export { type Logger, silentLogger, createLogger } from './log.ts';
 export { TeeStream } from './tee.ts';

@@ -14,30 +14,24 @@ export const MediaType = {
   dockerLayerZstd: 'application/vnd.docker.image.rootfs.diff.tar.zstd',
 } as const;
 
+const TO_OCI: Readonly<Record<string, string>> = {
+  [MediaType.dockerManifest]: MediaType.ociManifest,
+  [MediaType.dockerManifestList]: MediaType.ociIndex,
+  [MediaType.dockerConfig]: MediaType.ociConfig,
+  [MediaType.dockerLayer]: MediaType.ociLayer,
+  [MediaType.dockerLayerGzip]: MediaType.ociLayerGzip,
+  [MediaType.dockerLayerZstd]: MediaType.ociLayerZstd,
+  [MediaType.ociManifest]: MediaType.ociManifest,
+  [MediaType.ociIndex]: MediaType.ociIndex,
+  [MediaType.ociConfig]: MediaType.ociConfig,
+  [MediaType.ociLayer]: MediaType.ociLayer,
+  [MediaType.ociLayerGzip]: MediaType.ociLayerGzip,
+  [MediaType.ociLayerZstd]: MediaType.ociLayerZstd,
+};
+
 /** The OCI equivalent of a Docker schema2 media type; OCI types map to themselves. */
 export function toOciMediaType(mediaType: string): string | undefined {
-  switch (mediaType) {
-    case MediaType.dockerManifest:
-    case MediaType.ociManifest:
-      return MediaType.ociManifest;
-    case MediaType.dockerManifestList:
-    case MediaType.ociIndex:
-      return MediaType.ociIndex;
-    case MediaType.dockerConfig:
-    case MediaType.ociConfig:
-      return MediaType.ociConfig;
-    case MediaType.dockerLayer:
-    case MediaType.ociLayer:
-      return MediaType.ociLayer;
-    case MediaType.dockerLayerGzip:
-    case MediaType.ociLayerGzip:
-      return MediaType.ociLayerGzip;
-    case MediaType.dockerLayerZstd:
-    case MediaType.ociLayerZstd:
-      return MediaType.ociLayerZstd;
-    default:
-      return undefined;
-  }
+  return Object.hasOwn(TO_OCI, mediaType) ? TO_OCI[mediaType] : undefined;
 }
 
 /** Compression of a layer, named as in the media type suffix. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Transform } from 'node:stream';
 import {
-  KilnError, ErrorCode, HashingStream, assertContent, digestHex, digestOf, makeWorkDir, removeTree, syncDir,
+  KilnError, ErrorCode, HashingStream, assertContent, digestHex, digestOf, makeWorkDir, removeTree, syncDir, writeFileSynced,
   type Digest,
 } from '../core/index.ts';
 
@@ -142,13 +142,7 @@ export async function createStaging(tmpRoot: string, signal?: AbortSignal): Prom
     },
     stageBytes: async (bytes) => {
       const path = join(dir, `blob-${seq++}`);
-      const handle = await open(path, 'wx', 0o644);
-      try {
-        await handle.writeFile(bytes);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await writeFileSynced(path, bytes);
       const data = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
       return keep(path, { digest: digestOf(data), size: data.length });
     },

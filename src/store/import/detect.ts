@@ -1,6 +1,6 @@
-import { lstat, open } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KilnError, ErrorCode, isErrno, peekTarNames, safeMemberName, sniffCompression } from '../../core/index.ts';
+import { KilnError, ErrorCode, isErrno, peekTarNames, safeMemberName, sniffFileCompression } from '../../core/index.ts';
 
 /** The formats `kiln image import` reads and `kiln image export` writes. */
 export const IMAGE_FORMATS = ['oci', 'oci-archive', 'docker-archive', 'rootfs'] as const;
@@ -44,14 +44,7 @@ export async function detectImageFormat(path: string): Promise<ImageFormat> {
     }
   }
   if (!info.isFile()) throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path} is not a regular file or directory`, { hint: 'give a file or an OCI layout directory' });
-  const handle = await open(path, 'r');
-  const head = Buffer.alloc(512);
-  try {
-    await handle.read(head, 0, 512, 0);
-  } finally {
-    await handle.close();
-  }
-  if (sniffCompression(head) !== 'none') return 'rootfs';
+  if ((await sniffFileCompression(path)) !== 'none') return 'rootfs';
   const entries = await peekTarNames(path, PEEK_ENTRIES);
   if (entries === undefined) {
     throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path} is neither a tar archive nor an OCI layout`, {

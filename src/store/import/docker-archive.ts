@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  KilnError, ErrorCode, HashingStream, assertLayerCompression, createDecompressor, layerMediaType, sniffCompression,
+  KilnError, ErrorCode, HashingStream, assertLayerCompression, createDecompressor, layerMediaType, sniffFileCompression,
   type Digest,
 } from '../../core/index.ts';
 import { parseConfig, type Descriptor } from '../oci.ts';
@@ -51,17 +51,6 @@ export function pickDockerItem(items: DockerArchiveItem[], selector: string | un
   });
 }
 
-async function readHead(path: string): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    const head = Buffer.alloc(8);
-    await handle.read(head, 0, 8, 0);
-    return head;
-  } finally {
-    await handle.close();
-  }
-}
-
 /** The digest of a layer's uncompressed tar (its diff_id). */
 async function diffIdOf(blob: StagedBlob, compression: 'none' | 'gzip' | 'zstd'): Promise<Digest> {
   if (compression === 'none') return blob.digest;
@@ -95,7 +84,7 @@ export async function dockerItemToOci(
   const layers: Descriptor[] = [];
   for (const [i, member] of item.Layers.entries()) {
     const blob = lookup(member);
-    const compression = sniffCompression(await readHead(blob.path));
+    const compression = await sniffFileCompression(blob.path);
     assertLayerCompression(compression, `${path} layer ${member}`);
     const diffId = await diffIdOf(blob, compression);
     if (diffId !== config.rootfs.diff_ids[i]) {

@@ -1,9 +1,8 @@
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import {
   KilnError, ErrorCode, HashingStream, TeeStream, createDecompressor, layerMediaType, readTarEntries, safeMemberName,
-  sniffCompression, start, isKilnError, type Digest,
+  sniffFileCompression, start, isKilnError, type Digest,
 } from '../../core/index.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci.ts';
 import type { Staging } from '../blobs.ts';
@@ -32,14 +31,7 @@ function checkMember(path: string, name: string, type: string, linkname: string 
  * before anything reaches the store.
  */
 export async function stageRootfs(path: string, staging: Staging): Promise<StagedRootfs> {
-  const handle = await open(path, 'r');
-  const head = Buffer.alloc(8);
-  try {
-    await handle.read(head, 0, 8, 0);
-  } finally {
-    await handle.close();
-  }
-  const sniffed = sniffCompression(head);
+  const sniffed = await sniffFileCompression(path);
   // OCI layers carry gzip and zstd as they are; xz and bzip2 are decompressed by their
   // tools and stored as plain tar.
   let source: Readable = createReadStream(path);
