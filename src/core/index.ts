@@ -9,3 +9,4 @@ export { peekTarNames, isTarHeader, parseTarNumber, type TarHeaderInfo } from '.
 export { type Logger, silentLogger, createLogger } from './log.ts';
 export { TeeStream } from './tee.ts';
 export { readTarEntries, safeMemberName, type TarEntryHeader } from './tar-read.ts';
+export { TarScanner, parsePaxRecords, type ScannedMember } from './tar-scan.ts';

@@ -13,3 +13,4 @@ export {
 export { importImage, detectImageFormat, parseImageFormat, IMAGE_FORMATS, type ImageFormat, type ImportOptions, type ImportResult } from './import/index.ts';
 export { exportImage, type ExportOptions } from './export.ts';
 export { unpackLayers, applyLayer } from './unpack.ts';
+export { readImageTree, readTreeFiles, createTree, treePath, type ImageTree, type TreeEntry, type Resolution, type FileContent } from './tree.ts';

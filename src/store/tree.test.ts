@@ -1,0 +1,113 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import tar from 'tar-stream';
+import { digestOf, MediaType } from '../core/index.ts';
+import type { Descriptor } from './oci.ts';
+import { readImageTree, readTreeFiles } from './tree.ts';
+
+type Member = { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; content?: string; linkname?: string };
+
+async function makeTar(members: Member[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const done = (async () => { for await (const c of pack) chunks.push(c as Buffer); })();
+  for (const m of members) {
+    if ((m.type ?? 'file') === 'file') pack.entry({ name: m.name, mode: 0o644 }, m.content ?? '');
+    else pack.entry({ name: m.name, type: m.type, linkname: m.linkname, mode: 0o755 });
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+async function imageOf(layers: Array<{ data: Buffer; gzip?: boolean }>) {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-tree-'));
+  const blobs = new Map<string, Buffer>();
+  const descs: Descriptor[] = layers.map(({ data, gzip }) => {
+    const bytes = gzip ? gzipSync(data) : data;
+    const digest = digestOf(bytes);
+    blobs.set(digest, bytes);
+    writeFileSync(join(dir, digest.slice(7)), bytes);
+    return { mediaType: gzip ? MediaType.ociLayerGzip : MediaType.ociLayer, digest, size: bytes.length };
+  });
+  const source = {
+    openLayer: (l: Descriptor) => Readable.from([blobs.get(l.digest) as Buffer]),
+    blobFile: (l: Descriptor) => join(dir, l.digest.slice(7)),
+  };
+  const tree = await readImageTree(descs, source.openLayer);
+  return { tree, source, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+test('the merged tree applies whiteouts, opaque directories and replacements in layer order', async () => {
+  const { tree, cleanup } = await imageOf([
+    { data: await makeTar([{ name: 'etc/', type: 'directory' }, { name: 'etc/a', content: 'a' }, { name: 'etc/b', content: 'b' }, { name: 'opt/x/y', content: 'y' }, { name: 'var/d/f', content: 'f' }]) },
+    { data: await makeTar([{ name: 'etc/.wh.a' }, { name: 'opt/x/.wh..wh..opq' }, { name: 'opt/x/z', content: 'z' }, { name: 'var/d', content: 'now a file' }]), gzip: true },
+  ]);
+  try {
+    assert.equal(tree.get('/etc/a'), undefined);
+    assert.equal(tree.get('etc/b')?.layer, 0);
+    assert.equal(tree.get('opt/x/y'), undefined, 'opaque directory hides lower content');
+    assert.equal(tree.get('opt/x/z')?.layer, 1);
+    assert.equal(tree.get('var/d')?.type, 'file');
+    assert.equal(tree.get('var/d/f'), undefined, 'a file replacing a directory hides its content');
+    assert.deepEqual(tree.children('etc').map((e) => e.path), ['etc/b']);
+    assert.ok(tree.children('').some((e) => e.path === 'etc'));
+  } finally {
+    cleanup();
+  }
+});
+
+test('symlinks resolve inside the image root; loops and missing targets are findings', async () => {
+  const { tree, source, cleanup } = await imageOf([
+    { data: await makeTar([
+      { name: 'usr/bin/busybox', content: 'BB' },
+      { name: 'bin', type: 'symlink', linkname: 'usr/bin' },
+      { name: 'sbin/init', type: 'symlink', linkname: '/bin/busybox' },
+      { name: 'escape', type: 'symlink', linkname: '../../../../usr/bin/busybox' },
+      { name: 'loop1', type: 'symlink', linkname: 'loop2' },
+      { name: 'loop2', type: 'symlink', linkname: '/loop1' },
+      { name: 'dangling', type: 'symlink', linkname: '/nowhere' },
+      { name: 'usr/bin/hard', type: 'link', linkname: 'usr/bin/busybox' },
+      { name: '../outside', content: 'x' },
+    ]) },
+  ]);
+  try {
+    const init = tree.resolve('/sbin/init');
+    assert.ok(init.ok && init.path === 'usr/bin/busybox' && !init.escaped);
+    const esc = tree.resolve('escape');
+    assert.ok(esc.ok && esc.path === 'usr/bin/busybox' && esc.escaped, 'clamped at the image root, and flagged');
+    const loop = tree.resolve('loop1');
+    assert.ok(!loop.ok && loop.reason === 'loop');
+    const dangling = tree.resolve('dangling');
+    assert.ok(!dangling.ok && dangling.reason === 'missing');
+    assert.deepEqual(tree.unsafe, ['../outside']);
+    const files = await readTreeFiles(tree, ['/sbin/init', 'usr/bin/hard', 'loop1', 'bin'], source);
+    assert.deepEqual(files.get('/sbin/init'), { ok: true, data: Buffer.from('BB'), truncated: false });
+    assert.deepEqual(files.get('usr/bin/hard'), { ok: true, data: Buffer.from('BB'), truncated: false });
+    assert.equal(files.get('loop1')?.ok, false);
+    assert.equal(files.get('bin')?.ok, false);
+  } finally {
+    cleanup();
+  }
+});
+
+test('file content is read from compressed layers too, up to a limit', async () => {
+  const big = 'x'.repeat(100_000);
+  const { tree, source, cleanup } = await imageOf([
+    { data: await makeTar([{ name: 'a', content: 'first' }, { name: 'big', content: big }, { name: 'z', content: 'last' }]), gzip: true },
+  ]);
+  try {
+    const files = await readTreeFiles(tree, ['a', 'z', 'big'], source, 1000);
+    assert.deepEqual(files.get('a'), { ok: true, data: Buffer.from('first'), truncated: false });
+    assert.deepEqual(files.get('z'), { ok: true, data: Buffer.from('last'), truncated: false });
+    const b = files.get('big');
+    assert.ok(b?.ok && b.truncated && b.data.length === 1000);
+  } finally {
+    cleanup();
+  }
+});
