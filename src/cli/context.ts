@@ -1,5 +1,5 @@
 import { loadConfig, type Config } from '../config/index.ts';
-import { createLogger, type Logger } from '../core/index.ts';
+import { createLogger, createTerminalProgress, silentProgress, type Logger } from '../core/index.ts';
 import { openStore, validateUser, type Store } from '../store/index.ts';
 
 /** What every command gets: configuration, output streams, logger, and the store on demand. */
@@ -28,7 +28,9 @@ export function createContext(flags: { json: boolean; quiet: boolean; debug: boo
       process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     },
     store: () => {
-      store ??= openStore({ home: config.values.home, user: validateUser(config.values.user), logger });
+      // Progress is for people at a terminal: never in pipes, logs, --json or --quiet.
+      const progress = process.stderr.isTTY && !flags.quiet && !flags.json ? createTerminalProgress(process.stderr) : silentProgress;
+      store ??= openStore({ home: config.values.home, user: validateUser(config.values.user), logger, progress });
       return store;
     },
     close: () => store?.close(),

@@ -10,3 +10,4 @@ export { type Logger, silentLogger, createLogger } from './log.ts';
 export { TeeStream } from './tee.ts';
 export { readTarEntries, safeMemberName, type TarEntryHeader } from './tar-read.ts';
 export { TarScanner, parsePaxRecords, type ScannedMember } from './tar-scan.ts';
+export { type Progress, type ProgressTask, silentProgress, createTerminalProgress, progressStream } from './progress.ts';

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Transform } from 'node:stream';
 import {
-  KilnError, ErrorCode, HashingStream, assertContent, digestHex, digestOf, makeWorkDir, removeTree, syncDir, writeFileSynced,
-  type Digest,
+  KilnError, ErrorCode, HashingStream, assertContent, digestHex, digestOf, makeWorkDir, progressStream, removeTree, silentProgress,
+  syncDir, writeFileSynced, type Digest, type Progress,
 } from '../core/index.ts';
 
 /** A blob written to a staging area and verified, not yet visible in the store. */
@@ -105,7 +105,7 @@ export interface Staging {
 }
 
 /** Creates a staging area under `tmpRoot` (which must be on the store's filesystem). */
-export async function createStaging(tmpRoot: string, signal?: AbortSignal): Promise<Staging> {
+export async function createStaging(tmpRoot: string, signal?: AbortSignal, progress: Progress = silentProgress): Promise<Staging> {
   const dir = await makeWorkDir(tmpRoot, 'stage');
   const staged = new Map<Digest, StagedBlob>();
   let seq = 0;
@@ -128,8 +128,10 @@ export async function createStaging(tmpRoot: string, signal?: AbortSignal): Prom
       const path = join(dir, `blob-${seq++}`);
       const hashing = new HashingStream();
       const out = createWriteStream(path, { flags: 'wx', mode: 0o644 });
+      const label = expected ? expected.digest.slice(0, 19) : 'importing';
+      const counter = progressStream(progress.start(label, expected?.size));
       try {
-        const streams: NodeJS.ReadWriteStream[] = [source as NodeJS.ReadableStream as NodeJS.ReadWriteStream, ...extra, hashing, out as unknown as NodeJS.ReadWriteStream];
+        const streams: NodeJS.ReadWriteStream[] = [source as NodeJS.ReadableStream as NodeJS.ReadWriteStream, ...extra, counter, hashing, out as unknown as NodeJS.ReadWriteStream];
         await pipeline(streams, { signal });
         const handle = await open(path, 'r');
         await handle.sync().finally(() => handle.close());

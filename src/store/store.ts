@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { KilnError, ErrorCode, isErrno, silentLogger, type Digest, type Logger } from '../core/index.ts';
+import { KilnError, ErrorCode, isErrno, silentLogger, type Digest, type Logger, type Progress } from '../core/index.ts';
 import { openCatalog, type Catalog, type ImageRecord } from './catalog.ts';
 import {
   blobPath, blobSize, createStaging, initLayout, layoutPaths, openVerifiedBlob, readSmallBlob,
@@ -21,6 +21,8 @@ export interface StoreOptions {
   /** The calling user: owner of what they import, build or clone. */
   user: string;
   logger?: Logger;
+  /** Shows transfers as blobs stream in (the CLI passes a terminal display). */
+  progress?: Progress;
 }
 
 /** What a new image consists of, its blobs already staged or in the store. */
@@ -163,7 +165,7 @@ export function openStore(options: StoreOptions): Store {
     openBlob: (digest, size) => openVerifiedBlob(layout, digest, size),
     blobFile: (digest) => blobPath(layout, digest),
     hasBlob: (digest) => blobSize(layout, digest) !== undefined,
-    createStaging: (signal) => createStaging(tmpDir, signal),
+    createStaging: (signal) => createStaging(tmpDir, signal, options.progress),
 
     commitImage: async (staging, image, opts = {}) => {
       if (!opts.force && catalog.findImage(image.ref)) throw exists(image.ref);

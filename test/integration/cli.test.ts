@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { json, kilnFor, makeRootfsDir, scratch, tarDir } from '../helpers.ts';
+import { KILN, json, kilnFor, makeRootfsDir, runProgram, scratch, tarDir } from '../helpers.ts';
 
 interface ShowItem {
   name: string;
@@ -121,4 +121,15 @@ test('--quiet prints nothing on success; an existing name needs --force', async 
   const dup = await alice(['image', 'duplicate', 'q', 'q']);
   assert.equal(dup.code, 1);
   assert.match(dup.stderr, /ALREADY_EXISTS/);
+});
+
+test('progress shows on a terminal only', async (t) => {
+  const { dir, rootfs, alice } = await setup(t);
+  const env = `KILN_HOME=${join(dir, 'home')} KILN_USER=alice`;
+  // `script` gives kiln a pseudo-terminal, as a person at a shell would.
+  const tty = await runProgram('script', ['-qec', `${env} ${KILN} image import ${rootfs} on-tty --label walt.node.models=m`, '/dev/null']);
+  assert.equal(tty.code, 0, tty.stdout);
+  assert.match(tty.stdout, /\r\x1b\[Kimporting {2}\d+\.\d MB/);
+  const piped = await alice(['image', 'import', rootfs, 'piped', '--label', 'walt.node.models=m']);
+  assert.doesNotMatch(piped.stderr + piped.stdout, /\x1b\[K/);
 });
