@@ -32,8 +32,11 @@ function sha(data: Buffer | string): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
-/** Writes an OCI layout with one image of uncompressed `layers`; returns the manifest digest. */
-export function writeLayout(dir: string, layers: readonly Buffer[], labels: Record<string, string> = {}, ref = 'fixture:latest'): string {
+/** Writes an OCI layout with one image of uncompressed `layers` (OCI or Docker schema2 media types); returns the manifest digest. */
+export function writeLayout(dir: string, layers: readonly Buffer[], labels: Record<string, string> = {}, ref = 'fixture:latest', docker = false): string {
+  const types = docker
+    ? { manifest: 'application/vnd.docker.distribution.manifest.v2+json', config: 'application/vnd.docker.container.image.v1+json', layer: 'application/vnd.docker.image.rootfs.diff.tar' }
+    : { manifest: 'application/vnd.oci.image.manifest.v1+json', config: 'application/vnd.oci.image.config.v1+json', layer: 'application/vnd.oci.image.layer.v1.tar' };
   const blobs = join(dir, 'blobs', 'sha256');
   mkdirSync(blobs, { recursive: true });
   const put = (data: Buffer | string): { digest: string; size: number } => {
@@ -41,7 +44,7 @@ export function writeLayout(dir: string, layers: readonly Buffer[], labels: Reco
     writeFileSync(join(blobs, digest.slice(7)), data);
     return { digest, size: Buffer.byteLength(data) };
   };
-  const layerDescs = layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...put(l) }));
+  const layerDescs = layers.map((l) => ({ mediaType: types.layer, ...put(l) }));
   const config = JSON.stringify({
     architecture: 'amd64',
     os: 'linux',
@@ -50,8 +53,8 @@ export function writeLayout(dir: string, layers: readonly Buffer[], labels: Reco
   });
   const manifest = JSON.stringify({
     schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...put(config) },
+    mediaType: types.manifest,
+    config: { mediaType: types.config, ...put(config) },
     layers: layerDescs,
   });
   const m = put(manifest);
@@ -60,7 +63,7 @@ export function writeLayout(dir: string, layers: readonly Buffer[], labels: Reco
     join(dir, 'index.json'),
     JSON.stringify({
       schemaVersion: 2,
-      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: { 'org.opencontainers.image.ref.name': ref } }],
+      manifests: [{ mediaType: types.manifest, ...m, annotations: { 'org.opencontainers.image.ref.name': ref } }],
     }),
   );
   return m.digest;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { zstdDecompressSync, gunzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { json, kilnFor, makeRootfsDir, podmanFor, scratch, sh, tarDir } from '../helpers.ts';
+import { makeTar, writeLayout } from '../oci-fixture.ts';
 
 interface Inspect {
   digest: string;
@@ -181,4 +182,20 @@ test('a multi-layer image with whiteouts exports as the merged root filesystem',
   assert.ok(!listing.includes('./boot/rpi-3-b/start.uboot'), 'the replaced directory lost its old content');
   assert.match(tarListing(out), /crw-r--r-- 0\/0 .*1,\s*3 .* \.\/dev\/null\n/);
   assert.ok(!existsSync(join(dir, 'home', 'tmp', 'rootfs')), 'the work directory is gone');
+});
+
+test('Docker schema2 media types are accepted and stored as OCI', async (t) => {
+  const { dir, ok, inspect, store } = await setup(t);
+  const layout = join(dir, 'docker-types');
+  const layer = await makeTar([{ name: 'etc/hostname', content: 'node\n' }]);
+  const original = writeLayout(layout, [layer], { 'walt.node.models': 'pc-x86-64' }, 'someone/dockerish:v1', true);
+  await ok(['image', 'import', layout]);
+  const image = await inspect('dockerish:v1');
+  assert.notEqual(image.digest, original, 'the manifest was rewritten');
+  assert.equal(image.manifest.layers[0]?.mediaType, 'application/vnd.oci.image.layer.v1.tar');
+  const raw = JSON.parse(readFileSync(join(store, 'blobs', 'sha256', image.digest.slice(7)), 'utf8')) as { mediaType: string; config: { mediaType: string } };
+  assert.equal(raw.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+  assert.equal(raw.config.mediaType, 'application/vnd.oci.image.config.v1+json');
+  assert.equal(image.labels['walt.node.models'], 'pc-x86-64');
+  assert.equal(sh('skopeo', ['inspect', '--format', '{{.Digest}}', `oci:${store}:alice/dockerish:v1`]).trim(), image.digest);
 });
