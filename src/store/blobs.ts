@@ -99,8 +99,8 @@ export interface Staging {
   stageBytes(bytes: string | Uint8Array): Promise<StagedBlob>;
   /** Staged blobs by digest. */
   staged: Map<Digest, StagedBlob>;
-  /** Moves the staged blobs into the layout (skipping ones already there); returns those it added. */
-  publish(layout: LayoutPaths, digests: Iterable<Digest>): Promise<Digest[]>;
+  /** Moves the staged blobs into the layout (skipping ones already there), recording in `added` each one it moved. */
+  publish(layout: LayoutPaths, digests: Iterable<Digest>, added: Digest[]): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -148,8 +148,7 @@ export async function createStaging(tmpRoot: string, signal?: AbortSignal, progr
       const data = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
       return keep(path, { digest: digestOf(data), size: data.length });
     },
-    publish: async (layout, digests) => {
-      const added: Digest[] = [];
+    publish: async (layout, digests, added) => {
       for (const digest of digests) {
         const target = blobPath(layout, digest);
         const blob = staged.get(digest);
@@ -164,7 +163,6 @@ export async function createStaging(tmpRoot: string, signal?: AbortSignal, progr
         added.push(digest);
       }
       if (added.length > 0) await syncDir(layout.blobsDir);
-      return added;
     },
     dispose: () => removeTree(dir),
   };

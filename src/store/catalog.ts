@@ -80,6 +80,8 @@ export interface Catalog {
   deleteImage(ref: ImageRef): boolean;
   /** Drops blob references of manifests no image uses any more; returns those manifests' blobs. */
   pruneManifests(): Digest[];
+  /** The images whose manifest needs a blob. */
+  imagesUsing(digest: Digest): ImageRef[];
   /** Every blob digest some image needs (manifests, configs, layers). */
   referencedBlobs(): Set<Digest>;
   pin(digests: readonly Digest[], token: string): void;
@@ -139,6 +141,10 @@ export function openCatalog(path: string): Catalog {
       db.prepare(`DELETE FROM manifest_blobs WHERE ${orphan}`).run();
       return rows.map((r) => r.blob_digest as Digest);
     },
+    imagesUsing: (digest) =>
+      (db
+        .prepare('SELECT owner, name, tag FROM images WHERE manifest_digest IN (SELECT manifest_digest FROM manifest_blobs WHERE blob_digest = ?) ORDER BY owner, name, tag')
+        .all(digest) as Array<{ owner: string; name: string; tag: string }>).map((r) => ({ user: r.owner, name: r.name, tag: r.tag })),
     referencedBlobs: () => {
       const rows = db
         .prepare('SELECT DISTINCT blob_digest FROM manifest_blobs WHERE manifest_digest IN (SELECT manifest_digest FROM images)')

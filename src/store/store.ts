@@ -172,9 +172,10 @@ export function openStore(options: StoreOptions): Store {
       const blobs: Digest[] = [image.manifestDigest, image.manifest.config.digest, ...image.manifest.layers.map((l) => l.digest)];
       const token = randomBytes(8).toString('hex');
       catalog.pin(blobs, token);
-      let added: Digest[] = [];
+      const added: Digest[] = [];
+      let committed = false;
       try {
-        added = await staging.publish(layout, blobs);
+        await staging.publish(layout, blobs, added);
         const platform: Platform = { os: image.config.os, architecture: image.config.architecture };
         if (image.config.variant) platform.variant = image.config.variant;
         const now = new Date().toISOString();
@@ -198,12 +199,12 @@ export function openStore(options: StoreOptions): Store {
           catalog.putImage(record, blobs);
           syncIndex();
         });
-        added = [];
+        committed = true;
         return record;
       } finally {
         catalog.unpin(token);
         // On failure, blobs this operation brought in are orphans: take them out again.
-        if (added.length > 0) collect(added);
+        if (!committed && added.length > 0) collect(added);
       }
     },
 
@@ -256,7 +257,7 @@ export function openStore(options: StoreOptions): Store {
       return removed;
     },
 
-    verify: () => verifyStore({ layout, catalog, expectedIndex: () => expectedIndexText() }),
+    verify: () => verifyStore({ layout, catalog, expectedIndex: expectedIndexText }),
 
     gc: async () => {
       const report = collect('all');

@@ -50,19 +50,13 @@ export async function verifyStore(input: { layout: LayoutPaths; catalog: Catalog
     report.bytesChecked += result.size;
     if (result.digest !== digest) report.corrupt.push({ digest, actual: result.digest });
   }
-  const images = catalog.listImages();
   const referenced = catalog.referencedBlobs();
   for (const digest of referenced) {
     if (present.has(digest)) continue;
     // A blob added after the directory listing is present, not missing.
     const again = await hashFile(blobPath(layout, digest));
     if (again) continue;
-    report.missing.push({ digest, images: [] });
-  }
-  for (const image of images) {
-    if (!referenced.has(image.manifestDigest) && !present.has(image.manifestDigest)) {
-      report.missing.push({ digest: image.manifestDigest, images: [formatImageRef(image.ref)] });
-    }
+    report.missing.push({ digest, images: catalog.imagesUsing(digest).map(formatImageRef) });
   }
   report.indexInSync = readFileSync(layout.indexPath, 'utf8') === input.expectedIndex();
   report.ok = report.corrupt.length === 0 && report.missing.length === 0 && report.strays.length === 0 && report.indexInSync;

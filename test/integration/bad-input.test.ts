@@ -183,3 +183,21 @@ test('an export that fails leaves no file under the final name', async (t) => {
   assert.equal(r2.code, 1);
   assert.match(r2.stderr, /UNSAFE_PATH.*escapes the root/);
 });
+
+test('store verify reports a corrupt blob, a missing blob with the images that need it, and a stale index.json', async (t) => {
+  const { home, kiln } = await setup(t);
+  const inspected = json<{ digest: string; manifest: { config: { digest: string }; layers: Array<{ digest: string }> } }>(await kiln(['image', 'inspect', 'good', '--json']));
+  const store = join(home, 'store');
+  assert.equal((await kiln(['store', 'verify'])).code, 0);
+  flipByte(layoutBlob(store, inspected.manifest.layers[0]!.digest), 700);
+  unlinkSync(layoutBlob(store, inspected.manifest.config.digest));
+  writeFileSync(join(store, 'index.json'), '{"schemaVersion":2,"manifests":[]}');
+  const result = await kiln(['store', 'verify']);
+  assert.equal(result.code, 1);
+  assert.match(result.stdout, new RegExp(`corrupt: blob ${inspected.manifest.layers[0]!.digest} hashes to sha256:`));
+  assert.match(result.stdout, new RegExp(`missing: blob ${inspected.manifest.config.digest} \\(needed by alice/good:latest\\)`));
+  assert.match(result.stdout, /index.json does not match the catalog/);
+  assert.match(result.stderr, /\[DIGEST_MISMATCH\]: the store failed verification/);
+  const report = json<{ ok: boolean; corrupt: unknown[]; missing: unknown[]; indexInSync: boolean }>(await kiln(['store', 'verify', '--json']));
+  assert.deepEqual([report.ok, report.corrupt.length, report.missing.length, report.indexInSync], [false, 1, 1, false]);
+});
