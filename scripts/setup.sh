@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # command:package — runtime tools first, then the independent clients the tests use.
-tools=(tar:tar xz:xz-utils bzip2:bzip2 skopeo:skopeo umoci:umoci podman:podman setfattr:attr zstd:zstd)
+tools=(tar:tar xz:xz-utils bzip2:bzip2 lz4:lz4 mmdebstrap:mmdebstrap skopeo:skopeo umoci:umoci podman:podman setfattr:attr zstd:zstd)
 need=()
 for pair in "${tools[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")

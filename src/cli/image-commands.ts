@@ -3,6 +3,7 @@ import {
   exportImage, formatImageRef, importImage, parseImageFormat, parseImageRef, parsePlatform, shortImageName, waltCloneUrl,
   type ImageRecord, type ImageRef,
 } from '../store/index.ts';
+import { checkImage, formatCheckSummary } from '../check/index.ts';
 import type { Command, Values } from './command.ts';
 import type { Context } from './context.ts';
 import { formatDate, formatSize, renderTable } from './format.ts';
@@ -160,8 +161,14 @@ const importCmd: Command = {
       platform: typeof values.platform === 'string' ? parsePlatform(values.platform) : undefined,
       force: values.force === true,
     });
-    if (ctx.json) ctx.out(JSON.stringify({ ...imageJson(ctx, record), format }, null, 2));
-    else if (!ctx.quiet) ctx.out(`Imported ${shortImageName(record.ref)} (${format}, ${formatSize(record.size)}, ${record.manifestDigest})`);
+    // Node images get the bootability verdict at once (and warm the layer index cache).
+    const check = isNodeImage(record) ? await checkImage(store, record) : undefined;
+    if (ctx.json) {
+      ctx.out(JSON.stringify({ ...imageJson(ctx, record), format, ...(check ? { check: { ok: check.ok, counts: check.counts } } : {}) }, null, 2));
+    } else if (!ctx.quiet) {
+      ctx.out(`Imported ${shortImageName(record.ref)} (${format}, ${formatSize(record.size)}, ${record.manifestDigest})`);
+      if (check) ctx.out(formatCheckSummary(check));
+    }
     warnIfNotNodeImage(ctx, record, path);
   },
 };

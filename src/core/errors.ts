@@ -16,6 +16,7 @@ export const ErrorCode = {
   CONFIG: 'CONFIG',
   CONFLICT: 'CONFLICT',
   IO: 'IO',
+  CHECK_FAILED: 'CHECK_FAILED',
 } as const;
 
 /** One of the literal codes in {@link ErrorCode}. */
@@ -39,6 +40,7 @@ export const DEFAULT_HINTS: Readonly<Record<ErrorCode, string>> = {
   CONFIG: 'fix the configuration file or the environment variable named above',
   CONFLICT: 'another kiln process changed the store at the same time; run the command again',
   IO: 'check the path, its permissions and free disk space',
+  CHECK_FAILED: 'each failing requirement above ends with its fix; `kiln image check <image>` lists them all',
 };
 
 /** Options of a {@link KilnError} beyond its code and message. */

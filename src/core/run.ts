@@ -6,6 +6,7 @@ export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
   tar: 'tar',
   xz: 'xz-utils',
   bzip2: 'bzip2',
+  lz4: 'lz4',
   mksquashfs: 'squashfs-tools',
   unsquashfs: 'squashfs-tools',
   tar2sqfs: 'squashfs-tools-ng',

@@ -262,6 +262,7 @@ export function openStore(options: StoreOptions): Store {
     gc: async () => {
       const report = collect('all');
       await removeStaleWorkDirs(tmpDir);
+      await removeOrphanCaches(join(options.home, 'cache'), (hex) => blobSize(layout, `sha256:${hex}`) !== undefined);
       return report;
     },
 
@@ -276,6 +277,23 @@ async function removeStaleWorkDirs(tmpDir: string): Promise<void> {
   for (const name of readdirSync(tmpDir)) {
     const pid = Number(/^[a-z]+-(\d+)-/u.exec(name)?.[1]);
     if (Number.isInteger(pid) && !isAlive(pid)) await rm(join(tmpDir, name), { recursive: true, force: true });
+  }
+}
+
+/** Removes per-blob cache files (`cache/<kind>/<hex>.json`) whose blob is gone. */
+async function removeOrphanCaches(cacheRoot: string, blobExists: (hex: string) => boolean): Promise<void> {
+  let kinds: string[];
+  try {
+    kinds = readdirSync(cacheRoot);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return;
+    throw err;
+  }
+  for (const kind of kinds) {
+    for (const name of readdirSync(join(cacheRoot, kind))) {
+      const hex = /^([a-f0-9]{64})\.json$/u.exec(name)?.[1];
+      if (hex !== undefined && !blobExists(hex)) await rm(join(cacheRoot, kind, name), { force: true });
+    }
   }
 }
 

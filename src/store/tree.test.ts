@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -109,5 +109,57 @@ test('file content is read from compressed layers too, up to a limit', async () 
     assert.ok(b?.ok && b.truncated && b.data.length === 1000);
   } finally {
     cleanup();
+  }
+});
+
+test('reading uncompressed layers in place and from the index cache gives the same tree as streaming them', async () => {
+  const long = `deep/${'d'.repeat(120)}/${'f'.repeat(120)}`;
+  const data = await makeTar([
+    { name: 'etc/', type: 'directory' },
+    { name: 'etc/small', content: 's' },
+    { name: 'big', content: 'b'.repeat(300_000) },
+    { name: long, content: 'long name (pax)' },
+    { name: 'etc/link', type: 'symlink', linkname: `/${long}` },
+    { name: 'etc/hard', type: 'link', linkname: 'etc/small' },
+    { name: 'after-big', content: 'a' },
+  ]);
+  const { tree: streamed, source, cleanup } = await imageOf([{ data }]);
+  const cacheDir = mkdtempSync(join(tmpdir(), 'kiln-tree-cache-'));
+  try {
+    const inPlace = await readImageTree(streamed.layers, () => { throw new Error('must not stream'); }, { blobFile: source.blobFile });
+    assert.deepEqual([...inPlace.entries.entries()], [...streamed.entries.entries()]);
+    const first = await readImageTree(streamed.layers, source.openLayer, { blobFile: source.blobFile, cacheDir });
+    const hex = streamed.layers[0]!.digest.slice(7);
+    assert.ok(existsSync(join(cacheDir, `${hex}.json`)), 'the layer index is cached by digest');
+    const cached = await readImageTree(streamed.layers, () => { throw new Error('must not stream'); }, { cacheDir });
+    assert.deepEqual([...cached.entries.entries()], [...first.entries.entries()]);
+    writeFileSync(join(cacheDir, `${hex}.json`), '{"version":1,"members":[');
+    const rebuilt = await readImageTree(streamed.layers, source.openLayer, { cacheDir });
+    assert.deepEqual([...rebuilt.entries.entries()], [...streamed.entries.entries()], 'a damaged cache entry is rebuilt');
+    const files = await readTreeFiles(inPlace, ['etc/link', { path: 'big', limit: 10 }, 'after-big'], source);
+    assert.deepEqual(files.get('etc/link'), { ok: true, data: Buffer.from('long name (pax)'), truncated: false });
+    assert.deepEqual(files.get('big'), { ok: true, data: Buffer.from('b'.repeat(10)), truncated: true });
+    assert.deepEqual(files.get('after-big'), { ok: true, data: Buffer.from('a'), truncated: false });
+  } finally {
+    cleanup();
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+});
+
+test('a truncated or corrupt layer is BAD_ARCHIVE whether read in place or streamed', async () => {
+  const whole = await makeTar([{ name: 'a', content: 'x'.repeat(5000) }, { name: 'b', content: 'y' }]);
+  const corrupt = Buffer.from(whole);
+  corrupt[5632] = 0x41; // inside the second header: its checksum no longer matches
+  for (const data of [whole.subarray(0, 2048), corrupt]) {
+    const digest = digestOf(data);
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-tree-bad-'));
+    try {
+      writeFileSync(join(dir, 'blob'), data);
+      const layers: Descriptor[] = [{ mediaType: MediaType.ociLayer, digest, size: data.length }];
+      await assert.rejects(readImageTree(layers, () => Readable.from([data])), { code: 'BAD_ARCHIVE' });
+      await assert.rejects(readImageTree(layers, () => Readable.from([data]), { blobFile: () => join(dir, 'blob') }), { code: 'BAD_ARCHIVE' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 });

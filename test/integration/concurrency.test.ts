@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { json, kilnFor, makeRootfsDir, scratch, tarDir } from '../helpers.ts';
 
 test('concurrent imports, removals, duplicates and gc never corrupt the store or the catalog', async (t) => {
@@ -45,4 +46,8 @@ test('concurrent imports, removals, duplicates and gc never corrupt the store or
   assert.equal((await kiln(['image', 'remove', ...names])).code, 0);
   verifyResult = await kiln(['store', 'verify', '--json']);
   assert.equal(blobs(), 0, 'removing every image frees every blob');
+  const treeCache = join(home, 'cache', 'tree');
+  assert.ok(readdirSync(treeCache).length > 0, 'imports checked the images and cached their layer indexes');
+  assert.equal((await kiln(['store', 'gc'])).code, 0);
+  assert.deepEqual(readdirSync(treeCache), [], 'gc drops the cache of blobs that are gone');
 });
