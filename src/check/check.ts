@@ -1,5 +1,4 @@
-import { join } from 'node:path';
-import { formatImageRef, readImageTree, type ImageRecord, type ImageTree, type Store } from '../store/index.ts';
+import { formatImageRef, type ImageRecord, type ImageTree, type Store } from '../store/index.ts';
 import { runRules, type ContentSource } from './gather.ts';
 import { labelModels } from './models.ts';
 import { bootFiles } from './rules/boot.ts';
@@ -75,11 +74,7 @@ export function makeReport(image: string, digest: string, models: string[], find
  */
 export async function checkImage(store: Store, record: ImageRecord, options: CheckOptions = {}): Promise<CheckReport> {
   const manifest = await store.readManifest(record.manifestDigest);
-  const source: ContentSource = {
-    blobFile: (layer) => store.blobFile(layer.digest),
-    openLayer: (layer) => store.openBlob(layer.digest, layer.size),
-  };
-  const tree = await readImageTree(manifest.layers, source.openLayer, { blobFile: source.blobFile, cacheDir: join(store.home, 'cache', 'tree') });
-  const { models, findings } = await checkTree(tree, { labels: record.labels, architecture: record.platform.architecture }, source, options);
+  const tree = await store.readTree(manifest);
+  const { models, findings } = await checkTree(tree, { labels: record.labels, architecture: record.platform.architecture }, store.layerSource, options);
   return makeReport(formatImageRef(record.ref), record.manifestDigest, models, findings);
 }

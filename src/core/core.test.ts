@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  HashingStream, assertContent, digestOf, isKilnError, parseDigest, peekTarNames, run, safeMemberName, sniffCompression,
+  HashingStream, assertContent, digestOf, isKilnError, parseDigest, scanTarFile, run, safeMemberName, sniffCompression,
   KilnError, DEFAULT_HINTS, ErrorCode,
 } from './index.ts';
 
@@ -61,7 +61,7 @@ test('run() names the package of a missing tool and reports failures with stderr
   assert.equal(await run('sh', ['-c', 'echo out']), 'out\n');
 });
 
-test('peekTarNames reads names without reading contents, long names included', async () => {
+test('scanTarFile reads member headers without reading contents, long names included', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-peek-'));
   try {
     const long = `${'d'.repeat(120)}/file`;
@@ -71,12 +71,12 @@ test('peekTarNames reads names without reading contents, long names included', a
     for (const format of ['gnu', 'posix']) {
       const file = join(dir, `${format}.tar`);
       execFileSync('tar', ['-C', join(dir, 'src'), `--format=${format}`, '-cf', file, '.']);
-      const names = (await peekTarNames(file, 10))?.map((e) => e.name) ?? [];
+      const names = scanTarFile(file, file, 10)?.map((e) => e.name) ?? [];
       assert.ok(names.includes('./manifest.json'), `${format}: ${names.join(',')}`);
       assert.ok(names.includes(`./${long}`), `${format} long name`);
     }
     writeFileSync(join(dir, 'junk'), 'not a tar');
-    assert.equal(await peekTarNames(join(dir, 'junk'), 10), undefined);
+    assert.equal(scanTarFile(join(dir, 'junk'), 'junk', 10), undefined);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -5,9 +5,9 @@ export { MediaType, toOciMediaType, layerMediaType, layerCompression, type Compr
 export { run, start, TOOL_PACKAGES, type RunOptions, type RunningTool } from './run.ts';
 export { writeFileAtomic, writeFileSynced, syncDir, tempSibling, makeWorkDir, removeTree, pathExists } from './fs.ts';
 export { sniffCompression, sniffFileCompression, createDecompressor, assertLayerCompression, type SniffedCompression } from './compression.ts';
-export { peekTarNames, isTarHeader, parseTarNumber, type TarHeaderInfo } from './tar-peek.ts';
 export { type Logger, silentLogger, createLogger } from './log.ts';
 export { TeeStream } from './tee.ts';
 export { readTarEntries, safeMemberName, type TarEntryHeader } from './tar-read.ts';
-export { TarScanner, parsePaxRecords, type ScannedMember } from './tar-scan.ts';
+export { TarScanner, scanTarFile } from './tar-scan.ts';
+export { decodeTarHeader, applyTarMeta, isTarHeader, parseTarNumber, parsePaxRecords, tarText, paddedSize, TAR_BLOCK, type ScannedMember, type PendingMeta, type DecodedHeader } from './tar-header.ts';
 export { type Progress, type ProgressTask, silentProgress, createTerminalProgress, progressStream } from './progress.ts';

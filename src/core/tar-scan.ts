@@ -1,67 +1,24 @@
-import { isTarHeader, parseTarNumber } from './tar-peek.ts';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { KilnError, ErrorCode } from './errors.ts';
+import { TAR_BLOCK, applyTarMeta, decodeTarHeader, paddedSize, type PendingMeta, type ScannedMember } from './tar-header.ts';
 
-/** A tar member as a scan sees it: header fields and where its data sits in the stream. */
-export interface ScannedMember {
-  name: string;
-  /** 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'directory' | 'fifo' */
-  type: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  linkname: string;
-  devmajor: number;
-  devminor: number;
-  /** Offset of the member's data in the (uncompressed) tar stream. */
-  offset: number;
-  /** pax extended attributes (SCHILY.xattr.*), when present. */
-  xattrs?: Record<string, string>;
-}
-
-const BLOCK = 512;
-const TYPES: Record<string, string> = { '0': 'file', '\0': 'file', '7': 'file', '1': 'hardlink', '2': 'symlink', '3': 'char', '4': 'block', '5': 'directory', '6': 'fifo' };
-const META_LIMIT = 1 << 20;
-
-function text(block: Buffer, start: number, length: number): string {
-  const raw = block.subarray(start, start + length);
-  const end = raw.indexOf(0);
-  return raw.subarray(0, end < 0 ? length : end).toString('utf8');
-}
-
-/** Parses pax extended header records ("<len> key=value\n"). */
-export function parsePaxRecords(data: Buffer): Record<string, string> {
-  const out: Record<string, string> = {};
-  let off = 0;
-  while (off < data.length) {
-    const space = data.indexOf(0x20, off);
-    if (space < 0) break;
-    const len = Number.parseInt(data.subarray(off, space).toString('ascii'), 10);
-    if (!Number.isFinite(len) || len <= 0 || off + len > data.length) break;
-    const record = data.subarray(space + 1, off + len - 1).toString('utf8');
-    const eq = record.indexOf('=');
-    if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1);
-    off += len;
-  }
-  return out;
+function truncated(what: string): KilnError {
+  return new KilnError(ErrorCode.BAD_ARCHIVE, `${what}: tar stream ends inside a member`, { hint: 'the archive or layer is truncated' });
 }
 
 /**
  * A push parser for tar streams that reports each member's header and data offset
- * without keeping data: feed it chunks, it calls `onMember`. Handles ustar prefixes,
- * pax (path, linkpath, size, xattrs) and GNU long names. Used to index layers.
+ * without keeping data: feed it chunks, it calls `onMember`. Used to index compressed layers.
  */
 export class TarScanner {
   readonly #onMember: (member: ScannedMember) => void;
+  readonly #what: string;
   #pos = 0;
   #buf: Buffer = Buffer.alloc(0);
   #skip = 0;
-  #meta: { type: string; size: number; data: Buffer[]; got: number } | undefined;
-  #pax: Record<string, string> = {};
-  #longName: string | undefined;
-  #longLink: string | undefined;
+  #meta: { flag: 'x' | 'g' | 'L' | 'K'; size: number; data: Buffer[] } | undefined;
+  readonly #pending: PendingMeta = { pax: {} };
   #ended = false;
-  readonly #what: string;
 
   constructor(what: string, onMember: (member: ScannedMember) => void) {
     this.#what = what;
@@ -74,87 +31,104 @@ export class TarScanner {
     while (data.length > 0 && !this.#ended) {
       if (this.#skip > 0) {
         const n = Math.min(this.#skip, data.length);
-        if (this.#meta) {
-          this.#meta.data.push(data.subarray(0, n));
-          this.#meta.got += n;
-        }
+        this.#meta?.data.push(data.subarray(0, n));
         this.#skip -= n;
         this.#pos += n;
         data = data.subarray(n);
-        if (this.#skip === 0 && this.#meta) this.#finishMeta();
+        if (this.#skip === 0) this.#finishMeta();
         continue;
       }
-      const need = BLOCK - this.#buf.length;
-      const take = data.subarray(0, need);
+      const take = data.subarray(0, TAR_BLOCK - this.#buf.length);
       this.#buf = this.#buf.length === 0 ? Buffer.from(take) : Buffer.concat([this.#buf, take]);
       this.#pos += take.length;
       data = data.subarray(take.length);
-      if (this.#buf.length === BLOCK) {
-        const block = this.#buf;
-        this.#buf = Buffer.alloc(0);
-        this.#header(block);
+      if (this.#buf.length < TAR_BLOCK) continue;
+      const block = this.#buf;
+      this.#buf = Buffer.alloc(0);
+      const decoded = decodeTarHeader(block, this.#pending, this.#pos, this.#what);
+      if (decoded.kind === 'end') this.#ended = true;
+      else if (decoded.kind === 'meta') {
+        this.#meta = { flag: decoded.flag, size: decoded.size, data: [] };
+        this.#skip = paddedSize(decoded.size);
+        if (this.#skip === 0) this.#finishMeta();
+      } else {
+        this.#onMember(decoded.member);
+        this.#skip = paddedSize(decoded.member.size);
       }
     }
   }
 
   /** Checks the stream ended on a member boundary. */
   end(): void {
-    if (this.#ended) return;
-    if (this.#skip > 0 || this.#buf.length > 0 || this.#meta) {
-      throw new KilnError(ErrorCode.BAD_ARCHIVE, `${this.#what}: tar stream ends inside a member`, { hint: 'the layer is truncated' });
-    }
-  }
-
-  #header(block: Buffer): void {
-    if (block.every((b) => b === 0)) {
-      this.#ended = true;
-      return;
-    }
-    if (!isTarHeader(block)) throw new KilnError(ErrorCode.BAD_ARCHIVE, `${this.#what}: invalid tar header at offset ${this.#pos - BLOCK}`);
-    const flag = String.fromCharCode(block[156] ?? 0);
-    let size = parseTarNumber(block, 124, 12);
-    const padded = Math.ceil(size / BLOCK) * BLOCK;
-    if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
-      if (size > META_LIMIT) throw new KilnError(ErrorCode.BAD_ARCHIVE, `${this.#what}: tar metadata record of ${size} bytes`);
-      this.#meta = { type: flag, size, data: [], got: 0 };
-      this.#skip = padded;
-      if (padded === 0) this.#finishMeta();
-      return;
-    }
-    const posix = block.subarray(257, 263).toString('latin1') === 'ustar\0';
-    const prefix = posix ? text(block, 345, 155) : '';
-    const base = text(block, 0, 100);
-    const pax = this.#pax;
-    if (pax.size !== undefined) size = Number(pax.size);
-    const xattrs: Record<string, string> = {};
-    for (const [k, v] of Object.entries(pax)) if (k.startsWith('SCHILY.xattr.')) xattrs[k.slice(13)] = v;
-    const member: ScannedMember = {
-      name: pax.path ?? this.#longName ?? (prefix ? `${prefix}/${base}` : base),
-      type: TYPES[flag] ?? 'file',
-      mode: parseTarNumber(block, 100, 8),
-      uid: pax.uid !== undefined ? Number(pax.uid) : parseTarNumber(block, 108, 8),
-      gid: pax.gid !== undefined ? Number(pax.gid) : parseTarNumber(block, 116, 8),
-      size: flag === '5' || flag === '1' || flag === '2' ? 0 : size,
-      linkname: pax.linkpath ?? this.#longLink ?? text(block, 157, 100),
-      devmajor: parseTarNumber(block, 329, 8),
-      devminor: parseTarNumber(block, 337, 8),
-      offset: this.#pos,
-    };
-    if (Object.keys(xattrs).length > 0) member.xattrs = xattrs;
-    this.#pax = {};
-    this.#longName = undefined;
-    this.#longLink = undefined;
-    this.#onMember(member);
-    this.#skip = Math.ceil(member.size / BLOCK) * BLOCK;
+    if (!this.#ended && (this.#skip > 0 || this.#buf.length > 0 || this.#meta)) throw truncated(this.#what);
   }
 
   #finishMeta(): void {
     const meta = this.#meta;
     this.#meta = undefined;
-    if (!meta) return;
-    const data = Buffer.concat(meta.data).subarray(0, meta.size);
-    if (meta.type === 'x') this.#pax = parsePaxRecords(data);
-    else if (meta.type === 'L') this.#longName = text(data, 0, data.length);
-    else if (meta.type === 'K') this.#longLink = text(data, 0, data.length);
+    if (meta) applyTarMeta(this.#pending, meta.flag, Buffer.concat(meta.data).subarray(0, meta.size));
+  }
+}
+
+const WINDOW = 1 << 16;
+
+/**
+ * Scans an uncompressed tar file by hopping from header to header with positional reads,
+ * never reading member data; stops after `limit` members. Returns undefined when the file
+ * does not start with a tar header. Synchronous on purpose: thousands of small reads
+ * through the thread pool would cost more in round trips than the reads themselves.
+ */
+export function scanTarFile(file: string, what: string, limit = Number.POSITIVE_INFINITY): ScannedMember[] | undefined {
+  const fd = openSync(file, 'r');
+  try {
+    const fileSize = fstatSync(fd).size;
+    const window = Buffer.alloc(WINDOW);
+    let winStart = 0;
+    let winLength = 0;
+    /** Bytes at [offset, offset+length), copied when `copy` (the window is reused). */
+    const read = (offset: number, length: number, copy = false): Buffer => {
+      if (offset < winStart || offset + length > winStart + winLength) {
+        if (length > WINDOW) {
+          const big = Buffer.alloc(length);
+          return big.subarray(0, readSync(fd, big, 0, length, offset));
+        }
+        winStart = offset;
+        winLength = readSync(fd, window, 0, WINDOW, offset);
+      }
+      const view = window.subarray(offset - winStart, Math.min(offset - winStart + length, winLength));
+      return copy ? Buffer.from(view) : view;
+    };
+    const members: ScannedMember[] = [];
+    const pending: PendingMeta = { pax: {} };
+    let offset = 0;
+    while (members.length < limit) {
+      const block = read(offset, TAR_BLOCK);
+      if (block.length < TAR_BLOCK) {
+        if (offset === 0) return undefined;
+        throw truncated(what);
+      }
+      let decoded;
+      try {
+        decoded = decodeTarHeader(block, pending, offset + TAR_BLOCK, what);
+      } catch (err) {
+        if (offset === 0) return undefined;
+        throw err;
+      }
+      if (decoded.kind === 'end') break;
+      const dataOffset = offset + TAR_BLOCK;
+      if (decoded.kind === 'meta') {
+        const data = read(dataOffset, decoded.size, true);
+        if (data.length < decoded.size) throw truncated(what);
+        applyTarMeta(pending, decoded.flag, data);
+        offset = dataOffset + paddedSize(decoded.size);
+        continue;
+      }
+      members.push(decoded.member);
+      offset = dataOffset + paddedSize(decoded.member.size);
+      if (offset > fileSize) throw truncated(what);
+    }
+    return members;
+  } finally {
+    closeSync(fd);
   }
 }

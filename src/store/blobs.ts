@@ -3,6 +3,7 @@ import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Transform } from 'node:stream';
+import { renderLayoutIndex } from './layout-index.ts';
 import {
   KilnError, ErrorCode, HashingStream, assertContent, digestHex, digestOf, makeWorkDir, progressStream, removeTree, silentProgress,
   syncDir, writeFileSynced, type Digest, type Progress,
@@ -44,7 +45,7 @@ export function initLayout(layout: LayoutPaths): void {
   const marker = join(layout.dir, 'oci-layout');
   if (!existsSync(marker)) writeFileSync(marker, JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   if (!existsSync(layout.indexPath)) {
-    writeFileSync(`${layout.indexPath}.init`, JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }));
+    writeFileSync(`${layout.indexPath}.init`, renderLayoutIndex([]));
     renameSync(`${layout.indexPath}.init`, layout.indexPath);
   }
 }

@@ -13,6 +13,7 @@ import { configLabels, parseConfig, parseManifest, type ImageConfig, type ImageM
 import { renderLayoutIndex } from './layout-index.ts';
 import { formatImageRef, sameRef, type ImageRef } from './reference.ts';
 import { verifyStore, type VerifyReport } from './verify.ts';
+import { readImageTree, type ImageTree, type LayerSource } from './tree.ts';
 
 /** How to open a store. */
 export interface StoreOptions {
@@ -52,6 +53,10 @@ export interface Store {
   readManifest(digest: Digest): Promise<ImageManifest>;
   readManifestBytes(digest: Digest): Promise<Buffer>;
   readConfig(manifest: ImageManifest): Promise<ImageConfig>;
+  /** Where image layers are read from, for the file-tree view. */
+  readonly layerSource: LayerSource;
+  /** The merged file tree of an image from its layers' headers; layer indexes are cached under cache/tree/. */
+  readTree(manifest: ImageManifest): Promise<ImageTree>;
   /** A stream of a blob, verified against its digest as it is read. */
   openBlob(digest: Digest, size?: number): Readable;
   blobFile(digest: Digest): string;
@@ -148,6 +153,11 @@ export function openStore(options: StoreOptions): Store {
     return report;
   };
 
+  const layerSource: LayerSource = {
+    blobFile: (layer) => blobPath(layout, layer.digest),
+    openLayer: (layer) => openVerifiedBlob(layout, layer.digest, layer.size),
+  };
+
   const store: Store = {
     home: options.home,
     user: options.user,
@@ -162,6 +172,8 @@ export function openStore(options: StoreOptions): Store {
     readManifestBytes: (digest) => readSmallBlob(layout, digest, 'manifest'),
     readManifest: async (digest) => parseManifest(await readSmallBlob(layout, digest, 'manifest'), `manifest ${digest}`),
     readConfig: async (manifest) => parseConfig(await readSmallBlob(layout, manifest.config.digest, 'config'), `config ${manifest.config.digest}`),
+    layerSource,
+    readTree: (manifest) => readImageTree(manifest.layers, layerSource.openLayer, { blobFile: layerSource.blobFile, cacheDir: join(options.home, 'cache', 'tree') }),
     openBlob: (digest, size) => openVerifiedBlob(layout, digest, size),
     blobFile: (digest) => blobPath(layout, digest),
     hasBlob: (digest) => blobSize(layout, digest) !== undefined,

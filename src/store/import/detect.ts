@@ -1,6 +1,6 @@
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KilnError, ErrorCode, isErrno, peekTarNames, safeMemberName, sniffFileCompression } from '../../core/index.ts';
+import { KilnError, ErrorCode, isErrno, safeMemberName, scanTarFile, sniffFileCompression } from '../../core/index.ts';
 
 /** The formats `kiln image import` reads and `kiln image export` writes. */
 export const IMAGE_FORMATS = ['oci', 'oci-archive', 'docker-archive', 'rootfs'] as const;
@@ -45,7 +45,7 @@ export async function detectImageFormat(path: string): Promise<ImageFormat> {
   }
   if (!info.isFile()) throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path} is not a regular file or directory`, { hint: 'give a file or an OCI layout directory' });
   if ((await sniffFileCompression(path)) !== 'none') return 'rootfs';
-  const entries = await peekTarNames(path, PEEK_ENTRIES);
+  const entries = scanTarFile(path, path, PEEK_ENTRIES);
   if (entries === undefined) {
     throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path} is neither a tar archive nor an OCI layout`, {
       hint: 'import an OCI layout directory, an OCI archive, a docker-archive or a (gzip/zstd) root filesystem tarball',
