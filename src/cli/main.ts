@@ -6,9 +6,10 @@ import { createContext } from './context.ts';
 import { IMAGE_COMMANDS } from './image-commands.ts';
 import { STORE_COMMANDS } from './store-commands.ts';
 import { CHECK_COMMANDS } from './check-commands.ts';
+import { REGISTRY_COMMANDS } from './registry-commands.ts';
 
 /** Every command, in help order. */
-export const COMMANDS: readonly Command[] = [...IMAGE_COMMANDS, ...CHECK_COMMANDS, ...STORE_COMMANDS];
+export const COMMANDS: readonly Command[] = [...IMAGE_COMMANDS, ...CHECK_COMMANDS, ...STORE_COMMANDS, ...REGISTRY_COMMANDS];
 
 /** Exit status of each error code: usage problems are 2, everything else 1. */
 export function exitStatus(err: unknown): number {

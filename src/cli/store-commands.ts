@@ -1,5 +1,6 @@
 import { SETTINGS } from '../config/index.ts';
 import { KilnError, ErrorCode } from '../core/index.ts';
+import { pruneBlobCache } from '../registry/index.ts';
 import type { Command } from './command.ts';
 import { formatSize } from './format.ts';
 
@@ -30,11 +31,14 @@ const verify: Command = {
 const gc: Command = {
   path: ['store', 'gc'],
   usage: 'kiln store gc [--json]',
-  summary: 'delete blobs that no image references, and work files of dead processes',
+  summary: 'delete blobs that no image references, work files and partial downloads of dead processes, and caches of deleted blobs',
   options: {},
   positionals: [0, 0],
   run: async (ctx) => {
-    const report = await ctx.store().gc();
+    const store = ctx.store();
+    const report = await store.gc();
+    // Blobs of pulls that died: partial files of dead processes, and ones the store already holds.
+    await pruneBlobCache(store.home, (digest) => store.hasBlob(digest));
     if (ctx.json) ctx.out(JSON.stringify(report));
     else if (!ctx.quiet) ctx.out(`Removed ${report.removedBlobs} blobs, freed ${formatSize(report.freedBytes)}`);
   },

@@ -1,35 +1,48 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LineCounter, parseDocument, isMap, isScalar } from 'yaml';
+import { LineCounter, parseDocument, isMap, isScalar, type Node } from 'yaml';
 import { KilnError, ErrorCode, isErrno } from '../core/index.ts';
 import { SETTINGS, type SettingKey } from './settings.ts';
+import { applyHubOverrides, defaultRegistries, parseRegistriesNode, type NodeFail, type RegistryConfig } from './registries.ts';
 
 /** Resolved configuration: each setting's value and where it came from. */
 export interface Config {
   values: Record<SettingKey, string>;
   sources: Record<SettingKey, 'env' | 'file' | 'default'>;
   file: string | undefined;
+  /** kiln.yaml's `registries:` (Docker Hub alone when absent), with KILN_HUB_* overrides applied. */
+  registries: RegistryConfig[];
 }
+
+/** What kiln.yaml holds: settings, and the registries list when it has one. */
+export type ConfigFile = Partial<Record<SettingKey, string>> & { registries?: RegistryConfig[] };
 
 function configError(file: string, lines: LineCounter, offset: number, message: string, hint: string): KilnError {
   const { line, col } = lines.linePos(offset);
   return new KilnError(ErrorCode.CONFIG, `${file}:${line}:${col}: ${message}`, { hint });
 }
 
-/** Parses kiln.yaml text: a mapping of known keys to strings; unknown keys are errors with their position. */
-export function parseConfigFile(text: string, file: string): Partial<Record<SettingKey, string>> {
+/** Parses kiln.yaml text: a mapping of known keys to strings, and `registries:`; unknown keys are errors with their position. */
+export function parseConfigFile(text: string, file: string): ConfigFile {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const [first] = doc.errors;
   if (first) throw configError(file, lines, first.pos[0], first.message.split('\n')[0] ?? 'invalid YAML', 'fix the YAML syntax');
   if (doc.contents === null) return {};
   if (!isMap(doc.contents)) throw configError(file, lines, doc.contents.range?.[0] ?? 0, 'expected a mapping of settings', `keys: ${SETTINGS.map((s) => s.key).join(', ')}`);
-  const out: Partial<Record<SettingKey, string>> = {};
-  const keys: readonly string[] = SETTINGS.map((s) => s.key);
+  const out: ConfigFile = {};
+  const keys: readonly string[] = [...SETTINGS.map((s) => s.key), 'registries'];
   for (const pair of doc.contents.items) {
     const keyNode = pair.key;
     const key = isScalar(keyNode) ? String(keyNode.value) : '';
     const offset = isScalar(keyNode) ? (keyNode.range?.[0] ?? 0) : 0;
+    if (key === 'registries') {
+      const fail: NodeFail = (node, message, hint) => {
+        throw configError(file, lines, (node as Node | null)?.range?.[0] ?? offset, message, hint);
+      };
+      out.registries = parseRegistriesNode(pair.value as Node | null, fail);
+      continue;
+    }
     if (!keys.includes(key)) throw configError(file, lines, offset, `unknown setting "${key}"`, `known settings: ${keys.join(', ')}`);
     const value = pair.value;
     if (!isScalar(value) || (typeof value.value !== 'string' && typeof value.value !== 'number')) {
@@ -51,7 +64,7 @@ function configCandidates(env: NodeJS.ProcessEnv): string[] {
 
 /** Loads the configuration: defaults, then the file, then environment variables. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  let fileValues: Partial<Record<SettingKey, string>> = {};
+  let fileValues: ConfigFile = {};
   let file: string | undefined;
   for (const candidate of configCandidates(env)) {
     let text: string;
@@ -74,5 +87,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else if (fromFile !== undefined) [values[setting.key], sources[setting.key]] = [fromFile, 'file'];
     else [values[setting.key], sources[setting.key]] = [setting.default(env), 'default'];
   }
-  return { values, sources, file };
+  const registries = applyHubOverrides(fileValues.registries ?? defaultRegistries(), env, (message, hint) => {
+    throw new KilnError(ErrorCode.CONFIG, message, { hint });
+  });
+  return { values, sources, file, registries };
 }

@@ -17,6 +17,8 @@ export const ErrorCode = {
   CONFLICT: 'CONFLICT',
   IO: 'IO',
   CHECK_FAILED: 'CHECK_FAILED',
+  AUTH: 'AUTH',
+  NETWORK: 'NETWORK',
 } as const;
 
 /** One of the literal codes in {@link ErrorCode}. */
@@ -41,6 +43,8 @@ export const DEFAULT_HINTS: Readonly<Record<ErrorCode, string>> = {
   CONFLICT: 'another kiln process changed the store at the same time; run the command again',
   IO: 'check the path, its permissions and free disk space',
   CHECK_FAILED: 'each failing requirement above ends with its fix; `kiln image check <image>` lists them all',
+  AUTH: 'log in first: kiln login <label>',
+  NETWORK: 'check that the server is running and reachable, and its host, port and protocol in kiln.yaml',
 };
 
 /** Options of a {@link KilnError} beyond its code and message. */

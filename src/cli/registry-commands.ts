@@ -1,0 +1,194 @@
+import { KilnError, ErrorCode, createTerminalProgress, silentProgress } from '../core/index.ts';
+import { formatImageRef, labelModels, parseImageRef, parsePlatform, shortImageName } from '../store/index.ts';
+import { checkImage, formatCheckSummary } from '../check/index.ts';
+import {
+  cloneImage, createRegistrySession, credentialKeys, login, logout, publishImage, readCredentials, registryBaseUrl, searchImages,
+  type Credentials, type RegistrySession,
+} from '../registry/index.ts';
+import type { Command } from './command.ts';
+import type { Context } from './context.ts';
+import { renderTable } from './format.ts';
+
+function session(ctx: Context): RegistrySession {
+  // Progress is for people at a terminal: never in pipes, logs, --json or --quiet.
+  const progress = process.stderr.isTTY && !ctx.quiet && !ctx.json ? createTerminalProgress(process.stderr) : silentProgress;
+  return createRegistrySession({ registries: ctx.config.registries, env: process.env, logger: ctx.logger, progress });
+}
+
+const search: Command = {
+  path: ['image', 'search'],
+  usage: 'kiln image search [<keyword>] [--json]',
+  summary: 'find node images of other users, the Docker daemon, Docker Hub and each configured registry, with their clone URL',
+  options: {},
+  positionals: [0, 1],
+  run: async (ctx, [keyword]) => {
+    const { hits, failures } = await searchImages(session(ctx), ctx.store(), keyword);
+    for (const f of failures) ctx.logger.warn(`${f.location}: skipped: ${f.message}${f.hint ? ` (hint: ${f.hint})` : ''}`);
+    if (ctx.json) {
+      ctx.out(JSON.stringify({ images: hits, unreachable: failures }, null, 2));
+      return;
+    }
+    if (hits.length === 0) {
+      ctx.out('Sorry, no image could match your request.');
+      return;
+    }
+    const link = (h: (typeof hits)[number]): string => h.cloneUrl ?? `[needs a newer server: walt.server.minversion=${h.minVersion}]`;
+    ctx.out(renderTable(['User', 'Image name', 'Location', 'Compatibility', 'Clonable link'], hits.map((h) => [h.user, shortImageName(h), h.where, h.models.join(','), link(h)])));
+  },
+};
+
+const clone: Command = {
+  path: ['image', 'clone'],
+  usage: 'kiln image clone <url> [<name>] [--force] [--platform os/arch[/variant]]',
+  summary: 'copy an image into your images from walt:, docker:, hub: or <label>: (a clone URL from `kiln image search`)',
+  options: { force: { type: 'boolean' }, platform: { type: 'string' } },
+  positionals: [1, 2],
+  run: async (ctx, [url, name], values) => {
+    const result = await cloneImage(session(ctx), ctx.store(), url as string, {
+      name, force: values.force === true, platform: typeof values.platform === 'string' ? parsePlatform(values.platform) : undefined,
+    });
+    const { record } = result;
+    const check = labelModels(record.labels).length > 0 ? await checkImage(ctx.store(), record) : undefined;
+    if (ctx.json) {
+      ctx.out(JSON.stringify({
+        name: shortImageName(record.ref), ref: formatImageRef(record.ref), url, digest: record.manifestDigest,
+        sourceDigest: result.sourceDigest ?? null, downloaded: result.downloaded ?? null, reused: result.reused ?? null,
+        ...(check ? { check: { ok: check.ok, counts: check.counts } } : {}),
+      }, null, 2));
+    } else if (!ctx.quiet) {
+      ctx.out(`Cloned ${url} as ${shortImageName(record.ref)} (${record.manifestDigest})`);
+      if (check) ctx.out(formatCheckSummary(check));
+    }
+    if (!check) ctx.logger.warn(`${formatImageRef(record.ref)} has no label walt.node.models: it is not a node image`);
+  },
+};
+
+const publish: Command = {
+  path: ['image', 'publish'],
+  usage: 'kiln image publish <image> [--registry <label>] [--force]',
+  summary: 'push one of your images to a registry (default: Docker Hub, or the only one configured) and print its clone URL',
+  options: { registry: { type: 'string' }, force: { type: 'boolean' } },
+  positionals: [1, 1],
+  run: async (ctx, [image], values) => {
+    // Others would clone an image that cannot boot: refuse unless told to.
+    const store = ctx.store();
+    const record = store.getImage(parseImageRef(image as string, store.user));
+    const check = await checkImage(store, record);
+    if (!check.ok && values.force !== true) {
+      throw new KilnError(ErrorCode.CHECK_FAILED, `${formatImageRef(record.ref)} fails the bootability check: ${formatCheckSummary(check)}`, {
+        hint: `see \`kiln image check ${shortImageName(record.ref)}\`; publish anyway with --force`,
+      });
+    }
+    if (!check.ok) ctx.logger.warn(`publishing ${formatImageRef(record.ref)} although it fails the bootability check (--force)`);
+    const r = await publishImage(session(ctx), ctx.store(), image as string, values.registry as string | undefined);
+    if (ctx.json) {
+      ctx.out(JSON.stringify({ ref: formatImageRef(r.record.ref), registry: r.registry.label, cloneUrl: r.cloneUrl, digest: r.digest, blobs: r.blobs }, null, 2));
+      return;
+    }
+    if (!ctx.quiet) ctx.out(`Published ${shortImageName(r.record.ref)} to ${r.registry.label} (${r.blobs.uploaded} blobs uploaded, ${r.blobs.mounted} mounted, ${r.blobs.exists} already there)`);
+    ctx.out(`Clone URL: ${r.cloneUrl}`);
+  },
+};
+
+async function readStdin(): Promise<string> {
+  let text = '';
+  process.stdin.setEncoding('utf8');
+  for await (const chunk of process.stdin) text += chunk as string;
+  return text.replace(/\r?\n$/u, '');
+}
+
+/** Reads a line from the terminal; with `hidden`, nothing typed is echoed. */
+function prompt(question: string, hidden: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const input = process.stdin;
+    process.stderr.write(question);
+    let answer = '';
+    const finish = (err?: Error): void => {
+      input.off('data', onData);
+      if (hidden) input.setRawMode(false);
+      input.pause();
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(answer);
+    };
+    const onData = (data: string): void => {
+      for (const ch of data) {
+        if (ch === '\r' || ch === '\n') return finish();
+        if (ch === '\u0003' || ch === '\u0004') return finish(new KilnError(ErrorCode.USAGE, 'login cancelled', { hint: 'nothing was saved' }));
+        if (ch === '\u007f' || ch === '\b') answer = answer.slice(0, -1);
+        else answer += ch;
+        if (!hidden) process.stderr.write(ch);
+      }
+    };
+    input.setEncoding('utf8');
+    if (hidden) input.setRawMode(true);
+    input.on('data', onData);
+    input.resume();
+  });
+}
+
+async function askCredentials(username: string | undefined, passwordStdin: boolean): Promise<Credentials> {
+  if (passwordStdin) {
+    if (username === undefined) throw new KilnError(ErrorCode.USAGE, '--password-stdin needs --username', { hint: 'kiln login <label> --username <user> --password-stdin' });
+    return { username, password: await readStdin() };
+  }
+  if (!process.stdin.isTTY) {
+    throw new KilnError(ErrorCode.USAGE, 'no terminal to ask for the password', { hint: 'pipe it in: kiln login <label> --username <user> --password-stdin' });
+  }
+  const user = username ?? (await prompt('Username: ', false));
+  return { username: user, password: await prompt('Password: ', true) };
+}
+
+const loginCmd: Command = {
+  path: ['login'],
+  usage: 'kiln login <label> [--username <user>] [--password-stdin]',
+  summary: 'check and store credentials for a registry in the containers auth file (the password is read without echo, or from stdin)',
+  options: { username: { type: 'string', short: 'u' }, 'password-stdin': { type: 'boolean' } },
+  positionals: [1, 1],
+  run: async (ctx, [label], values) => {
+    const creds = await askCredentials(values.username as string | undefined, values['password-stdin'] === true);
+    const { registry, file } = await login(session(ctx), label as string, creds);
+    if (ctx.json) ctx.out(JSON.stringify({ registry: registry.label, username: creds.username, authFile: file }));
+    else if (!ctx.quiet) ctx.out(`Logged in to ${registry.label} as ${creds.username} (credentials in ${file})`);
+  },
+};
+
+const logoutCmd: Command = {
+  path: ['logout'],
+  usage: 'kiln logout <label>',
+  summary: 'remove a registry\'s credentials from the containers auth file',
+  options: {},
+  positionals: [1, 1],
+  run: async (ctx, [label]) => {
+    const { registry, file } = await logout(session(ctx), label as string);
+    if (ctx.json) ctx.out(JSON.stringify({ registry: registry.label, authFile: file }));
+    else if (!ctx.quiet) ctx.out(`Logged out of ${registry.label} (${file})`);
+  },
+};
+
+const list: Command = {
+  path: ['registry', 'list'],
+  usage: 'kiln registry list [--json]',
+  summary: 'show the configured registries (kiln.yaml `registries:`, Docker Hub by default) and whether you are logged in',
+  options: {},
+  positionals: [0, 0],
+  run: async (ctx) => {
+    const s = session(ctx);
+    const rows = await Promise.all(ctx.config.registries.map(async (r) => ({
+      ...r, url: registryBaseUrl(r), loggedIn: (await readCredentials(s.authFiles, credentialKeys(r))) !== undefined,
+    })));
+    if (ctx.json) {
+      ctx.out(JSON.stringify(rows, null, 2));
+      return;
+    }
+    if (rows.length === 0) {
+      ctx.out('No registry is configured (kiln.yaml has an empty registries list).');
+      return;
+    }
+    ctx.out(renderTable(['Label', 'API', 'URL', 'Protocol', 'Auth', 'Repository', 'Logged in'],
+      rows.map((r) => [r.label, r.api, r.url, r.protocol, r.auth, r.repository ?? '-', r.loggedIn ? 'yes' : 'no'])));
+  },
+};
+
+/** The registry commands: image search, clone and publish, login, logout and registry list. */
+export const REGISTRY_COMMANDS: readonly Command[] = [search, clone, publish, loginCmd, logoutCmd, list];

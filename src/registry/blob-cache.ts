@@ -1,0 +1,168 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { assertContent, digestHex, isErrno, silentProgress, type Digest, type Logger, type Progress } from '../core/index.ts';
+
+/**
+ * Where pulled blobs land before they join the store: `<home>/tmp/registry-blobs/`.
+ * A blob downloads to `<hex>.partial.<pid>`; once its digest and size check out it is
+ * renamed to `<hex>`. A pull killed halfway leaves both kinds behind: the next pull uses
+ * the complete ones as they are and resumes a dead process's partial file with a Range
+ * request. Committing an image moves the complete files into the store (a rename).
+ */
+export interface BlobCache {
+  readonly dir: string;
+  /** The verified file of a blob, downloading (or resuming) it when needed. */
+  fetch(blob: { digest: Digest; size: number }, open: BlobOpener, signal?: AbortSignal): Promise<string>;
+}
+
+/** Opens a blob's bytes from `offset` on; `ranged` false means the source restarted at 0. */
+export type BlobOpener = (offset: number) => Promise<{ body: ReadableStream<Uint8Array> | null; ranged: boolean }>;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, 'EPERM');
+  }
+}
+
+async function sizeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+const ATTEMPTS = 3;
+
+/** Opens the blob cache under a store's home. */
+export function createBlobCache(home: string, options: { logger: Logger; progress?: Progress }): BlobCache {
+  const dir = join(home, 'tmp', 'registry-blobs');
+  const { logger } = options;
+  const progress = options.progress ?? silentProgress;
+
+  /** Takes over the largest partial file a dead process left for this blob; removes the others. */
+  const claimPartial = async (hex: string, mine: string): Promise<void> => {
+    const names = (await readdir(dir)).filter((n) => n.startsWith(`${hex}.partial.`));
+    let best: { name: string; size: number } | undefined;
+    for (const name of names) {
+      const pid = Number(name.slice(hex.length + '.partial.'.length));
+      if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+      const size = (await sizeOf(join(dir, name))) ?? 0;
+      if (!best || size > best.size) {
+        if (best) await rm(join(dir, best.name), { force: true });
+        best = { name, size };
+      } else await rm(join(dir, name), { force: true });
+    }
+    if (best) {
+      await rename(join(dir, best.name), mine).catch((err: unknown) => {
+        if (!isErrno(err, 'ENOENT')) throw err; // another process claimed it first
+      });
+    }
+  };
+
+  return {
+    dir,
+    fetch: async (blob, openBlob, signal) => {
+      await mkdir(dir, { recursive: true });
+      const hex = digestHex(blob.digest);
+      const done = join(dir, hex);
+      if ((await sizeOf(done)) === blob.size) return done;
+      const partial = join(dir, `${hex}.partial.${process.pid}`);
+      await claimPartial(hex, partial);
+      const task = progress.start(blob.digest.slice(7, 19), blob.size);
+      try {
+        for (let attempt = 1; ; attempt++) {
+          let offset = (await sizeOf(partial)) ?? 0;
+          if (offset > blob.size) offset = 0;
+          const hash = createHash('sha256');
+          if (offset > 0) {
+            // Hash what is already there, then continue with the rest of the bytes.
+            await pipeline(createReadStream(partial, { end: offset - 1 }), new Transform({
+              transform(chunk: Buffer, _e, cb: TransformCallback) {
+                hash.update(chunk);
+                cb();
+              },
+            }));
+          }
+          try {
+            const { body, ranged } = await openBlob(offset);
+            if (offset > 0 && ranged) logger.debug(`resuming blob ${blob.digest} at ${offset} of ${blob.size} bytes`);
+            const start = offset > 0 && ranged ? offset : 0;
+            // Without the range, the source restarted at 0: hash and write from scratch.
+            const fresh = start === 0 ? createHash('sha256') : hash;
+            let size = start;
+            task.add(start);
+            // A plain loop over the response body: fewer stream hops than pipeline(fromWeb(...)).
+            const out = await open(partial, start === 0 ? 'w' : 'a', 0o644);
+            try {
+              for await (const chunk of body ?? []) {
+                signal?.throwIfAborted();
+                fresh.update(chunk);
+                size += chunk.length;
+                task.add(chunk.length);
+                await out.write(chunk);
+              }
+              await out.sync();
+            } finally {
+              await out.close();
+            }
+            try {
+              assertContent(`blob ${blob.digest}`, blob, { digest: `sha256:${fresh.digest('hex')}`, size });
+            } catch (err) {
+              await rm(partial, { force: true });
+              throw err;
+            }
+            await rename(partial, done);
+            return done;
+          } catch (err) {
+            if (signal?.aborted || attempt >= ATTEMPTS || !isInterruption(err)) throw err;
+            logger.debug(`blob ${blob.digest}: transfer interrupted (${(err as Error).message}); resuming`);
+          }
+        }
+      } finally {
+        task.done();
+      }
+    },
+  };
+}
+
+/**
+ * Cleans the blob cache for `kiln store gc`: partial files of processes that no longer
+ * run, and complete blobs the store already holds (a pull that died after committing).
+ * Complete blobs the store lacks stay, so that the pull can be run again without
+ * downloading them. Returns how many files went.
+ */
+export async function pruneBlobCache(home: string, inStore: (digest: Digest) => boolean): Promise<number> {
+  const dir = join(home, 'tmp', 'registry-blobs');
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return 0;
+    throw err;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const partial = /^([a-f0-9]{64})\.partial\.(\d+)$/u.exec(name);
+    const stale = partial ? !isAlive(Number(partial[2])) : /^[a-f0-9]{64}$/u.test(name) && inStore(`sha256:${name}`);
+    if (stale) {
+      await rm(join(dir, name), { force: true });
+      removed++;
+    }
+  }
+  return removed;
+}
+
+/** A dropped connection mid-body (worth resuming), as opposed to a refusal or a mismatch. */
+function isInterruption(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? ((err as Error | undefined)?.cause as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'EPIPE' || code === 'UND_ERR_BODY_TIMEOUT';
+}

@@ -1,0 +1,105 @@
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+
+/** The part of `fetch` the registry client uses; tests and special transports provide their own. */
+export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
+
+/** Options of {@link createNodeFetch}. */
+export interface NodeFetchOptions {
+  /** Connect to this unix socket whatever the URL's host (the Docker Engine API). */
+  socketPath?: string;
+  /** false: accept any TLS certificate (protocol https-no-verify, for this transport only). */
+  rejectUnauthorized?: boolean;
+}
+
+const MAX_REDIRECTS = 5;
+
+function toNodeHeaders(init: RequestInit['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  new Headers(init).forEach((value, key) => {
+    out[key] = value;
+  });
+  return out;
+}
+
+function toWebHeaders(raw: http.IncomingHttpHeaders): Headers {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(raw)) {
+    if (Array.isArray(value)) for (const v of value) headers.append(key, v);
+    else if (value !== undefined) headers.set(key, value);
+  }
+  return headers;
+}
+
+function writeBody(req: http.ClientRequest, body: RequestInit['body']): void {
+  if (body === undefined || body === null) req.end();
+  else if (typeof body === 'string' || body instanceof Uint8Array) req.end(body);
+  else if (body instanceof ReadableStream) {
+    const source = Readable.fromWeb(body as import('node:stream/web').ReadableStream);
+    source.on('error', (err) => req.destroy(err));
+    source.pipe(req);
+  } else if (body instanceof Readable) {
+    body.on('error', (err) => req.destroy(err));
+    body.pipe(req);
+  } else throw new TypeError('unsupported request body type');
+}
+
+/**
+ * A fetch over node:http/https, for what the built-in fetch cannot do without its
+ * undici dispatcher: a unix socket, or TLS without certificate verification for one
+ * registry. Follows redirects of GET/HEAD, dropping credentials when the host changes.
+ */
+export function createNodeFetch(options: NodeFetchOptions = {}): FetchLike {
+  const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: options.rejectUnauthorized ?? true });
+  const once = (url: URL, init: RequestInit): Promise<Response> =>
+    new Promise((resolve, reject) => {
+      const secure = url.protocol === 'https:';
+      const method = (init.method ?? 'GET').toUpperCase();
+      const req = (secure ? https : http).request(
+        {
+          method,
+          hostname: url.hostname.replace(/^\[|\]$/gu, ''),
+          port: url.port || (secure ? 443 : 80),
+          path: `${url.pathname}${url.search}`,
+          headers: toNodeHeaders(init.headers),
+          agent: secure ? httpsAgent : httpAgent,
+          ...(options.socketPath ? { socketPath: options.socketPath } : {}),
+          ...(init.signal ? { signal: init.signal } : {}),
+        },
+        (res) => {
+          const status = res.statusCode ?? 500;
+          const empty = method === 'HEAD' || status === 204 || status === 304;
+          if (empty) res.resume();
+          const body = empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
+          resolve(new Response(body, { status, statusText: res.statusMessage ?? '', headers: toWebHeaders(res.headers) }));
+        },
+      );
+      req.on('error', reject);
+      try {
+        writeBody(req, init.body);
+      } catch (err) {
+        req.destroy();
+        reject(err);
+      }
+    });
+  return async (input, init = {}) => {
+    let url = new URL(input);
+    let current = init;
+    for (let hop = 0; ; hop++) {
+      const res = await once(url, current);
+      const location = res.headers.get('location');
+      const method = (current.method ?? 'GET').toUpperCase();
+      if (![301, 302, 303, 307, 308].includes(res.status) || !location || (method !== 'GET' && method !== 'HEAD') || hop >= MAX_REDIRECTS) return res;
+      await res.body?.cancel();
+      const next = new URL(location, url);
+      if (next.host !== url.host) {
+        const headers = new Headers(current.headers);
+        headers.delete('authorization');
+        current = { ...current, headers };
+      }
+      url = next;
+    }
+  };
+}

@@ -1,0 +1,128 @@
+import { readFile } from 'node:fs/promises';
+import { KilnError, ErrorCode, layerCompression, silentLogger, type Digest, type Logger, type Progress } from '../core/index.ts';
+import {
+  configLabels, formatImageRef, isOciManifest, manifestKind, parseConfig, parseIndex, parseManifest, renderManifest,
+  type Descriptor, type ImageRecord, type ImageRef, type Platform, type Store,
+} from '../store/index.ts';
+import { createBlobCache, type BlobCache } from './blob-cache.ts';
+import { getBlob, getManifest, type FetchedManifest } from './distribution.ts';
+import { choosePlatform } from './platform.ts';
+import type { RegistryTransport } from './transport.ts';
+
+/** What to pull, and where to put it. */
+export interface PullOptions {
+  store: Store;
+  transport: RegistryTransport;
+  /** Repository on the registry (Artifactory's repository key included). */
+  repo: string;
+  /** Tag or digest. */
+  reference: string;
+  target: ImageRef;
+  platform?: Platform | undefined;
+  force?: boolean | undefined;
+  /** Layers downloading at once. */
+  concurrency?: number | undefined;
+  logger?: Logger | undefined;
+  progress?: Progress | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** What a pull did. */
+export interface PullResult {
+  record: ImageRecord;
+  /** The registry's manifest digest (for a multi-platform image: the chosen platform's). */
+  sourceDigest: Digest;
+  /** Blobs downloaded (or resumed), and blobs the store already had. */
+  downloaded: number;
+  reused: number;
+}
+
+/** Runs `fn` over `items` with at most `limit` at once; the first failure aborts the rest. */
+export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await fn(item);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function exists(ref: ImageRef): KilnError {
+  return new KilnError(ErrorCode.ALREADY_EXISTS, `image ${formatImageRef(ref)} already exists`, {
+    hint: 'give another name as second argument, remove it first with `kiln image remove`, or pass --force to replace it',
+  });
+}
+
+/** Resolves a tag to one image manifest, choosing a platform when it is an index. */
+async function resolveImage(o: PullOptions, cache: BlobCache): Promise<{ fetched: FetchedManifest; label: string }> {
+  const { transport, repo } = o;
+  const label = `${transport.registry.label}:${repo}:${o.reference}`;
+  let fetched = await getManifest(transport, repo, o.reference, o.signal);
+  if (manifestKind(JSON.parse(fetched.bytes.toString('utf8')) as Record<string, unknown>, fetched.mediaType) === 'index') {
+    const index = parseIndex(fetched.bytes, label);
+    const labelsOf = async (entry: Descriptor): Promise<Record<string, string>> => {
+      const m = parseManifest((await getManifest(transport, repo, entry.digest, o.signal)).bytes, `${label} ${entry.digest}`);
+      const path = await cache.fetch(m.config, (offset) => openBlob(o, m.config.digest, offset), o.signal);
+      return configLabels(parseConfig(await readFile(path), `${label} config`));
+    };
+    const entry = await choosePlatform(index, o.platform, labelsOf, label);
+    fetched = await getManifest(transport, repo, entry.digest, o.signal);
+  }
+  return { fetched, label };
+}
+
+async function openBlob(o: PullOptions, digest: Digest, offset: number): Promise<{ body: ReadableStream<Uint8Array> | null; ranged: boolean }> {
+  const { res, ranged } = await getBlob(o.transport, o.repo, digest, offset, o.signal);
+  return { body: res.body, ranged };
+}
+
+/**
+ * Pulls an image into the store: config and layers stream into the blob cache, verified
+ * against digest and size; blobs the store has are skipped; layers download in parallel.
+ * An OCI manifest is stored byte for byte; a Docker schema2 one is rewritten as OCI.
+ */
+export async function pullImage(o: PullOptions): Promise<PullResult> {
+  const { store } = o;
+  const logger = o.logger ?? silentLogger;
+  if (!o.force && store.findImage(o.target)) throw exists(o.target);
+  const cache = createBlobCache(store.home, { logger, ...(o.progress ? { progress: o.progress } : {}) });
+  const { fetched, label } = await resolveImage(o, cache);
+  const manifest = parseManifest(fetched.bytes, `${label} manifest`);
+  for (const layer of manifest.layers) {
+    if (layerCompression(layer.mediaType) === undefined) {
+      throw new KilnError(ErrorCode.UNSUPPORTED, `${label}: layer ${layer.digest} has media type ${layer.mediaType}`, { hint: 'Kiln stores tar, tar+gzip and tar+zstd layers only' });
+    }
+  }
+  const blobs = [manifest.config, ...manifest.layers].filter((d, i, all) => all.findIndex((x) => x.digest === d.digest) === i);
+  const missing = blobs.filter((d) => !store.hasBlob(d.digest));
+  const paths = new Map<Digest, string>();
+  logger.debug(`${label}: ${missing.length} of ${blobs.length} blobs to fetch`);
+  await forEachLimited(missing, o.concurrency ?? 4, async (d) => {
+    paths.set(d.digest, await cache.fetch(d, (offset) => openBlob(o, d.digest, offset), o.signal));
+  });
+  const configBytes = paths.has(manifest.config.digest) ? await readFile(paths.get(manifest.config.digest) as string) : await store.readManifestBytes(manifest.config.digest);
+  const config = parseConfig(configBytes, `${label} config`);
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) {
+    throw new KilnError(ErrorCode.BAD_ARCHIVE, `${label}: config lists ${config.rootfs.diff_ids.length} layers, manifest ${manifest.layers.length}`);
+  }
+  const staging = await store.createStaging(o.signal);
+  try {
+    for (const d of missing) staging.staged.set(d.digest, { digest: d.digest, size: d.size, path: paths.get(d.digest) as string });
+    const text = isOciManifest(manifest) ? fetched.bytes : renderManifest(manifest.config, manifest.layers, manifest.annotations);
+    const staged = await staging.stageBytes(text);
+    const record = await store.commitImage(staging, {
+      ref: o.target, manifestDigest: staged.digest, manifestSize: staged.size, manifest: parseManifest(text, `${label} manifest`), config,
+    }, { force: o.force === true });
+    return { record, sourceDigest: fetched.digest, downloaded: missing.length, reused: blobs.length - missing.length };
+  } finally {
+    await staging.dispose();
+  }
+}
