@@ -1,19 +1,18 @@
 import { KilnError, ErrorCode } from '../core/index.ts';
 import {
-  exportImage, formatImageRef, importImage, parseImageFormat, parseImageRef, parsePlatform, shortImageName, waltCloneUrl,
+  LABELS, labelModels, exportImage, formatImageRef, importImage, parseImageFormat, parseImageRef, parsePlatform, shortImageName, waltCloneUrl,
   type ImageRecord, type ImageRef,
 } from '../store/index.ts';
+import { BOOT_FORMATS, COMPRESSIONS, exportBootArtifacts, parseChoice, parseLayout } from '../export/index.ts';
 import { checkImage, formatCheckSummary } from '../check/index.ts';
 import type { Command, Values } from './command.ts';
 import type { Context } from './context.ts';
 import { formatDate, formatSize, renderTable } from './format.ts';
 
-/** The label that makes an image a node image (seed 000/001). */
-export const NODE_MODELS_LABEL = 'walt.node.models';
+const NODE_MODELS_LABEL = LABELS.models;
 
 function models(record: ImageRecord): string[] {
-  const value = record.labels[NODE_MODELS_LABEL];
-  return value === undefined ? [] : value.split(',').map((m) => m.trim()).filter(Boolean);
+  return labelModels(record.labels);
 }
 
 function isNodeImage(record: ImageRecord): boolean {
@@ -175,14 +174,42 @@ const importCmd: Command = {
 
 const exportCmd: Command = {
   path: ['image', 'export'],
-  usage: 'kiln image export <image> <dest> --format oci|oci-archive|docker-archive|rootfs [--force]',
-  summary: 'write an image out as an OCI layout or archive, a docker-archive, or its root filesystem as tar ("-": stdout)',
-  options: { format: { type: 'string' }, force: { type: 'boolean' } },
+  usage: 'kiln image export <image> <dest> --format oci|oci-archive|docker-archive|rootfs|squashfs|erofs|boot [--force] ' +
+    '[--rootfs squashfs|erofs] [--compression gzip|xz|zstd|lzo|lz4] [--layout both|kiln|openchami] [--kernel-version V] ' +
+    '[--base-url URL] [--append "params"] [--s3-endpoint URL] [--create-bucket]   (dest: a path, "-", or for squashfs|erofs|boot a directory or s3://bucket/prefix)',
+  summary: 'write an image out as an OCI layout or archive, a docker-archive, its root filesystem as tar, or boot artifacts (SquashFS/EROFS, kernel, initramfs, manifest.json, boot.ipxe) to a directory or S3',
+  options: {
+    format: { type: 'string' }, force: { type: 'boolean' }, rootfs: { type: 'string' }, compression: { type: 'string' }, layout: { type: 'string' },
+    'kernel-version': { type: 'string' }, 'base-url': { type: 'string' }, append: { type: 'string' }, 's3-endpoint': { type: 'string' }, 'create-bucket': { type: 'boolean' },
+  },
   positionals: [2, 2],
   run: async (ctx, [name, dest], values) => {
-    if (typeof values.format !== 'string') throw new KilnError(ErrorCode.USAGE, 'kiln image export needs --format', { hint: 'use --format oci, oci-archive, docker-archive or rootfs' });
-    const format = parseImageFormat(values.format);
+    if (typeof values.format !== 'string') throw new KilnError(ErrorCode.USAGE, 'kiln image export needs --format', { hint: 'use --format oci, oci-archive, docker-archive, rootfs, squashfs, erofs or boot' });
     const store = ctx.store();
+    const bootFormat = BOOT_FORMATS.find((f) => f === values.format);
+    if (bootFormat) {
+      const record = store.getImage(anyRef(ctx, name as string));
+      const result = await exportBootArtifacts(store, record, dest as string, {
+        format: bootFormat,
+        rootfs: parseChoice(['squashfs', 'erofs'] as const, values.rootfs, 'rootfs'),
+        compression: parseChoice(COMPRESSIONS, values.compression, 'compression'),
+        layout: parseLayout(values.layout as string | undefined),
+        kernelVersion: values['kernel-version'] as string | undefined,
+        baseUrl: values['base-url'] as string | undefined,
+        append: values.append as string | undefined,
+        s3Endpoint: values['s3-endpoint'] as string | undefined,
+        createBucket: values['create-bucket'] === true,
+        logger: ctx.logger,
+      });
+      if (ctx.json) ctx.out(JSON.stringify({ ref: result.image, digest: result.digest, dest, format: bootFormat, cached: result.cached, written: result.written, unchanged: result.unchanged, manifest: result.manifest }, null, 2));
+      else if (!ctx.quiet) {
+        for (const w of result.written) ctx.out(`wrote ${w}`);
+        for (const u of result.unchanged) ctx.out(`unchanged ${u}`);
+        ctx.out(`Exported ${result.image} to ${dest} (${bootFormat}${result.cached ? ', from the export cache' : ''})`);
+      }
+      return;
+    }
+    const format = parseImageFormat(values.format);
     const record = store.getImage(anyRef(ctx, name as string));
     await exportImage(store, record, dest as string, format, { force: values.force === true });
     if (dest !== '-' && !ctx.quiet && !ctx.json) ctx.out(`Exported ${formatImageRef(record.ref)} to ${dest} (${format})`);

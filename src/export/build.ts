@@ -1,0 +1,113 @@
+import { mkdir } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import {
+  KilnError, ErrorCode, makeWorkDir, removeTree, type Logger,
+} from '../core/index.ts';
+import { formatImageRef, readTreeFiles, type ImageRecord, type ImageTree, type Store } from '../store/index.ts';
+import { commitCache, describeFile, readCache, type CacheMeta, type CachedFile } from './cache.ts';
+import { extractFiles } from './extract.ts';
+import { detectInitramfs } from './ipxe.ts';
+import { chooseBootPair, findBootPairs } from './kernel.ts';
+import { exportCacheKey, type RootfsCompression } from './manifest.ts';
+import { parseOsRelease, type OsRelease } from './names.ts';
+import { buildRootfs } from './rootfs.ts';
+
+/** What to make from an image. */
+export interface BuildOptions {
+  format: 'squashfs' | 'erofs' | 'boot';
+  rootfs: 'squashfs' | 'erofs';
+  compression: RootfsCompression;
+  kernelVersion?: string | undefined;
+  signal?: AbortSignal | undefined;
+  logger: Logger;
+}
+
+/** A cache entry ready to be written out: its directory and what it holds. */
+export interface Artifacts {
+  dir: string;
+  meta: CacheMeta;
+  /** True when the entry was already there. */
+  cached: boolean;
+}
+
+/** Regular files directly in a directory of the image (the directory itself may be a symlink). */
+function filesIn(tree: ImageTree, dir: string): string[] {
+  const r = tree.resolve(dir);
+  if (!r.ok) return [];
+  return tree.children(r.path).filter((e) => e.type === 'file' || e.type === 'hardlink').map((e) => posix.basename(e.path));
+}
+
+/** Kernel versions with /usr/lib/modules/<v>/vmlinuz (EL, Fedora). */
+function moduleKernels(tree: ImageTree): string[] {
+  const r = tree.resolve('usr/lib/modules');
+  if (!r.ok) return [];
+  return tree.children(r.path).filter((e) => e.type === 'directory' && tree.get(`${e.path}/vmlinuz`)?.type === 'file').map((e) => posix.basename(e.path));
+}
+
+async function readOsRelease(store: Store, tree: ImageTree): Promise<OsRelease> {
+  for (const path of ['etc/os-release', 'usr/lib/os-release']) {
+    const content = (await readTreeFiles(tree, [path], store.layerSource, 64 << 10)).get(path);
+    if (content?.ok) return parseOsRelease(content.data.toString('utf8'));
+  }
+  return { id: '', versionId: '' };
+}
+
+/**
+ * Returns the artifacts of an image from the export cache ($KILN_HOME/cache/export/<key>),
+ * making them first when absent: the root filesystem image and, for `boot`, the kernel and
+ * initramfs copied out of the image. Nothing is visible in the cache until complete.
+ */
+export async function prepareArtifacts(store: Store, record: ImageRecord, options: BuildOptions): Promise<Artifacts> {
+  const key = exportCacheKey({ manifestDigest: record.manifestDigest, format: options.format, rootfs: options.rootfs, compression: options.compression, kernelVersion: options.kernelVersion });
+  const dir = join(store.home, 'cache', 'export', key);
+  const hit = await readCache(dir);
+  if (hit) {
+    options.logger.debug(`export cache hit: ${dir}`);
+    return { dir, meta: hit, cached: true };
+  }
+  await removeTree(dir);
+  await mkdir(join(store.home, 'cache', 'export'), { recursive: true });
+  const image = formatImageRef(record.ref);
+  const manifest = await store.readManifest(record.manifestDigest);
+  const tree = await store.readTree(manifest);
+  if (tree.unsafe.length > 0) {
+    throw new KilnError(ErrorCode.UNSAFE_PATH, `${image}: layer entries escape the root (${tree.unsafe.slice(0, 3).join(', ')})`, {
+      hint: 'the image is hostile or corrupt; nothing was exported',
+    });
+  }
+  const os = await readOsRelease(store, tree);
+  const work = await makeWorkDir(join(store.home, 'tmp'), 'export');
+  try {
+    const out = join(work, 'out');
+    await mkdir(out);
+    const meta: Partial<CacheMeta> & { os: OsRelease } = { os };
+    let kernelFiles: { kernel?: CachedFile; initramfs?: CachedFile } = {};
+    if (options.format === 'boot') {
+      // Choose the kernel first: an image without one fails before the long part.
+      const pair = chooseBootPair(findBootPairs(filesIn(tree, 'boot'), moduleKernels(tree)), options.kernelVersion, image);
+      const initramfs = detectInitramfs((p) => tree.resolve(p).ok);
+      for (const w of initramfs.warnings) options.logger.warn(`${image}: ${w}`);
+      const [kernel, initrd] = await extractFiles(tree, [
+        { path: pair.kernel, dest: join(out, 'vmlinuz') },
+        { path: pair.initramfs, dest: join(out, 'initramfs.img') },
+      ], store.layerSource, options.signal);
+      Object.assign(meta, { kernelVersion: pair.version, initramfs, kernelFile: posix.basename(pair.kernel), initramfsFile: posix.basename(pair.initramfs) });
+      kernelFiles = {
+        kernel: await describeFile(out, 'vmlinuz', kernel, `/${pair.kernel}`),
+        initramfs: await describeFile(out, 'initramfs.img', initrd, `/${pair.initramfs}`),
+      };
+    }
+    const rootfsFile = `rootfs.${options.rootfs}`;
+    const unpackDir = join(work, 'unpack');
+    await mkdir(unpackDir);
+    const tool = await buildRootfs({ tree, openLayer: store.layerSource.openLayer }, join(out, rootfsFile), {
+      type: options.rootfs, compression: options.compression, workDir: unpackDir, signal: options.signal, logger: options.logger,
+    });
+    await removeTree(unpackDir);
+    const full: CacheMeta = { ...meta, tool, files: { rootfs: await describeFile(out, rootfsFile), ...kernelFiles } };
+    const committed = await commitCache(out, dir, full);
+    return { dir, meta: committed, cached: false };
+  } finally {
+    await removeTree(work);
+  }
+}

@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto';
+import { KilnError, ErrorCode } from '../core/index.ts';
+import type { ArtifactRole, OsRelease } from './names.ts';
+import type { InitramfsKind } from './ipxe.ts';
+
+/** SquashFS and EROFS compressors `--compression` accepts. */
+export type RootfsCompression = 'gzip' | 'xz' | 'zstd' | 'lzo' | 'lz4';
+
+/** The values `--compression` accepts. */
+export const COMPRESSIONS: readonly RootfsCompression[] = ['gzip', 'xz', 'zstd', 'lzo', 'lz4'];
+
+/** Boot export formats of `kiln image export`. */
+export const BOOT_FORMATS = ['squashfs', 'erofs', 'boot'] as const;
+
+/** Parses a `--<flag>` value that must be one of `values` (undefined stays undefined). */
+export function parseChoice<T extends string>(values: readonly T[], value: unknown, flag: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string' && (values as readonly string[]).includes(value)) return value as T;
+  throw new KilnError(ErrorCode.USAGE, `invalid --${flag} "${String(value)}"`, { hint: `use --${flag} ${values.join(', ')}` });
+}
+
+/** One artifact in manifest.json. */
+export interface ManifestArtifact {
+  role: ArtifactRole;
+  /** Every name it was written under (keys relative to the bucket or directory). */
+  names: string[];
+  size: number;
+  sha256: string;
+  /** Where it came from in the image (kernel and initramfs). */
+  source?: string;
+}
+
+/** The content of manifest.json. */
+export interface BootManifest {
+  schemaVersion: 1;
+  image: string;
+  digest: string;
+  architecture: string;
+  os: OsRelease;
+  kernelVersion: string;
+  initramfs: InitramfsKind;
+  rootfs: { type: 'squashfs' | 'erofs'; compression: RootfsCompression };
+  /** Where the artifacts are served, when known. */
+  baseUrl: string | null;
+  kernelParameters: string;
+  artifacts: ManifestArtifact[];
+}
+
+/** Renders manifest.json (stable key order, two-space indent, final newline). */
+export function renderManifest(manifest: BootManifest): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+
+/** What decides the content of cached artifacts. */
+export interface CacheKeyInput {
+  manifestDigest: string;
+  format: 'squashfs' | 'erofs' | 'boot';
+  rootfs: 'squashfs' | 'erofs';
+  compression: RootfsCompression;
+  kernelVersion: string | undefined;
+}
+
+/** Bump when the way artifacts are made changes, so that old cache entries are not reused. */
+export const CACHE_VERSION = 1;
+
+/** The cache directory name for one export: a hash of everything that decides its files. */
+export function exportCacheKey(input: CacheKeyInput): string {
+  const material = JSON.stringify([CACHE_VERSION, input.manifestDigest, input.format, input.rootfs, input.compression, input.kernelVersion ?? null]);
+  return createHash('sha256').update(material).digest('hex').slice(0, 32);
+}
