@@ -5,7 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # command:package — runtime tools first, then the independent clients the tests use.
-tools=(tar:tar xz:xz-utils bzip2:bzip2 lz4:lz4 mmdebstrap:mmdebstrap skopeo:skopeo umoci:umoci podman:podman setfattr:attr zstd:zstd)
+tools=(
+  # runtime
+  tar:tar xz:xz-utils bzip2:bzip2 lz4:lz4
+  mksquashfs:squashfs-tools tar2sqfs:squashfs-tools-ng mkfs.erofs:erofs-utils
+  # tests: independent clients and real servers
+  skopeo:skopeo umoci:umoci podman:podman setfattr:attr zstd:zstd mmdebstrap:mmdebstrap
+  docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl curl:curl
+  s3cmd:s3cmd setcap:libcap2-bin unsquashfs:squashfs-tools fsck.erofs:erofs-utils
+)
 need=()
 for pair in "${tools[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
@@ -17,7 +25,7 @@ if ((${#need[@]})); then
   fi
   echo "setup: installing ${need[*]}" >&2
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
 fi
 
 if [ ! -x node_modules/.bin/node ] || [ ! -d node_modules/tar-stream ]; then
