@@ -21,6 +21,7 @@
 #        mmdebstrap when missing -- the only network use of this script)
 # env:   RUNS=5, KILN_BENCH_TMP=/tmp (where scratch dirs go)
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 kiln="$here/../bin/kiln"
@@ -28,16 +29,8 @@ input=${1:-/tmp/kiln-bench/check-debian.tar}
 runs=${RUNS:-5}
 
 command -v umoci >/dev/null || { echo "bench: umoci is required" >&2; exit 1; }
-if [ ! -f "$input" ]; then
-  command -v mmdebstrap >/dev/null || { echo "bench: $input missing and mmdebstrap not installed" >&2; exit 1; }
-  echo "bench: building $input with mmdebstrap (Debian 12 bookworm)..." >&2
-  mkdir -p "$(dirname "$input")"
-  mmdebstrap --quiet --variant=minbase --include=busybox-static,openssh-server,linux-image-cloud-amd64,systemd-sysv,iproute2 \
-    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --customize-hook='cd "$1/boot" && v=$(ls vmlinuz-* | sed s/^vmlinuz-//) && mkdir pc-x86-64 && ln -s /boot/vmlinuz-$v pc-x86-64/kernel && ln -s ../initrd.img-$v pc-x86-64/initrd && printf "#!ipxe\nkernel kernel ip=dhcp\ninitrd initrd\nboot\n" > pc-x86-64/start.ipxe' \
-    bookworm "$input.tmp" "deb http://deb.debian.org/debian bookworm main"
-  mv "$input.tmp" "$input"
-fi
+ensure_debian_rootfs "$input" busybox-static,openssh-server,linux-image-cloud-amd64,systemd-sysv,iproute2 \
+  --customize-hook='cd "$1/boot" && v=$(ls vmlinuz-* | sed s/^vmlinuz-//) && mkdir pc-x86-64 && ln -s /boot/vmlinuz-$v pc-x86-64/kernel && ln -s ../initrd.img-$v pc-x86-64/initrd && printf "#!ipxe\nkernel kernel ip=dhcp\ninitrd initrd\nboot\n" > pc-x86-64/start.ipxe'
 
 work=$(mktemp -d "${KILN_BENCH_TMP:-/tmp}/kiln-bench-check.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM

@@ -18,6 +18,7 @@
 #        mmdebstrap when missing -- the only network use of this script)
 # env:   RUNS=3, KILN_BENCH_TMP=/tmp (where scratch dirs go)
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 kiln="$here/../bin/kiln"
@@ -28,14 +29,7 @@ cores=$(nproc)
 for tool in buildah mksquashfs tar2sqfs; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
 done
-if [ ! -f "$input" ]; then
-  command -v mmdebstrap >/dev/null || { echo "bench: $input missing and mmdebstrap not installed" >&2; exit 1; }
-  echo "bench: building $input with mmdebstrap (Debian 12 bookworm)..." >&2
-  mkdir -p "$(dirname "$input")"
-  mmdebstrap --quiet --variant=minbase --include=systemd-sysv,openssh-server,busybox-static,iproute2 \
-    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --dpkgopt='path-include=/usr/share/locale/locale.alias' bookworm "$input"
-fi
+ensure_debian_rootfs "$input" systemd-sysv,openssh-server,busybox-static,iproute2
 
 work=$(mktemp -d "${KILN_BENCH_TMP:-/tmp}/kiln-bench-export.XXXXXX")
 B=()

@@ -15,6 +15,7 @@
 #        built with mmdebstrap when missing -- the only network use of this script)
 # env:   RUNS=3, KILN_BENCH_TMP=/tmp (where scratch dirs go)
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 kiln="$here/../bin/kiln"
@@ -26,14 +27,7 @@ command -v podman >/dev/null || { echo "bench: podman is required" >&2; exit 1; 
 gnutime=$(type -P time || true)
 if [ -n "$gnutime" ] && ! "$gnutime" -f %M true >/dev/null 2>&1; then gnutime=; fi
 
-if [ ! -f "$input" ]; then
-  command -v mmdebstrap >/dev/null || { echo "bench: $input missing and mmdebstrap not installed" >&2; exit 1; }
-  echo "bench: building $input with mmdebstrap (Debian 12 bookworm)..." >&2
-  mkdir -p "$(dirname "$input")"
-  mmdebstrap --quiet --variant=minbase --include=systemd-sysv,openssh-server,busybox-static,iproute2 \
-    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --dpkgopt='path-include=/usr/share/locale/locale.alias' bookworm "$input"
-fi
+ensure_debian_rootfs "$input" systemd-sysv,openssh-server,busybox-static,iproute2
 case "$input" in *.gz) echo "bench: give the uncompressed .tar (the .tar.gz is derived)" >&2; exit 1 ;; esac
 gz="$input.gz"
 [ -f "$gz" ] && [ ! "$input" -nt "$gz" ] || gzip -c -6 "$input" >"$gz"

@@ -3,13 +3,26 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { isErrno } from './errors.ts';
 
-/** fsyncs a directory so that a rename inside it survives a crash. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+/** fsyncs a file, or a directory so that a rename inside it survives a crash. */
+export async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
   try {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/** fsyncs a directory (a rename inside it then survives a crash). */
+export const syncDir = syncPath;
+
+/** True when a process with this pid runs (on this machine); used to tell stale work files from live ones. */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, 'EPERM');
   }
 }
 
@@ -24,8 +37,8 @@ function basenameOf(path: string): string {
 }
 
 /** Creates a new file (never overwriting one) with `data`, and fsyncs it. */
-export async function writeFileSynced(path: string, data: string | Uint8Array): Promise<void> {
-  const handle = await open(path, 'wx', 0o644);
+export async function writeFileSynced(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const handle = await open(path, 'wx', mode);
   try {
     await handle.writeFile(data);
     await handle.sync();
@@ -35,9 +48,9 @@ export async function writeFileSynced(path: string, data: string | Uint8Array): 
 }
 
 /** Writes a small file atomically: temp file, fsync, rename, fsync of the directory. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const tmp = tempSibling(path);
-  await writeFileSynced(tmp, data);
+  await writeFileSynced(tmp, data, mode);
   try {
     await rename(tmp, path);
   } catch (err) {

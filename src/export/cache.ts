@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isErrno, removeTree, syncDir, type Digest } from '../core/index.ts';
+import { isErrno, removeTree, syncDir, syncPath, type Digest } from '../core/index.ts';
 import type { InitramfsInfo } from './ipxe.ts';
-import { syncFile } from './sink.ts';
 import type { OsRelease } from './names.ts';
 
 /** One cached file: its name in the cache directory, size, sha256, and mtime (to notice changes). */
@@ -80,9 +79,9 @@ export async function readCache(dir: string): Promise<CacheMeta | undefined> {
  * first, its entry is kept; returns the meta of the entry that is in place.
  */
 export async function commitCache(built: string, dir: string, meta: CacheMeta): Promise<CacheMeta> {
-  for (const f of Object.values(meta.files)) await syncFile(join(built, f.file));
+  for (const f of Object.values(meta.files)) await syncPath(join(built, f.file));
   await writeFile(join(built, META), `${JSON.stringify(meta, null, 2)}\n`);
-  await syncFile(join(built, META));
+  await syncPath(join(built, META));
   await syncDir(built);
   try {
     await rename(built, dir);

@@ -1,7 +1,7 @@
 import { constants, createReadStream } from 'node:fs';
 import { copyFile, link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { isErrno, syncDir, tempSibling, writeFileAtomic } from '../core/index.ts';
+import { isErrno, syncDir, syncPath, tempSibling, writeFileAtomic } from '../core/index.ts';
 
 /** A file or text to write under a name, with what is known of its content. */
 export interface SinkItem {
@@ -55,7 +55,7 @@ export function createDirSink(root: string): ArtifactSink {
         } catch (err) {
           if (!isErrno(err, 'EXDEV') && !isErrno(err, 'EPERM')) throw err;
           await copyFile(file, tmp, constants.COPYFILE_FICLONE);
-          await syncFile(tmp);
+          await syncPath(tmp);
         }
         await rename(tmp, dest);
       } catch (err) {
@@ -68,12 +68,3 @@ export function createDirSink(root: string): ArtifactSink {
   };
 }
 
-/** fsyncs a file so that a rename of it survives a crash. */
-export async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}

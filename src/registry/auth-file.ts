@@ -1,7 +1,7 @@
-import { open, readFile, rename, rm, mkdir } from 'node:fs/promises';
+import { readFile, mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { KilnError, ErrorCode, isErrno, syncDir, tempSibling } from '../core/index.ts';
+import { KilnError, ErrorCode, isErrno, writeFileAtomic } from '../core/index.ts';
 
 /** A user name and password for one registry. */
 export interface Credentials {
@@ -93,21 +93,7 @@ export async function readCredentials(files: AuthFiles, keys: readonly string[])
 /** Writes the auth file atomically, readable by its owner only. */
 async function writeDoc(path: string, doc: AuthDoc): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = tempSibling(path);
-  const handle = await open(tmp, 'wx', 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(doc, null, '\t')}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await syncDir(dirname(path));
+  await writeFileAtomic(path, `${JSON.stringify(doc, null, '\t')}\n`, 0o600);
 }
 
 /** Stores credentials under the registry's first key, as `podman login` does. */

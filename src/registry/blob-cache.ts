@@ -4,7 +4,7 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertContent, digestHex, isErrno, silentProgress, type Digest, type Logger, type Progress } from '../core/index.ts';
+import { assertContent, digestHex, isErrno, isProcessAlive, silentProgress, type Digest, type Logger, type Progress } from '../core/index.ts';
 
 /**
  * Where pulled blobs land before they join the store: `<home>/tmp/registry-blobs/`.
@@ -22,14 +22,6 @@ export interface BlobCache {
 /** Opens a blob's bytes from `offset` on; `ranged` false means the source restarted at 0. */
 export type BlobOpener = (offset: number) => Promise<{ body: ReadableStream<Uint8Array> | null; ranged: boolean }>;
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, 'EPERM');
-  }
-}
 
 async function sizeOf(path: string): Promise<number | undefined> {
   try {
@@ -54,7 +46,7 @@ export function createBlobCache(home: string, options: { logger: Logger; progres
     let best: { name: string; size: number } | undefined;
     for (const name of names) {
       const pid = Number(name.slice(hex.length + '.partial.'.length));
-      if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+      if (!Number.isInteger(pid) || pid === process.pid || isProcessAlive(pid)) continue;
       const size = (await sizeOf(join(dir, name))) ?? 0;
       if (!best || size > best.size) {
         if (best) await rm(join(dir, best.name), { force: true });
@@ -152,7 +144,7 @@ export async function pruneBlobCache(home: string, inStore: (digest: Digest) => 
   let removed = 0;
   for (const name of names) {
     const partial = /^([a-f0-9]{64})\.partial\.(\d+)$/u.exec(name);
-    const stale = partial ? !isAlive(Number(partial[2])) : /^[a-f0-9]{64}$/u.test(name) && inStore(`sha256:${name}`);
+    const stale = partial ? !isProcessAlive(Number(partial[2])) : /^[a-f0-9]{64}$/u.test(name) && inStore(`sha256:${name}`);
     if (stale) {
       await rm(join(dir, name), { force: true });
       removed++;

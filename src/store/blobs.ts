@@ -1,12 +1,12 @@
 import { createReadStream, createWriteStream, existsSync, mkdirSync, writeFileSync, readFileSync, renameSync, statSync } from 'node:fs';
-import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Transform } from 'node:stream';
 import { renderLayoutIndex } from './layout-index.ts';
 import {
   KilnError, ErrorCode, HashingStream, assertContent, digestHex, digestOf, makeWorkDir, progressStream, removeTree, silentProgress,
-  syncDir, writeFileSynced, type Digest, type Progress,
+  syncDir, syncPath, writeFileSynced, type Digest, type Progress,
 } from '../core/index.ts';
 
 /** A blob written to a staging area and verified, not yet visible in the store. */
@@ -134,8 +134,7 @@ export async function createStaging(tmpRoot: string, signal?: AbortSignal, progr
       try {
         const streams: NodeJS.ReadWriteStream[] = [source as NodeJS.ReadableStream as NodeJS.ReadWriteStream, ...extra, counter, hashing, out as unknown as NodeJS.ReadWriteStream];
         await pipeline(streams, { signal });
-        const handle = await open(path, 'r');
-        await handle.sync().finally(() => handle.close());
+        await syncPath(path);
         if (expected) assertContent(`blob ${expected.digest}`, expected, { digest: hashing.digest, size: hashing.size });
       } catch (err) {
         await rm(path, { force: true });

@@ -1,12 +1,12 @@
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { mkdir, open, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import {
   KilnError, ErrorCode, MediaType, createDecompressor, digestHex, layerCompression, makeWorkDir, pathExists,
-  removeTree, start, syncDir, tempSibling, type Digest,
+  removeTree, start, syncDir, syncPath, tempSibling, type Digest,
 } from '../core/index.ts';
 import { REF_NAME_ANNOTATION, type Descriptor, type ImageManifest } from './oci.ts';
 import type { ImageRecord } from './catalog.ts';
@@ -154,8 +154,7 @@ export async function exportImage(store: Store, record: ImageRecord, dest: strin
   const tmp = tempSibling(dest);
   try {
     await write(createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
-    const handle = await open(tmp, 'r');
-    await handle.sync().finally(() => handle.close());
+    await syncPath(tmp);
     await rename(tmp, dest);
     await syncDir(dirname(dest));
   } catch (err) {

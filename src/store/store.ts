@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { KilnError, ErrorCode, isErrno, silentLogger, type Digest, type Logger, type Progress } from '../core/index.ts';
+import { KilnError, ErrorCode, isErrno, isProcessAlive, silentLogger, type Digest, type Logger, type Progress } from '../core/index.ts';
 import { openCatalog, type Catalog, type ImageRecord } from './catalog.ts';
 import {
   blobPath, blobSize, createStaging, initLayout, layoutPaths, openVerifiedBlob, readSmallBlob,
@@ -73,14 +73,6 @@ export interface Store {
   close(): void;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, 'EPERM');
-  }
-}
 
 function notFound(ref: ImageRef): KilnError {
   return new KilnError(ErrorCode.NOT_FOUND, `no image ${formatImageRef(ref)} in the store`, {
@@ -139,7 +131,7 @@ export function openStore(options: StoreOptions): Store {
     catalog.write(() => {
       catalog.pruneManifests();
       const keep = catalog.referencedBlobs();
-      for (const d of catalog.pinnedBlobs(isAlive)) keep.add(d);
+      for (const d of catalog.pinnedBlobs(isProcessAlive)) keep.add(d);
       const list = candidates === 'all' ? readdirSync(layout.blobsDir).map((hex) => `sha256:${hex}` as Digest) : candidates;
       for (const digest of list) {
         if (keep.has(digest)) continue;
@@ -288,7 +280,7 @@ export function openStore(options: StoreOptions): Store {
 async function removeStaleWorkDirs(tmpDir: string): Promise<void> {
   for (const name of readdirSync(tmpDir)) {
     const pid = Number(/^[a-z]+-(\d+)-/u.exec(name)?.[1]);
-    if (Number.isInteger(pid) && !isAlive(pid)) await rm(join(tmpDir, name), { recursive: true, force: true });
+    if (Number.isInteger(pid) && !isProcessAlive(pid)) await rm(join(tmpDir, name), { recursive: true, force: true });
   }
 }
 
