@@ -8,7 +8,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   HashingStream, assertContent, digestOf, isKilnError, parseDigest, scanTarFile, run, safeMemberName, sniffCompression,
-  KilnError, DEFAULT_HINTS, ErrorCode,
+  KilnError, DEFAULT_HINTS, ErrorCode, decodeTarHeader, encodeDirectoryHeader,
 } from './index.ts';
 
 test('safeMemberName normalises names and refuses ".."', () => {
@@ -80,4 +80,11 @@ test('scanTarFile reads member headers without reading contents, long names incl
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a directory header Kiln writes decodes as the directory it names', () => {
+  const block = encodeDirectoryHeader('proc', 1_700_000_000);
+  const decoded = decodeTarHeader(block, { pax: {} }, 512, 'test');
+  assert.equal(decoded.kind, 'member');
+  if (decoded.kind === 'member') assert.deepEqual([decoded.member.name, decoded.member.type, decoded.member.mode], ['proc/', 'directory', 0o755]);
 });

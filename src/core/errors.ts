@@ -19,6 +19,7 @@ export const ErrorCode = {
   CHECK_FAILED: 'CHECK_FAILED',
   AUTH: 'AUTH',
   NETWORK: 'NETWORK',
+  BUILD_FAILED: 'BUILD_FAILED',
 } as const;
 
 /** One of the literal codes in {@link ErrorCode}. */
@@ -45,6 +46,7 @@ export const DEFAULT_HINTS: Readonly<Record<ErrorCode, string>> = {
   CHECK_FAILED: 'each failing requirement above ends with its fix; `kiln image check <image>` lists them all',
   AUTH: 'log in first: kiln login <label>',
   NETWORK: 'check that the server is running and reachable, and its host, port and protocol in kiln.yaml',
+  BUILD_FAILED: 'fix the failing step named above; the steps before it stay cached and nothing was tagged',
 };
 
 /** Options of a {@link KilnError} beyond its code and message. */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { COMPRESSIONS, exportCacheKey, parseChoice, renderManifest, type BootManifest, type CacheKeyInput } from './manifest.ts';
-import { directoryHeader } from './tar-header.ts';
+import { encodeDirectoryHeader as directoryHeader } from '../core/index.ts';
 import { isKilnError, isTarHeader } from '../core/index.ts';
 
 test('the cache key changes with every input that changes the artifacts, and only with them', () => {

@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  KilnError, ErrorCode, createDecompressor, isErrno, layerCompression, pathExists, start, type Logger,
+  KilnError, ErrorCode, createDecompressor, encodeDirectoryHeader, isErrno, layerCompression, pathExists, start, type Logger,
 } from '../core/index.ts';
 import { unpackLayers, type Descriptor, type ImageTree } from '../store/index.ts';
 import type { RootfsCompression } from './manifest.ts';
-import { MOUNT_POINTS, directoryHeader } from './tar-header.ts';
+
+/** Mount points a live initramfs needs in the root filesystem (it mounts proc, sys, dev and run onto them). */
+export const MOUNT_POINTS: readonly string[] = ['proc', 'sys', 'dev', 'run'];
 
 /** What a root filesystem image is made from. */
 export interface RootfsSource {
@@ -50,7 +52,7 @@ function decompressedLayer(layer: Descriptor, stream: Readable): Readable {
 /** The mount points the image lacks, as tar directory entries to put before its layer. */
 function missingMountPoints(tree: ImageTree): Buffer {
   const missing = MOUNT_POINTS.filter((dir) => !tree.get(dir));
-  return Buffer.concat(missing.map((dir) => directoryHeader(`./${dir}/`)));
+  return Buffer.concat(missing.map((dir) => encodeDirectoryHeader(`./${dir}/`)));
 }
 
 /**
