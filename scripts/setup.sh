@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # command:package — runtime tools first, then the independent clients the tests use.
 tools=(
   # runtime
-  tar:tar xz:xz-utils bzip2:bzip2 lz4:lz4
+  tar:tar xz:xz-utils bzip2:bzip2 lz4:lz4 bwrap:bubblewrap getfattr:attr
   mksquashfs:squashfs-tools tar2sqfs:squashfs-tools-ng mkfs.erofs:erofs-utils
   # tests: independent clients and real servers
   skopeo:skopeo umoci:umoci podman:podman setfattr:attr zstd:zstd mmdebstrap:mmdebstrap

@@ -7,6 +7,8 @@ export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
   xz: 'xz-utils',
   bzip2: 'bzip2',
   lz4: 'lz4',
+  getfattr: 'attr',
+  setfattr: 'attr',
   mksquashfs: 'squashfs-tools',
   unsquashfs: 'squashfs-tools',
   tar2sqfs: 'squashfs-tools-ng',

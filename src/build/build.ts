@@ -1,0 +1,105 @@
+import { KilnError, ErrorCode, type Logger } from '../core/index.ts';
+import { formatImageRef, parseImageRef, sameRef, type ImageRef, type Store } from '../store/index.ts';
+import { openBuildCache, type BuildCache } from './cache.ts';
+import { executePlan, type BuildResult, type ParentImage } from './execute.ts';
+import { planBuild, type BuildPlan } from './plan.ts';
+import { copySource, hashCopySource, loadSpecs, specError } from './spec-load.ts';
+import { specPosition, type BuildSpec } from './spec.ts';
+
+/** Options of {@link buildImages}. */
+export interface BuildOptions {
+  logger: Logger;
+  dryRun?: boolean;
+  noCache?: boolean;
+  signal?: AbortSignal;
+  /** SOURCE_DATE_EPOCH (seconds): clamps layer mtimes and fixes image times. */
+  epoch?: string;
+  /** Overrides every spec's options.log_level (image-build --log-level). */
+  logLevel?: string;
+}
+
+/** What `kiln image build` did for each spec: its plan, and the result unless it was a dry run. */
+export interface SpecOutcome {
+  plan: BuildPlan;
+  result?: BuildResult;
+}
+
+type Resolved = { kind: 'scratch' } | { kind: 'store'; ref: ImageRef } | { kind: 'earlier'; ref: ImageRef; index: number };
+
+/** Resolves each spec's parent: scratch, an image built by an earlier spec of the same run, or a store image. Unknown parents are reported together. */
+function resolveParents(store: Store, specs: readonly BuildSpec[]): Resolved[] {
+  const problems: string[] = [];
+  const out = specs.map((spec, i): Resolved => {
+    const parent = spec.options.parent;
+    if (parent === 'scratch') return { kind: 'scratch' };
+    let ref: ImageRef;
+    try {
+      ref = parseImageRef(parent, store.user, { allowReserved: true });
+    } catch (err) {
+      problems.push(`${specPosition(spec, 'options.parent')}: parent "${parent}" is not "scratch" or an image of this store (${(err as Error).message}); clone registry images first with kiln image clone`);
+      return { kind: 'scratch' };
+    }
+    for (let j = i - 1; j >= 0; j--) {
+      const earlier = specs[j] as BuildSpec;
+      if (earlier.options.publish_tags.some((tag) => sameRef(ref, { user: store.user, name: earlier.options.name, tag }))) return { kind: 'earlier', ref, index: j };
+    }
+    if (store.findImage(ref)) return { kind: 'store', ref };
+    problems.push(`${specPosition(spec, 'options.parent')}: unknown parent image ${formatImageRef(ref)}: it is not in the store nor built by an earlier spec of this command`);
+    return { kind: 'scratch' };
+  });
+  if (problems.length > 0) {
+    const err = specError(problems);
+    throw new KilnError(err.code, err.message, { hint: 'build or clone the parent first (kiln image clone <url>), or list its spec before this one' });
+  }
+  return out;
+}
+
+async function copyHashes(spec: BuildSpec): Promise<Map<string, string>> {
+  const hashes = new Map<string, string>();
+  for (const c of spec.copyfiles) hashes.set(c.src, await hashCopySource(copySource(spec, c.src)));
+  return hashes;
+}
+
+async function parentImage(store: Store, ref: ImageRef): Promise<ParentImage> {
+  const record = store.getImage(ref);
+  const manifest = await store.readManifest(record.manifestDigest);
+  return { ref: formatImageRef(ref), manifest, config: await store.readConfig(manifest) };
+}
+
+async function planOne(spec: BuildSpec, parent: ParentImage | undefined, resolved: Resolved, cache: BuildCache, noCache: boolean): Promise<BuildPlan> {
+  const hashes = await copyHashes(spec);
+  const cachedKeys = new Set<string>();
+  const probe = planBuild(spec, resolved.kind === 'scratch' ? { kind: 'scratch' } : { kind: 'image', ref: formatImageRef(resolved.ref), diffIds: parent?.config.rootfs.diff_ids }, (src) => hashes.get(src) ?? '', () => false);
+  if (!noCache) for (const s of probe.steps) if (s.key !== undefined && (await cache.read(s.key))) cachedKeys.add(s.key);
+  return planBuild(spec, probe.parent, (src) => hashes.get(src) ?? '', (key) => cachedKeys.has(key));
+}
+
+/**
+ * Builds image specs in order (a later spec may use an earlier one as parent): all
+ * specs are validated and their parents resolved before anything runs. With `dryRun`,
+ * only the plans are returned.
+ */
+export async function buildImages(store: Store, files: readonly string[], options: BuildOptions): Promise<SpecOutcome[]> {
+  const specs = await loadSpecs(files);
+  if (options.logLevel !== undefined) for (const spec of specs) spec.options.log_level = options.logLevel.toUpperCase();
+  const resolved = resolveParents(store, specs);
+  const cache = openBuildCache(store.home);
+  const outcomes: SpecOutcome[] = [];
+  for (const [i, spec] of specs.entries()) {
+    const r = resolved[i] as Resolved;
+    // A parent built earlier in this run is known only once it is built (or, in a dry run, if it already is).
+    const parentRef = r.kind === 'scratch' ? undefined : r.ref;
+    const parent = parentRef && store.findImage(parentRef) && (r.kind === 'store' || !options.dryRun || outcomes[(r as { index: number }).index]?.plan.steps.every((s) => s.cached))
+      ? await parentImage(store, parentRef)
+      : undefined;
+    const plan = await planOne(spec, parent, r, cache, options.noCache === true);
+    if (options.dryRun) {
+      outcomes.push({ plan });
+      continue;
+    }
+    options.logger.info(`Building ${spec.file}: ${spec.options.publish_tags.map((t) => `${spec.options.name}:${t}`).join(', ')}`);
+    const result = await executePlan(store, plan, parent, { cache, logger: options.logger, noCache: options.noCache === true, ...(options.signal ? { signal: options.signal } : {}), ...(options.epoch !== undefined ? { epoch: options.epoch } : {}) });
+    outcomes.push({ plan, result });
+  }
+  return outcomes;
+}

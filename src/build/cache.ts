@@ -1,0 +1,87 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { digestHex, isErrno, makeWorkDir, removeTree, writeFileAtomic, type Digest } from '../core/index.ts';
+import type { Descriptor } from '../store/index.ts';
+import { unpackLayerForOverlay } from './layer.ts';
+
+/** A cached step result: the layer it produced. */
+export interface StepEntry {
+  key: string;
+  digest: Digest;
+  size: number;
+  created: string;
+  createdBy: string;
+}
+
+/** The build cache under $KILN_HOME/cache/build: step entries, layer tarballs, layers unpacked for overlayfs. */
+export interface BuildCache {
+  readonly root: string;
+  read(key: string): Promise<StepEntry | undefined>;
+  write(entry: StepEntry): Promise<void>;
+  /** The layer tarball of a step result. */
+  blobFile(digest: Digest): string;
+  blobsDir: string;
+  /** Where a layer is unpacked for overlayfs. */
+  layerDir(digest: Digest): string;
+  /** The unpacked directory of a layer, unpacking it once if needed. */
+  ensureLayerDir(layer: Descriptor, open: () => Readable): Promise<string>;
+  /** Moves a finished upper directory in as a layer's directory (kept if one is already there). */
+  adoptLayerDir(digest: Digest, dir: string): Promise<void>;
+  workDir(prefix: string): Promise<string>;
+}
+
+/** Opens the build cache of a KILN_HOME. */
+export function openBuildCache(home: string): BuildCache {
+  const root = join(home, 'cache', 'build');
+  const steps = join(root, 'steps');
+  const blobsDir = join(root, 'blobs');
+  const layers = join(root, 'layers');
+  const work = join(root, 'work');
+  const blobFile = (digest: Digest): string => join(blobsDir, `${digestHex(digest)}.tar`);
+  const layerDir = (digest: Digest): string => join(layers, digestHex(digest));
+  return {
+    root,
+    blobsDir,
+    blobFile,
+    layerDir,
+    read: async (key) => {
+      let text: string;
+      try {
+        text = await readFile(join(steps, `${key}.json`), 'utf8');
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) return undefined;
+        throw err;
+      }
+      const entry = JSON.parse(text) as StepEntry;
+      // An entry whose layer tarball is gone is a miss: the step runs again.
+      return existsSync(blobFile(entry.digest)) ? entry : undefined;
+    },
+    write: async (entry) => {
+      await mkdir(steps, { recursive: true });
+      await writeFileAtomic(join(steps, `${entry.key}.json`), `${JSON.stringify(entry, null, 2)}\n`);
+    },
+    ensureLayerDir: async (layer, open) => {
+      const dir = layerDir(layer.digest);
+      if (existsSync(dir)) return dir;
+      await mkdir(layers, { recursive: true });
+      const tmp = await makeWorkDir(work, 'unpack');
+      try {
+        await unpackLayerForOverlay(join(tmp, 'root'), layer, open);
+        await rename(join(tmp, 'root'), dir).catch((err: unknown) => {
+          if (!isErrno(err, 'ENOTEMPTY') && !isErrno(err, 'EEXIST')) throw err;
+        });
+      } finally {
+        await removeTree(tmp);
+      }
+      return dir;
+    },
+    adoptLayerDir: async (digest, dir) => {
+      await mkdir(layers, { recursive: true });
+      if (existsSync(layerDir(digest))) return removeTree(dir);
+      await rename(dir, layerDir(digest));
+    },
+    workDir: (prefix) => makeWorkDir(work, prefix),
+  };
+}

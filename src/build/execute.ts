@@ -1,0 +1,189 @@
+import { lstat, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { KilnError, ErrorCode, MediaType, removeTree, start, type Digest, type Logger } from '../core/index.ts';
+import {
+  parseManifest, renderManifest, type Descriptor, type ImageConfig, type ImageManifest, type ImageRecord, type ImageRef, type Store,
+} from '../store/index.ts';
+import type { BuildCache, StepEntry } from './cache.ts';
+import { dirToLayer, openFile } from './layer.ts';
+import type { BuildPlan, PlanStep } from './plan.ts';
+import { mountOverlay, runInRoot, type SandboxResult } from './sandbox.ts';
+import { stepCommand } from './steps.ts';
+
+/** Options of {@link executePlan}. */
+export interface ExecuteOptions {
+  cache: BuildCache;
+  logger: Logger;
+  noCache?: boolean;
+  signal?: AbortSignal;
+  /** SOURCE_DATE_EPOCH: layer mtimes are clamped to it and image times set from it. */
+  epoch?: string;
+}
+
+/** What happened to one step. */
+export interface StepOutcome {
+  index: number;
+  name: string;
+  key: string;
+  cached: boolean;
+  digest: Digest;
+}
+
+/** A built image: its record under the first tag, every tag, and each step's outcome. */
+export interface BuildResult {
+  record: ImageRecord;
+  refs: ImageRef[];
+  steps: StepOutcome[];
+}
+
+/** The parent image's manifest and config, when the spec has one. */
+export interface ParentImage {
+  ref: string;
+  manifest: ImageManifest;
+  config: ImageConfig;
+}
+
+const OUTPUT_LEVELS: Record<string, number> = { DEBUG: 10, INFO: 20, WARN: 30, WARNING: 30, ERROR: 40, CRITICAL: 50 };
+
+function stepFailed(plan: BuildPlan, step: PlanStep, result: SandboxResult): KilnError {
+  const tail = result.tail.filter((l) => l.trim() !== '').slice(-10).map((l) => `    ${l}`).join('\n');
+  return new KilnError(ErrorCode.BUILD_FAILED, `${plan.spec.file}: step ${step.index}/${plan.steps.length} "${step.name}" failed with exit status ${result.code}${tail ? `; last lines of its output:\n${tail}` : ''}`, {
+    hint: 'fix the step in the spec and build again: the steps before it are cached, nothing was tagged',
+  });
+}
+
+/** Runs mmdebstrap (a scratch layer's bootstrap) into `target`, capturing its output tail. */
+async function bootstrap(input: Extract<PlanStep['input'], { kind: 'bootstrap' }>, target: string, options: ExecuteOptions, onLine: (l: string) => void): Promise<SandboxResult> {
+  const tool = start('mmdebstrap', [`--variant=${input.variant}`, '--mode=root', input.suite, target, input.mirror], { stdout: 'pipe', ...(options.signal ? { signal: options.signal } : {}) });
+  const tail: string[] = [];
+  const push = (text: string): void => {
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+      onLine(line);
+    }
+  };
+  tool.child.stdout?.setEncoding('utf8').on('data', push);
+  tool.child.stderr?.on('data', push);
+  try {
+    await tool.done;
+  } catch (err) {
+    if (tool.child.exitCode === null) throw err;
+  }
+  return { code: tool.child.exitCode ?? -1, tail };
+}
+
+/** Runs one step: its result is a directory in overlayfs format, turned into a cached layer. */
+async function runStep(plan: BuildPlan, step: PlanStep, lowers: string[], options: ExecuteOptions): Promise<StepEntry> {
+  const { cache, logger } = options;
+  const threshold = OUTPUT_LEVELS[plan.spec.options.log_level] ?? 20;
+  const level = OUTPUT_LEVELS[step.loglevel ?? 'INFO'] ?? 20;
+  const onLine = (line: string): void => (level >= threshold ? logger.info(`  | ${line}`) : logger.debug(`  | ${line}`));
+  const work = await cache.workDir('step');
+  try {
+    let upper: string;
+    if (step.input.kind === 'bootstrap') {
+      upper = join(work, 'upper');
+      const result = await bootstrap(step.input, upper, options, onLine);
+      if (result.code !== 0) throw stepFailed(plan, step, result);
+    } else {
+      const command = await stepCommand(plan.spec, step.input, work);
+      const overlay = await mountOverlay(lowers, work);
+      upper = overlay.upper;
+      try {
+        const hadResolv = await lstat(join(overlay.merged, 'etc/resolv.conf')).then(() => true, () => false);
+        const result = await runInRoot(overlay.merged, command.argv, { binds: command.binds, env: command.env, onLine, ...(options.signal ? { signal: options.signal } : {}) });
+        if (result.code !== 0) throw stepFailed(plan, step, result);
+        // bwrap created the mount point of the host's resolv.conf; it is not part of the image.
+        if (!hadResolv) await rm(join(overlay.upper, 'etc/resolv.conf'), { force: true });
+      } finally {
+        await overlay.unmount();
+      }
+    }
+    const layer = await dirToLayer(upper, cache.blobsDir, work, options.epoch);
+    await cache.adoptLayerDir(layer.digest, upper);
+    const created = options.epoch !== undefined ? new Date(Number(options.epoch) * 1000).toISOString() : new Date().toISOString();
+    const entry: StepEntry = { key: step.key as string, digest: layer.digest, size: layer.size, created, createdBy: `kiln image build: ${step.name}` };
+    await cache.write(entry);
+    return entry;
+  } finally {
+    await removeTree(work);
+  }
+}
+
+const layerDescriptor = (entry: StepEntry): Descriptor => ({ mediaType: MediaType.ociLayer, digest: entry.digest, size: entry.size });
+
+/**
+ * Executes a plan: cached steps are reused, the others run in order in the sandbox, and
+ * the image is committed under every `publish_tags` entry. A failing step stops the build
+ * before anything is tagged.
+ */
+export async function executePlan(store: Store, plan: BuildPlan, parent: ParentImage | undefined, options: ExecuteOptions): Promise<BuildResult> {
+  const { cache, logger } = options;
+  const parentLayers = parent?.manifest.layers ?? [];
+  const entries: StepEntry[] = [];
+  const outcomes: StepOutcome[] = [];
+  const lowerDirs = async (): Promise<string[]> => {
+    const dirs: string[] = [];
+    for (const layer of parentLayers) dirs.push(await cache.ensureLayerDir(layer, () => store.openBlob(layer.digest, layer.size)));
+    for (const e of entries) dirs.push(await cache.ensureLayerDir(layerDescriptor(e), (): Readable => openFile(cache.blobFile(e.digest))));
+    return dirs.reverse();
+  };
+  for (const step of plan.steps) {
+    if (step.key === undefined) throw new KilnError(ErrorCode.BUILD_FAILED, `${plan.spec.file}: step ${step.name} has no cache key (its parent is not built)`);
+    const total = plan.steps.length;
+    const hit = options.noCache ? undefined : await cache.read(step.key);
+    if (hit) {
+      logger.info(`[${step.index}/${total}] cached  ${step.name}`);
+      entries.push(hit);
+      outcomes.push({ index: step.index, name: step.name, key: step.key, cached: true, digest: hit.digest });
+      continue;
+    }
+    logger.info(`[${step.index}/${total}] run     ${step.name}`);
+    const entry = await runStep(plan, step, step.input.kind === 'bootstrap' ? [] : await lowerDirs(), options);
+    entries.push(entry);
+    outcomes.push({ index: step.index, name: step.name, key: step.key, cached: false, digest: entry.digest });
+  }
+  const { record, refs } = await commitBuild(store, plan, parent, entries, options);
+  return { record, refs, steps: outcomes };
+}
+
+/** Writes the config and manifest of a build and tags it; the same steps give the same manifest. */
+async function commitBuild(store: Store, plan: BuildPlan, parent: ParentImage | undefined, entries: StepEntry[], options: ExecuteOptions): Promise<{ record: ImageRecord; refs: ImageRef[] }> {
+  const { spec } = plan;
+  const base: ImageConfig = parent?.config ?? {
+    architecture: spec.options.platform.architecture, os: spec.options.platform.os,
+    ...(spec.options.platform.variant ? { variant: spec.options.platform.variant } : {}),
+    config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['/bin/sh'] },
+    rootfs: { type: 'layers', diff_ids: [] },
+  };
+  const times = entries.map((e) => e.created).sort();
+  const created = options.epoch !== undefined ? new Date(Number(options.epoch) * 1000).toISOString() : (times.at(-1) ?? base.created ?? new Date(0).toISOString());
+  const config: ImageConfig = {
+    ...base,
+    created,
+    config: { ...(base.config ?? {}), Labels: { ...(base.config?.Labels ?? {}), ...spec.labels } },
+    rootfs: { type: 'layers', diff_ids: [...base.rootfs.diff_ids, ...entries.map((e) => e.digest)] },
+    history: [...(base.history ?? []), ...entries.map((e) => ({ created: e.created, created_by: e.createdBy, comment: `kiln build step ${e.key}` }))],
+  };
+  const layers = [...(parent?.manifest.layers ?? []), ...entries.map(layerDescriptor)];
+  const staging = await store.createStaging(options.signal);
+  try {
+    for (const e of entries) {
+      if (!store.hasBlob(e.digest)) await staging.stage(openFile(options.cache.blobFile(e.digest)), { digest: e.digest, size: e.size });
+    }
+    const configBlob = await staging.stageBytes(JSON.stringify(config));
+    const text = renderManifest({ mediaType: MediaType.ociConfig, digest: configBlob.digest, size: configBlob.size }, layers);
+    const manifestBlob = await staging.stageBytes(text);
+    const manifest = parseManifest(text, 'built manifest');
+    const refs = spec.options.publish_tags.map((tag) => ({ user: store.user, name: spec.options.name, tag }));
+    const [first, ...others] = refs as [ImageRef, ...ImageRef[]];
+    const record = await store.commitImage(staging, { ref: first, manifestDigest: manifestBlob.digest, manifestSize: manifestBlob.size, manifest, config }, { force: true });
+    for (const ref of others) store.duplicate(first, ref, { force: true });
+    return { record, refs };
+  } finally {
+    await staging.dispose();
+  }
+}

@@ -1,0 +1,7 @@
+/** Build: image-builder YAML specs (seed 004) → validated spec (pure) → plan with cache keys (pure) → steps run in a sandbox, cached per step. */
+export { parseSpec, formatProblems, specPosition, APT_DEFAULTS, type BuildSpec, type ParsedSpec, type SpecRepo, type SpecCopy, type SpecCmd } from './spec.ts';
+export { SPEC_SCHEMA, OPTIONS_SCHEMA, levenshtein, closest, type SpecProblem } from './spec-schema.ts';
+export { loadSpecs, checkSpecFiles, specError } from './spec-load.ts';
+export { planBuild, formatPlan, canonicalJson, stepKey, baseKey, type BuildPlan, type PlanStep, type StepInput } from './plan.ts';
+export { buildImages, type BuildOptions, type SpecOutcome } from './build.ts';
+export type { BuildResult, StepOutcome } from './execute.ts';

@@ -1,0 +1,122 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { lstat, mkdir, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import {
+  HashingStream, KilnError, ErrorCode, createDecompressor, digestHex, layerCompression, readTarEntries, removeTree, run, safeMemberName, start, type Digest,
+} from '../core/index.ts';
+import { applyLayer, type Descriptor } from '../store/index.ts';
+
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+const OPAQUE_XATTR = 'trusted.overlay.opaque';
+
+/** A layer tarball Kiln wrote: uncompressed, so its digest is its diff_id. */
+export interface BuiltLayer {
+  digest: Digest;
+  size: number;
+  file: string;
+}
+
+/** Directories of `root` (relative paths) that overlayfs marked opaque, read with getfattr in one pass. */
+async function opaqueDirs(root: string): Promise<Set<string>> {
+  // With -d and a pattern, files without the attribute are skipped and the exit status stays 0.
+  const out = await run('getfattr', ['-R', '-h', '--absolute-names', '-d', '-m', `^${OPAQUE_XATTR.replace(/\./g, '\\.')}$`, root]);
+  const dirs = new Set<string>();
+  let file: string | undefined;
+  for (const line of out.split('\n')) {
+    if (line.startsWith('# file: ')) file = line.slice(8).replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    else if (file !== undefined && line === `${OPAQUE_XATTR}="y"`) dirs.add(file === root ? '' : file.slice(root.length + 1));
+  }
+  return dirs;
+}
+
+/**
+ * Turns an overlay upper directory into an OCI layer tarball with GNU tar: whiteouts
+ * (character device 0:0) become `.wh.<name>`, opaque directories get `.wh..wh..opq`.
+ * The conversion happens in a hardlinked copy, so the upper directory stays usable as
+ * an overlay lower directory. Entries are sorted and, with SOURCE_DATE_EPOCH, mtimes clamped.
+ */
+export async function dirToLayer(upper: string, outDir: string, work: string, epoch: string | undefined): Promise<BuiltLayer> {
+  const staging = join(work, 'layer-root');
+  await removeTree(staging);
+  await run('cp', ['-a', '--link', upper, staging]);
+  const opaque = await opaqueDirs(staging);
+  const walk = async (rel: string): Promise<void> => {
+    const dir = join(staging, rel);
+    const info = await lstat(dir);
+    let changed = false;
+    for (const name of await readdir(dir)) {
+      const full = join(dir, name);
+      const st = await lstat(full);
+      if (st.isCharacterDevice() && st.rdev === 0) {
+        await rm(full);
+        await writeFile(join(dir, `${WHITEOUT}${name}`), '', { mode: 0o644 });
+        changed = true;
+      } else if (st.isDirectory()) {
+        await walk(posix.join(rel, name));
+      }
+    }
+    if (opaque.has(rel)) {
+      await writeFile(join(dir, OPAQUE), '', { mode: 0o644 });
+      changed = true;
+    }
+    if (changed) await utimes(dir, info.atime, info.mtime);
+  };
+  await walk('');
+  const tmp = join(outDir, `.tmp-${process.pid}-${Date.now()}.tar`);
+  await mkdir(outDir, { recursive: true });
+  const args = [
+    '-c', '-f', '-', '-C', staging, '--format=posix', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--xattrs-exclude=trusted.overlay.*', '--acls',
+    '--sort=name', '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
+    ...(epoch !== undefined ? [`--mtime=@${epoch}`, '--clamp-mtime'] : []), '.',
+  ];
+  const tar = start('tar', args, { stdout: 'pipe' });
+  const hashing = new HashingStream();
+  await Promise.all([pipeline(tar.child.stdout as Readable, hashing, createWriteStream(tmp, { flags: 'wx' })), tar.done]);
+  const file = join(outDir, `${digestHex(hashing.digest)}.tar`);
+  await rename(tmp, file);
+  await removeTree(staging);
+  return { digest: hashing.digest, size: hashing.size, file };
+}
+
+/** Opens a layer's uncompressed tar stream. */
+function layerStream(layer: Descriptor, open: () => Readable): Readable {
+  const compression = layerCompression(layer.mediaType);
+  if (compression === undefined) throw new KilnError(ErrorCode.UNSUPPORTED, `layer ${layer.digest}: unsupported media type ${layer.mediaType}`);
+  return compression === 'none' ? open() : open().pipe(createDecompressor(compression));
+}
+
+/**
+ * Unpacks one OCI layer into an empty directory in overlayfs's own format, so that it
+ * can be stacked as a lower directory: the store's applyLayer extracts the data (refusing
+ * escapes), then OCI whiteouts become character devices 0:0 and opaque directories get
+ * the trusted.overlay.opaque xattr.
+ */
+export async function unpackLayerForOverlay(dir: string, layer: Descriptor, open: () => Readable): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await applyLayer(dir, layer, open);
+  const whiteouts: string[] = [];
+  const opaques: string[] = [];
+  await readTarEntries(layerStream(layer, open), `layer ${layer.digest}`, async (header) => {
+    const rel = safeMemberName(header.name);
+    if (rel === undefined) return;
+    const base = posix.basename(rel);
+    if (base === OPAQUE) opaques.push(posix.dirname(rel));
+    else if (base.startsWith(WHITEOUT)) whiteouts.push(posix.join(posix.dirname(rel), base.slice(WHITEOUT.length)));
+  });
+  for (const rel of whiteouts) {
+    await mkdir(join(dir, posix.dirname(rel)), { recursive: true });
+    await run('mknod', [join(dir, rel), 'c', '0', '0']);
+  }
+  for (const rel of opaques) {
+    await mkdir(join(dir, rel), { recursive: true });
+    await run('setfattr', ['-h', '-n', OPAQUE_XATTR, '-v', 'y', join(dir, rel)]);
+  }
+}
+
+/** Streams a file (for staging a cached layer into the store). */
+export function openFile(file: string): Readable {
+  return createReadStream(file);
+}

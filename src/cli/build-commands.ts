@@ -1,0 +1,57 @@
+import { buildImages, formatPlan } from '../build/index.ts';
+import { checkImage, formatCheckSummary } from '../check/index.ts';
+import { formatImageRef, labelModels, shortImageName } from '../store/index.ts';
+import type { Command } from './command.ts';
+
+const build: Command = {
+  path: ['image', 'build'],
+  usage: 'kiln image build <spec.yaml>... [--dry-run] [--no-cache] [--log-level DEBUG|INFO|WARN|ERROR]',
+  summary: 'build images from OpenCHAMI image-builder specs (apt), each step cached; --dry-run prints the plan',
+  options: { 'dry-run': { type: 'boolean' }, 'no-cache': { type: 'boolean' }, 'log-level': { type: 'string' } },
+  positionals: [1, Infinity],
+  run: async (ctx, files, values) => {
+    const store = ctx.store();
+    // Ctrl-C stops the running step; the build then unmounts and cleans up before exiting.
+    const abort = new AbortController();
+    const onSignal = (): void => abort.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      const epoch = process.env.SOURCE_DATE_EPOCH;
+      const outcomes = await buildImages(store, files, {
+        logger: ctx.logger, dryRun: values['dry-run'] === true, noCache: values['no-cache'] === true, signal: abort.signal,
+        ...(typeof values['log-level'] === 'string' ? { logLevel: values['log-level'] } : {}),
+        ...(epoch !== undefined && /^\d+$/.test(epoch) ? { epoch } : {}),
+      });
+      const json = [];
+      for (const { plan, result } of outcomes) {
+        const check = result && labelModels(result.record.labels).length > 0 ? await checkImage(store, result.record) : undefined;
+        json.push({
+          spec: plan.spec.file,
+          images: result ? result.refs.map(formatImageRef) : plan.spec.options.publish_tags.map((t) => `${store.user}/${plan.spec.options.name}:${t}`),
+          digest: result?.record.manifestDigest,
+          steps: (result?.steps ?? plan.steps).map((s) => ({ index: s.index, name: s.name, key: s.key, cached: s.cached, ...('digest' in s ? { layer: s.digest } : {}) })),
+          ...(check ? { check: { ok: check.ok, counts: check.counts } } : {}),
+        });
+        if (ctx.json || ctx.quiet) continue;
+        if (!result) {
+          ctx.out(formatPlan(plan));
+          continue;
+        }
+        const ran = result.steps.filter((s) => !s.cached).length;
+        ctx.out(`Built ${result.refs.map(shortImageName).join(', ')} (${result.record.manifestDigest}): ${ran} step${ran === 1 ? '' : 's'} run, ${result.steps.length - ran} cached`);
+        if (check) ctx.out(formatCheckSummary(check));
+        for (const key of ['publish_registry', 'publish_s3'] as const) {
+          if (plan.spec.options[key] !== undefined) ctx.logger.warn(`${plan.spec.file}: ${key} is not wired yet; publish with kiln image publish / kiln image export`);
+        }
+      }
+      if (ctx.json) ctx.out(JSON.stringify(json, null, 2));
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  },
+};
+
+/** `kiln image build`. */
+export const BUILD_COMMANDS: readonly Command[] = [build];
