@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { digestHex, isErrno, makeWorkDir, removeTree, writeFileAtomic, type Digest } from '../core/index.ts';
@@ -84,4 +84,37 @@ export function openBuildCache(home: string): BuildCache {
     },
     workDir: (prefix) => makeWorkDir(work, prefix),
   };
+}
+
+/**
+ * Cleans the build cache for `kiln store gc`: step entries, layer tarballs and unpacked
+ * layers whose layer is not in any image of the store (`keep`), and work directories of
+ * processes that no longer run. Steps of images that exist stay cached.
+ */
+export async function pruneBuildCache(home: string, keep: ReadonlySet<Digest>, isAlive: (pid: number) => boolean): Promise<number> {
+  const cache = openBuildCache(home);
+  const list = async (dir: string): Promise<string[]> => readdir(dir).catch((err: unknown) => (isErrno(err, 'ENOENT') ? [] : Promise.reject(err)));
+  const kept = (hex: string): boolean => keep.has(`sha256:${hex}`);
+  let removed = 0;
+  for (const name of await list(join(cache.root, 'steps'))) {
+    const entry = JSON.parse(await readFile(join(cache.root, 'steps', name), 'utf8').catch(() => '{}')) as Partial<StepEntry>;
+    if (entry.digest && keep.has(entry.digest)) continue;
+    await removeTree(join(cache.root, 'steps', name));
+    removed++;
+  }
+  for (const name of await list(cache.blobsDir)) {
+    if (kept(name.replace(/\.tar$/u, ''))) continue;
+    await removeTree(join(cache.blobsDir, name));
+    removed++;
+  }
+  for (const name of await list(join(cache.root, 'layers'))) {
+    if (kept(name)) continue;
+    await removeTree(join(cache.root, 'layers', name));
+    removed++;
+  }
+  for (const name of await list(join(cache.root, 'work'))) {
+    const pid = Number(/^[a-z]+-(\d+)-/u.exec(name)?.[1]);
+    if (Number.isInteger(pid) && !isAlive(pid)) await removeTree(join(cache.root, 'work', name));
+  }
+  return removed;
 }

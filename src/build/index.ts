@@ -5,3 +5,4 @@ export { loadSpecs, checkSpecFiles, specError } from './spec-load.ts';
 export { planBuild, formatPlan, canonicalJson, stepKey, baseKey, type BuildPlan, type PlanStep, type StepInput } from './plan.ts';
 export { buildImages, type BuildOptions, type SpecOutcome } from './build.ts';
 export type { BuildResult, StepOutcome } from './execute.ts';
+export { pruneBuildCache } from './cache.ts';

@@ -1,5 +1,6 @@
 import { SETTINGS } from '../config/index.ts';
-import { KilnError, ErrorCode } from '../core/index.ts';
+import { KilnError, ErrorCode, isProcessAlive, type Digest } from '../core/index.ts';
+import { pruneBuildCache } from '../build/index.ts';
 import { pruneBlobCache } from '../registry/index.ts';
 import type { Command } from './command.ts';
 import { formatSize } from './format.ts';
@@ -31,7 +32,7 @@ const verify: Command = {
 const gc: Command = {
   path: ['store', 'gc'],
   usage: 'kiln store gc [--json]',
-  summary: 'delete blobs that no image references, work files and partial downloads of dead processes, and caches of deleted blobs',
+  summary: 'delete blobs no image references, work files and partial downloads of dead processes, caches of deleted blobs, and build steps no image uses',
   options: {},
   positionals: [0, 0],
   run: async (ctx) => {
@@ -39,6 +40,10 @@ const gc: Command = {
     const report = await store.gc();
     // Blobs of pulls that died: partial files of dead processes, and ones the store already holds.
     await pruneBlobCache(store.home, (digest) => store.hasBlob(digest));
+    // Build steps whose layer no image uses any more.
+    const layers = new Set<Digest>();
+    for (const image of store.listImages()) for (const layer of (await store.readManifest(image.manifestDigest)).layers) layers.add(layer.digest);
+    await pruneBuildCache(store.home, layers, isProcessAlive);
     if (ctx.json) ctx.out(JSON.stringify(report));
     else if (!ctx.quiet) ctx.out(`Removed ${report.removedBlobs} blobs, freed ${formatSize(report.freedBytes)}`);
   },

@@ -100,6 +100,14 @@ test('a Debian scratch layer and a child layer build with apt, with whiteouts, c
   const edited = json<Built[]>(await kiln(['image', 'build', child, '--json']))[0];
   assert.deepEqual(edited?.steps.map((s) => s.cached), [true, true, true, true, false]);
 
+  // gc keeps the steps of images that exist and drops the replaced last step.
+  const cachedLayer = (layer: string | undefined): boolean => readdirSync(join(HOME, 'cache', 'build', 'blobs')).includes(`${(layer ?? '').slice(7)}.tar`);
+  assert.ok(cachedLayer(c1?.steps.at(-1)?.layer), 'before gc, the replaced step is cached');
+  assert.equal((await kiln(['store', 'gc'])).code, 0);
+  assert.ok(!cachedLayer(c1?.steps.at(-1)?.layer), 'gc dropped the step no image uses');
+  assert.ok(cachedLayer(edited?.steps.at(-1)?.layer));
+  assert.match((await kiln(['image', 'build', base, child, '--dry-run'])).stdout, /^ {2}cached {2}5\/5 cmds\[1\]/m, 'the steps of existing images stay cached');
+
   // The OpenCHAMI command line.
   const ib = await runProgram(join(ROOT, 'bin', 'image-build'), ['--config', base, '--log-level', 'DEBUG'], { ...process.env, KILN_HOME: HOME, KILN_USER: 'builder', KILN_CONFIG: '' });
   assert.equal(ib.code, 0, ib.stderr);
