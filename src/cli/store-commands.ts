@@ -1,6 +1,7 @@
 import { SETTINGS } from '../config/index.ts';
 import { KilnError, ErrorCode, isProcessAlive, type Digest } from '../core/index.ts';
 import { pruneBuildCache } from '../build/index.ts';
+import { pruneExportCache } from '../export/index.ts';
 import { pruneBlobCache } from '../registry/index.ts';
 import type { Command } from './command.ts';
 import { formatSize } from './format.ts';
@@ -40,10 +41,12 @@ const gc: Command = {
     const report = await store.gc();
     // Blobs of pulls that died: partial files of dead processes, and ones the store already holds.
     await pruneBlobCache(store.home, (digest) => store.hasBlob(digest));
-    // Build steps whose layer no image uses any more.
+    // Build steps whose layer no image uses any more, and boot artifacts of manifests gone.
+    const images = store.listImages();
     const layers = new Set<Digest>();
-    for (const image of store.listImages()) for (const layer of (await store.readManifest(image.manifestDigest)).layers) layers.add(layer.digest);
+    for (const image of images) for (const layer of (await store.readManifest(image.manifestDigest)).layers) layers.add(layer.digest);
     await pruneBuildCache(store.home, layers, isProcessAlive);
+    await pruneExportCache(store.home, new Set(images.map((i) => i.manifestDigest)));
     if (ctx.json) ctx.out(JSON.stringify(report));
     else if (!ctx.quiet) ctx.out(`Removed ${report.removedBlobs} blobs, freed ${formatSize(report.freedBytes)}`);
   },

@@ -104,7 +104,7 @@ export async function prepareArtifacts(store: Store, record: ImageRecord, option
       type: options.rootfs, compression: options.compression, workDir: unpackDir, signal: options.signal, logger: options.logger,
     });
     await removeTree(unpackDir);
-    const full: CacheMeta = { ...meta, tool, files: { rootfs: await describeFile(out, rootfsFile), ...kernelFiles } };
+    const full: CacheMeta = { ...meta, manifestDigest: record.manifestDigest, tool, files: { rootfs: await describeFile(out, rootfsFile), ...kernelFiles } };
     const committed = await commitCache(out, dir, full);
     return { dir, meta: committed, cached: false };
   } finally {

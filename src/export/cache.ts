@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno, removeTree, syncDir, syncPath, type Digest } from '../core/index.ts';
 import type { InitramfsInfo } from './ipxe.ts';
@@ -18,6 +18,8 @@ export interface CachedFile {
 
 /** meta.json of a cache entry: what was found in the image and the files made from it. */
 export interface CacheMeta {
+  /** The image manifest the artifacts were made from (gc drops entries of manifests no image has). */
+  manifestDigest?: Digest;
   os: OsRelease;
   tool: string;
   kernelVersion?: string;
@@ -93,4 +95,21 @@ export async function commitCache(built: string, dir: string, meta: CacheMeta): 
     if (!theirs) throw err;
     return theirs;
   }
+}
+
+/**
+ * Cleans the export cache for `kiln store gc`: entries made from a manifest no image in
+ * the store has (`keep`), entries without one, and half-made entries. Returns how many went.
+ */
+export async function pruneExportCache(home: string, keep: ReadonlySet<Digest>): Promise<number> {
+  const root = join(home, 'cache', 'export');
+  const names = await readdir(root).catch((err: unknown) => (isErrno(err, 'ENOENT') ? [] : Promise.reject(err)));
+  let removed = 0;
+  for (const name of names) {
+    const meta = await readFile(join(root, name, META), 'utf8').then((t) => JSON.parse(t) as Partial<CacheMeta>, () => undefined);
+    if (meta?.manifestDigest && keep.has(meta.manifestDigest)) continue;
+    await removeTree(join(root, name));
+    removed++;
+  }
+  return removed;
 }

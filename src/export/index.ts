@@ -5,3 +5,4 @@ export { BOOT_FORMATS, COMPRESSIONS, parseChoice, renderManifest, exportCacheKey
 export { renderIpxeScript, kernelParameters, detectInitramfs, type InitramfsKind } from './ipxe.ts';
 export { compareKernelVersions, findBootPairs, chooseBootPair, type BootPair } from './kernel.ts';
 export { s3ClientConfig, s3Endpoint, s3BaseUrl } from './s3.ts';
+export { pruneExportCache } from './cache.ts';

@@ -194,6 +194,16 @@ test('squashfs and erofs alone go to a directory; a multi-layer image is merged 
   // fsck.erofs 1.5 extracts hardlinks as copies, without xattrs, and restores the owner
   // after the mode (which clears setuid): those are checked on disk above.
   assertSpecialFiles(extracted, { fromErofs: true });
+
+  // gc keeps the artifacts of images that exist and drops those of a removed image.
+  const exportCache = join(home, 'cache', 'export');
+  const before = readdirSync(exportCache).length;
+  assert.ok(before >= 2);
+  await ok(['store', 'gc']);
+  assert.equal(readdirSync(exportCache).length, before, 'nothing dropped while the images exist');
+  await ok(['image', 'remove', 'layered']);
+  await ok(['store', 'gc']);
+  assert.equal(readdirSync(exportCache).length, before - 1, "the removed image's artifacts are gone");
 });
 
 test('failures leave nothing under the final names: no kernel, several kernel flavours, a missing tool', async (t) => {
