@@ -40,3 +40,14 @@ echo "== the store is an OCI layout other tools read"
 if command -v skopeo >/dev/null; then skopeo inspect --format '{{.Digest}} {{.Labels}}' "oci:$KILN_HOME/store:$(bin/kiln config --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).settings.find(x=>x.key==="user").value))')/demo:latest"; fi
 echo "== verify"
 kiln store verify
+
+echo
+echo "== build a bootable PC node image from a spec (Debian packages; cached after the first run)"
+kiln image build examples/pc-node.yaml
+echo "== check that it can boot the node model it claims"
+kiln image check pc-node
+echo "== export its boot artifacts: SquashFS root, kernel, initramfs, manifest.json, boot.ipxe"
+rm -rf "$KILN_HOME/boot"
+kiln image export pc-node "$KILN_HOME/boot" --format boot --layout kiln --base-url http://boot.example/images/
+find "$KILN_HOME/boot" -type f -printf '%P  %s bytes\n' | sort
+cat "$KILN_HOME/boot"/pc-node/latest/amd64/boot.ipxe
