@@ -13,6 +13,9 @@ tools=(
   skopeo:skopeo umoci:umoci podman:podman setfattr:attr zstd:zstd mmdebstrap:mmdebstrap
   docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl curl:curl
   s3cmd:s3cmd setcap:libcap2-bin unsquashfs:squashfs-tools fsck.erofs:erofs-utils
+  qemu-arm-static:qemu-user-static qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support buildah:buildah
+  # rpm-family and Ansible builds (dnf, zypper, ansible-playbook run on the host), and the tests' RPM repository
+  dnf:dnf zypper:zypper ansible-playbook:ansible rpmbuild:rpm createrepo_c:createrepo-c busybox:busybox-static
 )
 need=()
 for pair in "${tools[@]}"; do
@@ -26,6 +29,21 @@ if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
+fi
+
+# Foreign-architecture builds run under qemu-user through binfmt_misc entries with the F
+# (fix-binary) flag. A machine without systemd may have binfmt_misc unmounted, or the
+# entries not enabled yet: do both, once, when we can (root).
+binfmt=/proc/sys/fs/binfmt_misc
+if [ "$(id -u)" = 0 ] && command -v update-binfmts >/dev/null 2>&1; then
+  [ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt" \
+    || echo "setup: cannot mount binfmt_misc: foreign-architecture builds will not run" >&2
+  if [ -e "$binfmt/register" ]; then
+    for arch in arm aarch64; do
+      [ -e "$binfmt/qemu-$arch" ] || update-binfmts --enable "qemu-$arch" \
+        || echo "setup: cannot enable qemu-$arch in binfmt_misc" >&2
+    done
+  fi
 fi
 
 if [ ! -x node_modules/.bin/node ] || [ ! -d node_modules/tar-stream ]; then

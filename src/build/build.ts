@@ -5,6 +5,9 @@ import { executePlan, type BuildResult, type ParentImage } from './execute.ts';
 import { planBuild, type BuildPlan } from './plan.ts';
 import { copySource, hashCopySource, loadSpecs, specError } from './spec-load.ts';
 import { specPosition, type BuildSpec } from './spec.ts';
+import { hashAnsibleSources } from './ansible.ts';
+import { checkForeignArch } from './foreign.ts';
+import { planPublish, publishBuilt, type PublishOutcome, type PublishSetup } from './publish.ts';
 
 /** Options of {@link buildImages}. */
 export interface BuildOptions {
@@ -16,12 +19,16 @@ export interface BuildOptions {
   epoch?: string;
   /** Overrides every spec's options.log_level (image-build --log-level). */
   logLevel?: string;
+  /** Acts on publish_registry and publish_s3 once every spec is built; without it they are only validated. */
+  publish?: PublishSetup;
 }
 
 /** What `kiln image build` did for each spec: its plan, and the result unless it was a dry run. */
 export interface SpecOutcome {
   plan: BuildPlan;
   result?: BuildResult;
+  /** What publish_registry / publish_s3 published. */
+  published?: PublishOutcome;
 }
 
 type Resolved = { kind: 'scratch' } | { kind: 'store'; ref: ImageRef } | { kind: 'earlier'; ref: ImageRef; index: number };
@@ -57,6 +64,7 @@ function resolveParents(store: Store, specs: readonly BuildSpec[]): Resolved[] {
 async function copyHashes(spec: BuildSpec): Promise<Map<string, string>> {
   const hashes = new Map<string, string>();
   for (const c of spec.copyfiles) hashes.set(c.src, await hashCopySource(copySource(spec, c.src)));
+  for (const [path, hash] of await hashAnsibleSources(spec)) hashes.set(path, hash);
   return hashes;
 }
 
@@ -83,6 +91,7 @@ export async function buildImages(store: Store, files: readonly string[], option
   const specs = await loadSpecs(files);
   if (options.logLevel !== undefined) for (const spec of specs) spec.options.log_level = options.logLevel.toUpperCase();
   const resolved = resolveParents(store, specs);
+  const publishPlans = planPublish(specs, options.publish?.registries ?? []);
   const cache = openBuildCache(store.home);
   const outcomes: SpecOutcome[] = [];
   for (const [i, spec] of specs.entries()) {
@@ -97,9 +106,22 @@ export async function buildImages(store: Store, files: readonly string[], option
       outcomes.push({ plan });
       continue;
     }
+    // The image's platform is its parent's; a foreign one runs under qemu-user, checked before any step runs.
+    const platform = parent ? { os: parent.config.os, architecture: parent.config.architecture, ...(parent.config.variant ? { variant: parent.config.variant } : {}) } : spec.options.platform;
+    if (parent && spec.positions.has('options.platform') && platform.architecture !== spec.options.platform.architecture) {
+      throw new KilnError(ErrorCode.CONFIG, `${specPosition(spec, 'options.platform')}: platform ${spec.options.platform.architecture} differs from parent ${parent.ref} (${platform.architecture})`, { hint: 'a layer has its parent\'s platform: remove options.platform or use a parent of that platform' });
+    }
+    if (options.noCache === true || plan.steps.some((s) => !s.cached)) await checkForeignArch(platform);
     options.logger.info(`Building ${spec.file}: ${spec.options.publish_tags.map((t) => `${spec.options.name}:${t}`).join(', ')}`);
     const result = await executePlan(store, plan, parent, { cache, logger: options.logger, noCache: options.noCache === true, ...(options.signal ? { signal: options.signal } : {}), ...(options.epoch !== undefined ? { epoch: options.epoch } : {}) });
     outcomes.push({ plan, result });
+  }
+  // Publish only once every spec of the command is built: a failed build publishes nothing.
+  if (options.publish && !options.dryRun) {
+    for (const [i, outcome] of outcomes.entries()) {
+      const p = publishPlans[i];
+      if (p && outcome.result && (p.registry || p.s3)) outcome.published = await publishBuilt(store, p, outcome.result.refs, options.publish);
+    }
   }
   return outcomes;
 }

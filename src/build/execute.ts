@@ -10,6 +10,8 @@ import { dirToLayer, openFile } from './layer.ts';
 import type { BuildPlan, PlanStep } from './plan.ts';
 import { mountOverlay, runInRoot, type SandboxResult } from './sandbox.ts';
 import { stepCommand } from './steps.ts';
+import { emptyLower, isToolStep, runToolStep } from './tool-steps.ts';
+import { debianArch } from './foreign.ts';
 
 /** Options of {@link executePlan}. */
 export interface ExecuteOptions {
@@ -55,7 +57,7 @@ function stepFailed(plan: BuildPlan, step: PlanStep, result: SandboxResult): Kil
 
 /** Runs mmdebstrap (a scratch layer's bootstrap) into `target`, capturing its output tail. */
 async function bootstrap(input: Extract<PlanStep['input'], { kind: 'bootstrap' }>, target: string, options: ExecuteOptions, onLine: (l: string) => void): Promise<SandboxResult> {
-  const tool = start('mmdebstrap', [`--variant=${input.variant}`, '--mode=root', input.suite, target, input.mirror], { stdout: 'pipe', ...(options.signal ? { signal: options.signal } : {}) });
+  const tool = start('mmdebstrap', [`--variant=${input.variant}`, `--arch=${debianArch(input.architecture)}`, '--mode=root', input.suite, target, input.mirror], { stdout: 'pipe', ...(options.signal ? { signal: options.signal } : {}) });
   const tail: string[] = [];
   const push = (text: string): void => {
     for (const line of text.split('\n')) {
@@ -89,12 +91,14 @@ async function runStep(plan: BuildPlan, step: PlanStep, lowers: string[], option
       const result = await bootstrap(step.input, upper, options, onLine);
       if (result.code !== 0) throw stepFailed(plan, step, result);
     } else {
-      const command = await stepCommand(plan.spec, step.input, work);
-      const overlay = await mountOverlay(lowers, work);
+      const command = isToolStep(step.input) ? undefined : await stepCommand(plan.spec, step.input, work);
+      const overlay = await mountOverlay(lowers.length > 0 ? lowers : [await emptyLower(work)], work);
       upper = overlay.upper;
       try {
         const hadResolv = await lstat(join(overlay.merged, 'etc/resolv.conf')).then(() => true, () => false);
-        const result = await runInRoot(overlay.merged, command.argv, { binds: command.binds, env: command.env, onLine, ...(options.signal ? { signal: options.signal } : {}) });
+        const result = command
+          ? await runInRoot(overlay.merged, command.argv, { binds: command.binds, env: command.env, onLine, ...(options.signal ? { signal: options.signal } : {}) })
+          : await runToolStep(plan.spec, step.input, overlay.merged, work, { onLine, ...(options.signal ? { signal: options.signal } : {}) });
         if (result.code !== 0) throw stepFailed(plan, step, result);
         // bwrap created the mount point of the host's resolv.conf; it is not part of the image.
         if (!hadResolv) await rm(join(overlay.upper, 'etc/resolv.conf'), { force: true });

@@ -5,10 +5,20 @@ import type { BuildSpec } from './spec.ts';
 /** What a step does; its `input` is everything its result depends on besides the steps before it. */
 export type StepInput =
   | { kind: 'bootstrap'; pkg_manager: 'apt'; suite: string; mirror: string; variant: string; architecture: string }
-  | { kind: 'repos'; pkg_manager: string; repos: Array<{ alias: string; url: string; gpg?: string }> }
-  | { kind: 'package_groups' | 'packages' | 'remove_packages'; pkg_manager: string; names: string[] }
+  | { kind: 'repos'; pkg_manager: string; repos: Array<{ alias: string; url: string; gpg?: string }>; releasever?: string }
+  | { kind: 'package_groups' | 'packages' | 'remove_packages'; pkg_manager: string; names: string[]; releasever?: string }
   | { kind: 'copyfiles'; files: Array<{ src: string; dst: string; content: string }> }
-  | { kind: 'cmd'; cmd: string };
+  | { kind: 'cmd'; cmd: string }
+  | AnsibleInput;
+
+/** An Ansible layer's one step: playbooks and inventory with the hashes of what they read (see hashAnsibleSources), groups and vars. */
+export interface AnsibleInput {
+  kind: 'ansible';
+  playbooks: Array<{ path: string; content: string }>;
+  inventory?: { path: string; content: string };
+  groups: string[];
+  vars: unknown;
+}
 
 /** One step of a build plan. */
 export interface PlanStep {
@@ -53,20 +63,37 @@ export function stepKey(previous: string, input: StepInput): string {
   return createHash('sha256').update(`kiln-build-step-v1\n${previous}\n${canonicalJson(input)}`).digest('hex');
 }
 
-/** The steps a spec becomes, without keys: bootstrap (scratch), repos, package_groups, packages, remove_packages, copyfiles, cmds. */
+/**
+ * The steps a spec becomes, without keys: bootstrap (scratch with apt), repos, package_groups,
+ * packages, remove_packages, copyfiles, cmds; an Ansible layer is one step. dnf and zypper
+ * need no bootstrap: their first step installs into the empty root (--installroot, --root).
+ */
 export function specSteps(spec: BuildSpec, contentOf: (src: string) => string): Array<Omit<PlanStep, 'key' | 'cached' | 'index'>> {
   const pm = spec.options.pkg_manager ?? 'apt';
   const steps: Array<Omit<PlanStep, 'key' | 'cached' | 'index'>> = [];
-  if (spec.options.parent === 'scratch') {
+  if (spec.options.layer_type === 'ansible') {
+    const { playbooks, inventory, groups, vars } = spec.options;
+    const input: AnsibleInput = {
+      kind: 'ansible',
+      playbooks: playbooks.map((p) => ({ path: p, content: contentOf(p) })),
+      ...(inventory !== undefined ? { inventory: { path: inventory, content: contentOf(inventory) } } : {}),
+      groups: [...groups],
+      vars: vars ?? {},
+    };
+    return [{ name: `ansible: ${playbooks.join(' ')}${groups.length > 0 ? ` (groups ${groups.join(' ')})` : ''}`, input }];
+  }
+  // Only rpm-family steps carry releasever, so apt keys stay what they were.
+  const releasever = pm === 'apt' ? undefined : spec.options.releasever;
+  if (spec.options.parent === 'scratch' && pm === 'apt') {
     const { suite, mirror, variant } = spec.apt;
     steps.push({ name: `bootstrap: debian ${suite} (${variant}) from ${mirror}`, input: { kind: 'bootstrap', pkg_manager: 'apt', suite, mirror, variant, architecture: spec.options.platform.architecture } });
   }
   if (spec.repos.length > 0) {
     const repos = spec.repos.map((r) => ({ alias: r.alias, url: r.url, ...(r.gpg ? { gpg: r.gpg } : {}) }));
-    steps.push({ name: `repos: ${repos.map((r) => r.alias).join(' ')}`, input: { kind: 'repos', pkg_manager: pm, repos } });
+    steps.push({ name: `repos: ${repos.map((r) => r.alias).join(' ')}`, input: { kind: 'repos', pkg_manager: pm, repos, releasever } });
   }
   for (const kind of ['package_groups', 'packages', 'remove_packages'] as const) {
-    if (spec[kind].length > 0) steps.push({ name: `${kind}: ${spec[kind].join(' ')}`, input: { kind, pkg_manager: pm, names: [...spec[kind]] } });
+    if (spec[kind].length > 0) steps.push({ name: `${kind}: ${spec[kind].join(' ')}`, input: { kind, pkg_manager: pm, names: [...spec[kind]], releasever } });
   }
   if (spec.copyfiles.length > 0) {
     const files = spec.copyfiles.map((c) => ({ src: c.src, dst: c.dst, content: contentOf(c.src) }));

@@ -9,9 +9,19 @@ export function copySource(spec: Pick<BuildSpec, 'file'>, src: string): string {
   return resolve(dirname(spec.file), src);
 }
 
-/** Problems with the host files a spec names (missing copyfiles sources), as "file:line:col: message". */
-export async function checkSpecFiles(spec: Pick<BuildSpec, 'file' | 'copyfiles' | 'positions'>): Promise<string[]> {
+/** Problems with the host files a spec names (missing copyfiles sources, playbooks, inventory), as "file:line:col: message". */
+export async function checkSpecFiles(spec: Pick<BuildSpec, 'file' | 'copyfiles' | 'positions'> & { options?: Pick<BuildSpec['options'], 'playbooks' | 'inventory'> }): Promise<string[]> {
   const out: string[] = [];
+  const named: Array<[string, string, boolean]> = [
+    ...(spec.options?.playbooks ?? []).map((p, i): [string, string, boolean] => [`options.playbooks[${i}]`, p, true]),
+    ...(spec.options?.inventory !== undefined ? [['options.inventory', spec.options.inventory, false] as [string, string, boolean]] : []),
+  ];
+  for (const [path, file, mustBeFile] of named) {
+    const info = await stat(copySource(spec, file)).catch((err: unknown) => (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') ? undefined : Promise.reject(err)));
+    const at = specPosition(spec, spec.positions.has(path) ? path : path.replace(/\[\d+\]$/u, ''));
+    if (!info) out.push(`${at}: ${path} "${file}" does not exist (looked for ${copySource(spec, file)})`);
+    else if (mustBeFile && !info.isFile()) out.push(`${at}: ${path} "${file}" is not a file`);
+  }
   for (const [i, c] of spec.copyfiles.entries()) {
     try {
       const info = await stat(copySource(spec, c.src));

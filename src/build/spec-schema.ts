@@ -27,10 +27,10 @@ const str = (values?: readonly string[], required = false): FieldType => ({ kind
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'WARN', 'ERROR', 'CRITICAL'] as const;
 /** Values a command's `loglevel` takes (seed 004). */
 export const CMD_LOG_LEVELS = ['ERROR', 'WARN', 'INFO'] as const;
-/** Package managers the format names; Kiln runs apt today. */
+/** Package managers: seed 004's dnf and zypper, and Kiln's apt. */
 export const PKG_MANAGERS = ['apt', 'dnf', 'zypper'] as const;
 
-/** `options:` keys: seed 004 (base and Ansible layers) plus Kiln's `platform`. */
+/** `options:` keys: seed 004 (base and Ansible layers) plus Kiln's `platform` and `releasever`. */
 export const OPTIONS_SCHEMA: Schema = {
   layer_type: str(['base', 'ansible']),
   log_level: str(LOG_LEVELS),
@@ -51,6 +51,7 @@ export const OPTIONS_SCHEMA: Schema = {
   inventory: str(),
   vars: { kind: 'any' },
   platform: str(),
+  releasever: str(),
 };
 
 /** Top-level keys: seed 004 plus Kiln's `labels:` and `apt:`. */

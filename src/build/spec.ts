@@ -3,6 +3,8 @@ import { LineCounter, parseDocument, isMap } from 'yaml';
 import { parseImageRef, parsePlatform, hostPlatform, type Platform } from '../store/index.ts';
 import { isKilnError } from '../core/index.ts';
 import { SPEC_SCHEMA, createSchemaReader, type SpecProblem } from './spec-schema.ts';
+import { checkLayerRules } from './spec-layers.ts';
+import { buildArch } from './foreign.ts';
 
 /** A package repository (`repos:` entry). */
 export interface SpecRepo {
@@ -42,6 +44,8 @@ export interface BuildSpec {
     s3_prefix?: string;
     s3_bucket?: string;
     proxy?: string;
+    /** dnf's and zypper's --releasever (Kiln extension). */
+    releasever?: string;
     groups: string[];
     playbooks: string[];
     inventory?: string;
@@ -126,20 +130,18 @@ export function parseSpec(text: string, file: string): ParsedSpec {
       }
     }
   }
-  if (o.layer_type === 'ansible') reader.fail(pos('options.layer_type'), 'layer_type "ansible" is not supported by this version of kiln (base layers are)');
+  checkLayerRules(raw, o, (path) => reader.positions.has(path) || reader.positions.has(`${path}:key`), (path, message) => reader.fail(pos(path), message));
   const pkg = o.pkg_manager as BuildSpec['options']['pkg_manager'];
-  if (pkg === 'dnf' || pkg === 'zypper') reader.fail(pos('options.pkg_manager'), `pkg_manager "${pkg}" is not supported by this version of kiln; use "apt"`);
   const parent = (o.parent as string | undefined) ?? 'scratch';
   const needsPkg = parent === 'scratch' || ['repos', 'package_groups', 'packages', 'remove_packages'].some((k) => list(raw[k]).length > 0);
   if (needsPkg && !reader.positions.has('options.pkg_manager') && o.layer_type !== 'ansible' && 'options' in raw) {
-    reader.fail(pos('options'), 'options: missing "pkg_manager" (needed for a scratch parent or for packages); use "apt"');
+    reader.fail(pos('options'), 'options: missing "pkg_manager" (needed for a scratch parent or for packages); use "apt", "dnf" or "zypper"');
   }
   let platform = hostPlatform();
   if (typeof o.platform === 'string') {
     try {
-      platform = parsePlatform(o.platform);
-      const host = hostPlatform();
-      if (platform.architecture !== host.architecture) reader.fail(pos('options.platform'), `platform "${o.platform}" is foreign to this ${host.os}/${host.architecture} server; qemu-user builds are not supported yet`);
+      // A foreign platform is built through qemu-user (see foreign.ts); linux/arm means linux/arm/v7.
+      platform = buildArch(parsePlatform(o.platform)).platform;
     } catch (err) {
       if (!isKilnError(err)) throw err;
       reader.fail(pos('options.platform'), err.message);
@@ -177,7 +179,7 @@ export function parseSpec(text: string, file: string): ParsedSpec {
     apt: { suite: apt.suite ?? APT_DEFAULTS.suite, mirror: apt.mirror ?? APT_DEFAULTS.mirror, variant: apt.variant ?? APT_DEFAULTS.variant },
     positions: reader.positions,
   };
-  for (const key of ['publish_local', 'publish_registry', 'publish_s3', 's3_prefix', 's3_bucket', 'proxy', 'inventory', 'vars'] as const) {
+  for (const key of ['publish_local', 'publish_registry', 'publish_s3', 's3_prefix', 's3_bucket', 'proxy', 'inventory', 'vars', 'releasever'] as const) {
     if (o[key] !== undefined) (spec.options as Record<string, unknown>)[key] = o[key];
   }
   return { spec, problems: [] };

@@ -78,6 +78,7 @@ export async function stepCommand(spec: BuildSpec, input: StepInput, work: strin
     case 'cmd':
       return { argv: ['/bin/sh', '-c', input.cmd], binds: [], env };
     case 'bootstrap':
-      throw new Error('bootstrap runs on the host, not in the sandbox');
+    case 'ansible':
+      throw new Error(`${input.kind} runs on the host, not in the sandbox`);
   }
 }

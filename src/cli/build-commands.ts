@@ -1,5 +1,6 @@
 import { buildImages, formatPlan } from '../build/index.ts';
 import { checkImage, formatCheckSummary } from '../check/index.ts';
+import { createTerminalProgress, silentProgress } from '../core/index.ts';
 import { formatImageRef, labelModels, shortImageName } from '../store/index.ts';
 import type { Command } from './command.ts';
 
@@ -22,9 +23,13 @@ const build: Command = {
         logger: ctx.logger, dryRun: values['dry-run'] === true, noCache: values['no-cache'] === true, signal: abort.signal,
         ...(typeof values['log-level'] === 'string' ? { logLevel: values['log-level'] } : {}),
         ...(epoch !== undefined && /^\d+$/.test(epoch) ? { epoch } : {}),
+        publish: {
+          registries: ctx.config.registries, env: process.env, logger: ctx.logger, signal: abort.signal,
+          progress: process.stderr.isTTY && !ctx.quiet && !ctx.json ? createTerminalProgress(process.stderr) : silentProgress,
+        },
       });
       const json = [];
-      for (const { plan, result } of outcomes) {
+      for (const { plan, result, published } of outcomes) {
         const check = result && labelModels(result.record.labels).length > 0 ? await checkImage(store, result.record) : undefined;
         json.push({
           spec: plan.spec.file,
@@ -32,6 +37,7 @@ const build: Command = {
           digest: result?.record.manifestDigest,
           steps: (result?.steps ?? plan.steps).map((s) => ({ index: s.index, name: s.name, key: s.key, cached: s.cached, ...('digest' in s ? { layer: s.digest } : {}) })),
           ...(check ? { check: { ok: check.ok, counts: check.counts } } : {}),
+          ...(published ? { published } : {}),
         });
         if (ctx.json || ctx.quiet) continue;
         if (!result) {
@@ -41,9 +47,8 @@ const build: Command = {
         const ran = result.steps.filter((s) => !s.cached).length;
         ctx.out(`Built ${result.refs.map(shortImageName).join(', ')} (${result.record.manifestDigest}): ${ran} step${ran === 1 ? '' : 's'} run, ${result.steps.length - ran} cached`);
         if (check) ctx.out(formatCheckSummary(check));
-        for (const key of ['publish_registry', 'publish_s3'] as const) {
-          if (plan.spec.options[key] !== undefined) ctx.logger.warn(`${plan.spec.file}: ${key} is not wired yet; publish with kiln image publish / kiln image export`);
-        }
+        for (const ref of published?.registry ?? []) ctx.out(`Pushed ${ref}`);
+        if (published && published.s3.length > 0) ctx.out(`Uploaded ${published.s3.length} objects to S3: ${published.s3.join(', ')}`);
       }
       if (ctx.json) ctx.out(JSON.stringify(json, null, 2));
     } finally {

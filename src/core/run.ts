@@ -18,6 +18,10 @@ export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
   skopeo: 'skopeo',
   umoci: 'umoci',
   podman: 'podman',
+  dnf: 'dnf',
+  zypper: 'zypper',
+  // ansible-core has ansible-playbook; the chroot connection is in community.general, which the ansible package ships.
+  'ansible-playbook': 'ansible',
 };
 
 /** Options of {@link run}. */

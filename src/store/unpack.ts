@@ -71,7 +71,20 @@ export async function applyLayer(root: string, layer: Descriptor, open: () => Re
   const tar = start('tar', ['-x', '-f', '-', '-C', root, ...TAR_PRESERVE, `--exclude=${WHITEOUT}*`], { stdin: 'pipe' });
   const stdin = tar.child.stdin;
   if (!stdin) throw new KilnError(ErrorCode.TOOL_FAILED, 'tar has no stdin');
-  await Promise.all([pipeline(decompressed(open(), layer), stdin), tar.done]);
+  await feedTool(pipeline(decompressed(open(), layer), stdin), tar.done);
+}
+
+/**
+ * Waits for a tool fed through its stdin. GNU tar stops reading at the end-of-archive
+ * blocks and may exit before the padding after them is written: a closed pipe is then
+ * not an error, as long as the tool itself succeeded.
+ */
+export async function feedTool(feeding: Promise<void>, done: Promise<void>): Promise<void> {
+  const fed = feeding.then(() => undefined, (err: unknown) => err);
+  await done;
+  const err = await fed;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (err !== undefined && code !== 'EPIPE' && code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
 }
 
 /** Unpacks an image's layers, bottom to top, into an empty directory. */
