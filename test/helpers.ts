@@ -15,6 +15,8 @@ export interface Result {
   code: number;
   stdout: string;
   stderr: string;
+  /** The process id it ran as (work files kiln leaves are named after it). */
+  pid?: number;
 }
 
 /** A scratch directory removed when the test ends. */
@@ -33,7 +35,7 @@ export function runProgram(cmd: string, args: readonly string[], env: NodeJS.Pro
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, pid: child.pid ?? -1 }));
     child.stdin.end(input ?? '');
   });
 }

@@ -1,4 +1,5 @@
-import { KilnError, ErrorCode, type Logger } from '../core/index.ts';
+import { KilnError, ErrorCode, isKilnError, removeTree, type Logger } from '../core/index.ts';
+import type { RegistryConfig } from '../config/index.ts';
 import { formatImageRef, parseImageRef, sameRef, type ImageRef, type Store } from '../store/index.ts';
 import { openBuildCache, type BuildCache } from './cache.ts';
 import { executePlan, type BuildResult, type ParentImage } from './execute.ts';
@@ -8,6 +9,7 @@ import { specPosition, type BuildSpec } from './spec.ts';
 import { hashAnsibleSources } from './ansible.ts';
 import { checkForeignArch } from './foreign.ts';
 import { planPublish, publishBuilt, type PublishOutcome, type PublishSetup } from './publish.ts';
+import { checkPullOpts, describeRemote, ensureRemoteParent, remoteParent, type RemoteParent } from './parent.ts';
 
 /** Options of {@link buildImages}. */
 export interface BuildOptions {
@@ -31,19 +33,41 @@ export interface SpecOutcome {
   published?: PublishOutcome;
 }
 
-type Resolved = { kind: 'scratch' } | { kind: 'store'; ref: ImageRef } | { kind: 'earlier'; ref: ImageRef; index: number };
+type Resolved = { kind: 'scratch' } | { kind: 'store'; ref: ImageRef } | { kind: 'earlier'; ref: ImageRef; index: number } | { kind: 'remote'; ref: ImageRef; remote: RemoteParent };
 
-/** Resolves each spec's parent: scratch, an image built by an earlier spec of the same run, or a store image. Unknown parents are reported together. */
-function resolveParents(store: Store, specs: readonly BuildSpec[]): Resolved[] {
+/**
+ * Resolves each spec's parent: scratch, an image built by an earlier spec of the same run,
+ * a store image, or a remote one (clone URL or registry reference, see parent.ts). Problems are reported together.
+ */
+function resolveParents(store: Store, specs: readonly BuildSpec[], registries: readonly RegistryConfig[]): Resolved[] {
   const problems: string[] = [];
+  let pullProblems = 0;
   const out = specs.map((spec, i): Resolved => {
     const parent = spec.options.parent;
+    const pullOpts = checkPullOpts(spec);
+    problems.push(...pullOpts);
+    pullProblems += pullOpts.length;
     if (parent === 'scratch') return { kind: 'scratch' };
-    let ref: ImageRef;
+    let ref: ImageRef | undefined;
     try {
       ref = parseImageRef(parent, store.user, { allowReserved: true });
-    } catch (err) {
-      problems.push(`${specPosition(spec, 'options.parent')}: parent "${parent}" is not "scratch" or an image of this store (${(err as Error).message}); clone registry images first with kiln image clone`);
+    } catch {
+      ref = undefined;
+    }
+    if (ref === undefined || !store.findImage(ref)) {
+      let remote: ReturnType<typeof remoteParent>;
+      try {
+        remote = pullOpts.length > 0 ? undefined : remoteParent(parent, spec.options.registry_opts_pull, registries, store.user);
+      } catch (err) {
+        if (!isKilnError(err)) throw err;
+        problems.push(`${specPosition(spec, 'options.parent')}: ${err.message}${err.hint ? ` (${err.hint})` : ''}`);
+        return { kind: 'scratch' };
+      }
+      if (remote && 'local' in remote) ref = remote.local;
+      else if (remote) return { kind: 'remote', ref: remote.ref, remote };
+    }
+    if (ref === undefined) {
+      if (pullOpts.length === 0) problems.push(`${specPosition(spec, 'options.parent')}: parent "${parent}" is not "scratch", an image of this store, a clone URL (<label>:user/name[:tag]) or a registry reference (host[:port]/path[:tag])`);
       return { kind: 'scratch' };
     }
     for (let j = i - 1; j >= 0; j--) {
@@ -56,6 +80,7 @@ function resolveParents(store: Store, specs: readonly BuildSpec[]): Resolved[] {
   });
   if (problems.length > 0) {
     const err = specError(problems);
+    if (problems.length === pullProblems) throw err;
     throw new KilnError(err.code, err.message, { hint: 'build or clone the parent first (kiln image clone <url>), or list its spec before this one' });
   }
   return out;
@@ -90,38 +115,53 @@ async function planOne(spec: BuildSpec, parent: ParentImage | undefined, resolve
 export async function buildImages(store: Store, files: readonly string[], options: BuildOptions): Promise<SpecOutcome[]> {
   const specs = await loadSpecs(files);
   if (options.logLevel !== undefined) for (const spec of specs) spec.options.log_level = options.logLevel.toUpperCase();
-  const resolved = resolveParents(store, specs);
-  const publishPlans = planPublish(specs, options.publish?.registries ?? []);
+  const setup: PublishSetup = options.publish ?? { registries: [], env: process.env, logger: options.logger };
+  const resolved = resolveParents(store, specs, setup.registries);
+  const publishPlans = planPublish(specs, setup.registries);
   const cache = openBuildCache(store.home);
-  const outcomes: SpecOutcome[] = [];
-  for (const [i, spec] of specs.entries()) {
-    const r = resolved[i] as Resolved;
-    // A parent built earlier in this run is known only once it is built (or, in a dry run, if it already is).
-    const parentRef = r.kind === 'scratch' ? undefined : r.ref;
-    const parent = parentRef && store.findImage(parentRef) && (r.kind === 'store' || !options.dryRun || outcomes[(r as { index: number }).index]?.plan.steps.every((s) => s.cached))
-      ? await parentImage(store, parentRef)
-      : undefined;
-    const plan = await planOne(spec, parent, r, cache, options.noCache === true);
-    if (options.dryRun) {
-      outcomes.push({ plan });
-      continue;
+  // While a build runs, `kiln store gc` leaves the build cache alone: it sees this live work directory.
+  const running = options.dryRun ? undefined : await cache.workDir('build');
+  try {
+    // Remote parents join the store before any plan is made; a dry run only says they will be pulled.
+    const pulled = new Set<string>();
+    for (const [i, r] of resolved.entries()) {
+      if (r.kind !== 'remote' || options.dryRun || pulled.has(formatImageRef(r.ref))) continue;
+      await ensureRemoteParent(store, r.remote, specs[i] as BuildSpec, options.signal ? { ...setup, signal: options.signal } : setup);
+      pulled.add(formatImageRef(r.ref));
     }
-    // The image's platform is its parent's; a foreign one runs under qemu-user, checked before any step runs.
-    const platform = parent ? { os: parent.config.os, architecture: parent.config.architecture, ...(parent.config.variant ? { variant: parent.config.variant } : {}) } : spec.options.platform;
-    if (parent && spec.positions.has('options.platform') && platform.architecture !== spec.options.platform.architecture) {
-      throw new KilnError(ErrorCode.CONFIG, `${specPosition(spec, 'options.platform')}: platform ${spec.options.platform.architecture} differs from parent ${parent.ref} (${platform.architecture})`, { hint: 'a layer has its parent\'s platform: remove options.platform or use a parent of that platform' });
+    const outcomes: SpecOutcome[] = [];
+    for (const [i, spec] of specs.entries()) {
+      const r = resolved[i] as Resolved;
+      // A parent built earlier in this run is known only once it is built (or, in a dry run, if it already is).
+      const parentRef = r.kind === 'scratch' ? undefined : r.ref;
+      const parent = parentRef && store.findImage(parentRef) && (r.kind === 'store' || r.kind === 'remote' || !options.dryRun || outcomes[(r as { index: number }).index]?.plan.steps.every((s) => s.cached))
+        ? await parentImage(store, parentRef)
+        : undefined;
+      const plan = await planOne(spec, parent, r, cache, options.noCache === true);
+      if (r.kind === 'remote' && plan.parent.kind === 'image') plan.parent.remote = describeRemote(r.remote, !parent);
+      if (options.dryRun) {
+        outcomes.push({ plan });
+        continue;
+      }
+      // The image's platform is its parent's; a foreign one runs under qemu-user, checked before any step runs.
+      const platform = parent ? { os: parent.config.os, architecture: parent.config.architecture, ...(parent.config.variant ? { variant: parent.config.variant } : {}) } : spec.options.platform;
+      if (parent && spec.positions.has('options.platform') && platform.architecture !== spec.options.platform.architecture) {
+        throw new KilnError(ErrorCode.CONFIG, `${specPosition(spec, 'options.platform')}: platform ${spec.options.platform.architecture} differs from parent ${parent.ref} (${platform.architecture})`, { hint: 'a layer has its parent\'s platform: remove options.platform or use a parent of that platform' });
+      }
+      if (options.noCache === true || plan.steps.some((s) => !s.cached)) await checkForeignArch(platform);
+      options.logger.info(`Building ${spec.file}: ${spec.options.publish_tags.map((t) => `${spec.options.name}:${t}`).join(', ')}`);
+      const result = await executePlan(store, plan, parent, { cache, logger: options.logger, noCache: options.noCache === true, ...(options.signal ? { signal: options.signal } : {}), ...(options.epoch !== undefined ? { epoch: options.epoch } : {}) });
+      outcomes.push({ plan, result });
     }
-    if (options.noCache === true || plan.steps.some((s) => !s.cached)) await checkForeignArch(platform);
-    options.logger.info(`Building ${spec.file}: ${spec.options.publish_tags.map((t) => `${spec.options.name}:${t}`).join(', ')}`);
-    const result = await executePlan(store, plan, parent, { cache, logger: options.logger, noCache: options.noCache === true, ...(options.signal ? { signal: options.signal } : {}), ...(options.epoch !== undefined ? { epoch: options.epoch } : {}) });
-    outcomes.push({ plan, result });
+    // Publish only once every spec of the command is built: a failed build publishes nothing.
+    if (options.publish && !options.dryRun) {
+      for (const [i, outcome] of outcomes.entries()) {
+        const p = publishPlans[i];
+        if (p && outcome.result && (p.registry || p.s3)) outcome.published = await publishBuilt(store, p, outcome.result.refs, options.publish);
+      }
+    }
+    return outcomes;
+  } finally {
+    if (running) await removeTree(running);
   }
-  // Publish only once every spec of the command is built: a failed build publishes nothing.
-  if (options.publish && !options.dryRun) {
-    for (const [i, outcome] of outcomes.entries()) {
-      const p = publishPlans[i];
-      if (p && outcome.result && (p.registry || p.s3)) outcome.published = await publishBuilt(store, p, outcome.result.refs, options.publish);
-    }
-  }
-  return outcomes;
 }

@@ -89,13 +89,20 @@ export function openBuildCache(home: string): BuildCache {
 /**
  * Cleans the build cache for `kiln store gc`: step entries, layer tarballs and unpacked
  * layers whose layer is not in any image of the store (`keep`), and work directories of
- * processes that no longer run. Steps of images that exist stay cached.
+ * processes that no longer run. Steps of images that exist stay cached; while a build
+ * runs (a live process owns a work directory) nothing is removed.
  */
 export async function pruneBuildCache(home: string, keep: ReadonlySet<Digest>, isAlive: (pid: number) => boolean): Promise<number> {
   const cache = openBuildCache(home);
   const list = async (dir: string): Promise<string[]> => readdir(dir).catch((err: unknown) => (isErrno(err, 'ENOENT') ? [] : Promise.reject(err)));
   const kept = (hex: string): boolean => keep.has(`sha256:${hex}`);
   let removed = 0;
+  const live = (await list(join(cache.root, 'work'))).some((name) => {
+    const pid = Number(/^[a-z]+-(\d+)-/u.exec(name)?.[1]);
+    return Number.isInteger(pid) && isAlive(pid);
+  });
+  // A build running now has steps and unpacked layers no image uses yet: leave the cache alone.
+  if (live) return 0;
   for (const name of await list(join(cache.root, 'steps'))) {
     const entry = JSON.parse(await readFile(join(cache.root, 'steps', name), 'utf8').catch(() => '{}')) as Partial<StepEntry>;
     if (entry.digest && keep.has(entry.digest)) continue;

@@ -1,5 +1,11 @@
 import { start, isKilnError } from '../core/index.ts';
-import type { SandboxResult } from './sandbox.ts';
+
+/** How a build command ran (in the sandbox or on the host). */
+export interface SandboxResult {
+  code: number;
+  /** The last lines of its output (stdout and stderr). */
+  tail: string[];
+}
 
 /** Options of {@link runOnHost}. */
 export interface HostRunOptions {

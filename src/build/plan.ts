@@ -37,7 +37,7 @@ export interface PlanStep {
 /** The steps of one spec, in order, and the parent they start from. */
 export interface BuildPlan {
   spec: BuildSpec;
-  parent: { kind: 'scratch' } | { kind: 'image'; ref: string; diffIds: readonly Digest[] | undefined };
+  parent: { kind: 'scratch' } | { kind: 'image'; ref: string; diffIds: readonly Digest[] | undefined; remote?: string };
   steps: PlanStep[];
 }
 
@@ -128,7 +128,7 @@ export function planBuild(
 /** The plan as text: one line per step, "cached" or "run". */
 export function formatPlan(plan: BuildPlan): string {
   const tags = plan.spec.options.publish_tags.map((t) => `${plan.spec.options.name}:${t}`).join(', ');
-  const from = plan.parent.kind === 'scratch' ? 'scratch' : plan.parent.ref;
+  const from = plan.parent.kind === 'scratch' ? 'scratch' : `${plan.parent.ref}${plan.parent.remote ? ` (${plan.parent.remote})` : ''}`;
   const lines = [`${plan.spec.file}: ${tags} from ${from}, ${plan.steps.length} step${plan.steps.length === 1 ? '' : 's'}`];
   for (const s of plan.steps) lines.push(`  ${s.cached ? 'cached' : 'run   '}  ${s.index}/${plan.steps.length} ${s.name}`);
   return lines.join('\n');

@@ -116,7 +116,7 @@ export interface PublishSetup {
 }
 
 /** Picks https-no-verify or http for a registry given without a scheme and --tls-verify=false, by asking /v2/ over https first. */
-async function settleProtocol(target: RegistryTarget, setup: PublishSetup): Promise<RegistryConfig> {
+export async function settleProtocol(target: RegistryTarget, setup: Pick<PublishSetup, 'env' | 'logger' | 'signal'>): Promise<RegistryConfig> {
   if (!target.httpFallback) return target.registry;
   const probe = createRegistrySession({ registries: [target.registry], env: setup.env, logger: setup.logger });
   try {

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, start, isKilnError } from '../core/index.ts';
+import { run, isKilnError } from '../core/index.ts';
+import { runOnHost, type SandboxResult } from './host-run.ts';
 
 /** An overlay mount: read-only lower directories (top first), a fresh upper directory, the merged root. */
 export interface OverlayRoot {
@@ -33,12 +34,7 @@ export async function mountOverlay(lowers: readonly string[], work: string): Pro
   };
 }
 
-/** How a command ran inside the sandbox. */
-export interface SandboxResult {
-  code: number;
-  /** The last lines of its output (stdout and stderr). */
-  tail: string[];
-}
+export type { SandboxResult } from './host-run.ts';
 
 /** Options of {@link runInRoot}. */
 export interface SandboxOptions {
@@ -48,8 +44,6 @@ export interface SandboxOptions {
   signal?: AbortSignal;
   onLine?: (line: string) => void;
 }
-
-const TAIL_LINES = 20;
 
 /**
  * Runs `argv` with `root` as / inside bubblewrap: /proc, a fresh /dev, a private /tmp,
@@ -65,25 +59,8 @@ export async function runInRoot(root: string, argv: readonly string[], options: 
     ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
     '--', ...argv,
   ];
-  const tool = start('bwrap', args, { stdout: 'pipe', ...(options.signal ? { signal: options.signal } : {}) });
-  const tail: string[] = [];
-  let partial = '';
-  const onData = (text: string): void => {
-    const lines = (partial + text).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      tail.push(line);
-      if (tail.length > TAIL_LINES) tail.shift();
-      options.onLine?.(line);
-    }
-  };
-  tool.child.stdout?.setEncoding('utf8').on('data', onData);
-  tool.child.stderr?.on('data', onData);
-  try {
-    await tool.done;
-  } catch (err) {
-    if (!isKilnError(err) || tool.child.exitCode === null) throw err;
-  }
-  if (partial) onData('\n');
-  return { code: tool.child.exitCode ?? -1, tail };
+  return runOnHost('bwrap', args, {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onLine ? { onLine: options.onLine } : {}),
+  });
 }

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { json, kilnFor, scratch, sh } from '../helpers.ts';
 
-// The Debian base is cached in the same KILN_HOME as the apt build test: its bootstrap step is shared.
-const HOME = join(process.env.TMPDIR ?? tmpdir(), 'kiln-test-cache', 'build-home');
+// A KILN_HOME of its own, kept between runs (the Debian base is bootstrapped once): other build
+// tests run gc in theirs, which must not race with this one.
+const HOME = join(process.env.TMPDIR ?? tmpdir(), 'kiln-test-cache', 'build-ansible-home');
 const kiln = kilnFor(HOME, 'ansible-tester');
 
 interface Built {
