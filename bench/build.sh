@@ -18,8 +18,7 @@
 # env:   MIRROR=http://deb.debian.org/debian, KILN_BENCH_TMP=/tmp (where scratch dirs go)
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-kiln="$here/../bin/kiln"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mirror=${MIRROR:-http://deb.debian.org/debian}
 for tool in buildah mmdebstrap; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }

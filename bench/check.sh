@@ -23,8 +23,6 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-kiln="$here/../bin/kiln"
 input=${1:-/tmp/kiln-bench/check-debian.tar}
 runs=${RUNS:-5}
 

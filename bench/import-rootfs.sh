@@ -17,8 +17,6 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-kiln="$here/../bin/kiln"
 input=${1:-/tmp/kiln-bench/debian-rootfs.tar}
 runs=${RUNS:-3}
 label=walt.node.models=pc-x86-64

@@ -14,8 +14,7 @@
 # usage: bench/registry-pull.sh     env: RUNS=3, LAYER_MB=66, KILN_BENCH_TMP=/tmp
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-kiln="$here/../bin/kiln"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 runs=${RUNS:-3}
 layer_mb=${LAYER_MB:-66}
 for tool in docker-registry skopeo curl; do
