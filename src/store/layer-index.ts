@@ -95,3 +95,8 @@ export async function layerMembers(layer: Descriptor, openLayer: (layer: Descrip
   return members;
 }
 
+
+/** Records the index of a layer whose members were scanned elsewhere (e.g. while importing it). */
+export async function saveLayerIndex(cacheDir: string, layer: Descriptor, members: readonly ScannedMember[]): Promise<void> {
+  await writeCache(cacheDir, join(cacheDir, `${digestHex(layer.digest)}.json`), members.map(toMember));
+}

@@ -3,17 +3,18 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { KilnError, ErrorCode, isErrno, isProcessAlive, silentLogger, type Digest, type Logger, type Progress } from '../core/index.ts';
+import { KilnError, ErrorCode, isErrno, isProcessAlive, silentLogger, type Digest, type Logger, type Progress, type ScannedMember } from '../core/index.ts';
 import { openCatalog, type Catalog, type ImageRecord } from './catalog.ts';
 import {
   blobPath, blobSize, createStaging, initLayout, layoutPaths, openVerifiedBlob, readSmallBlob,
   type LayoutPaths, type Staging,
 } from './blobs.ts';
-import { configLabels, parseConfig, parseManifest, type ImageConfig, type ImageManifest, type Platform } from './oci.ts';
+import { configLabels, parseConfig, parseManifest, type Descriptor, type ImageConfig, type ImageManifest, type Platform } from './oci.ts';
 import { renderLayoutIndex } from './layout-index.ts';
 import { formatImageRef, sameRef, type ImageRef } from './reference.ts';
 import { verifyStore, type VerifyReport } from './verify.ts';
 import { readImageTree, type ImageTree, type LayerSource } from './tree.ts';
+import { saveLayerIndex } from './layer-index.ts';
 
 /** How to open a store. */
 export interface StoreOptions {
@@ -57,6 +58,8 @@ export interface Store {
   readonly layerSource: LayerSource;
   /** The merged file tree of an image from its layers' headers; layer indexes are cached under cache/tree/. */
   readTree(manifest: ImageManifest): Promise<ImageTree>;
+  /** Caches the index of a layer scanned elsewhere (an import walks its tar anyway). */
+  saveLayerIndex(layer: Descriptor, members: readonly ScannedMember[]): Promise<void>;
   /** A stream of a blob, verified against its digest as it is read. */
   openBlob(digest: Digest, size?: number): Readable;
   blobFile(digest: Digest): string;
@@ -145,6 +148,7 @@ export function openStore(options: StoreOptions): Store {
     return report;
   };
 
+  const treeCacheDir = join(options.home, 'cache', 'tree');
   const layerSource: LayerSource = {
     blobFile: (layer) => blobPath(layout, layer.digest),
     openLayer: (layer) => openVerifiedBlob(layout, layer.digest, layer.size),
@@ -165,7 +169,8 @@ export function openStore(options: StoreOptions): Store {
     readManifest: async (digest) => parseManifest(await readSmallBlob(layout, digest, 'manifest'), `manifest ${digest}`),
     readConfig: async (manifest) => parseConfig(await readSmallBlob(layout, manifest.config.digest, 'config'), `config ${manifest.config.digest}`),
     layerSource,
-    readTree: (manifest) => readImageTree(manifest.layers, layerSource.openLayer, { blobFile: layerSource.blobFile, cacheDir: join(options.home, 'cache', 'tree') }),
+    readTree: (manifest) => readImageTree(manifest.layers, layerSource.openLayer, { blobFile: layerSource.blobFile, cacheDir: treeCacheDir }),
+    saveLayerIndex: (layer, members) => saveLayerIndex(treeCacheDir, layer, members),
     openBlob: (digest, size) => openVerifiedBlob(layout, digest, size),
     blobFile: (digest) => blobPath(layout, digest),
     hasBlob: (digest) => blobSize(layout, digest) !== undefined,

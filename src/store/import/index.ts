@@ -125,7 +125,9 @@ async function importWith(format: ImageFormat, store: Store, staging: Staging, p
       const config = rootfsConfig({ diffId: staged.diffId, platform: o.platform, labels: o.labels, created, source: basename(path) });
       const configBlob = await staging.stageBytes(JSON.stringify(config));
       const configDesc: Descriptor = { mediaType: MediaType.ociConfig, digest: configBlob.digest, size: configBlob.size };
-      return assembleImage({ store, staging, ref, config, configDesc, layers: [staged.layer], force: o.force });
+      const record = await assembleImage({ store, staging, ref, config, configDesc, layers: [staged.layer], force: o.force });
+      await store.saveLayerIndex(staged.layer, staged.members);
+      return record;
     }
   }
 }

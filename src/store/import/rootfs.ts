@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import {
-  KilnError, ErrorCode, HashingStream, TeeStream, createDecompressor, layerMediaType, readTarEntries, safeMemberName,
-  sniffFileCompression, start, isKilnError, type Digest,
+  KilnError, ErrorCode, HashingStream, TarScanner, TeeStream, createDecompressor, layerMediaType, safeMemberName,
+  sniffFileCompression, start, isKilnError, type Digest, type ScannedMember,
 } from '../../core/index.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci.ts';
 import type { Staging } from '../blobs.ts';
@@ -11,12 +11,13 @@ import type { Staging } from '../blobs.ts';
 export interface StagedRootfs {
   layer: Descriptor;
   diffId: Digest;
-  entries: number;
+  /** The layer's members with their data offsets: the layer index, for the file-tree view. */
+  members: ScannedMember[];
 }
 
 /** Fails when a rootfs member would escape the root on extraction ("..", or a hardlink out). */
 function checkMember(path: string, name: string, type: string, linkname: string | undefined): void {
-  const unsafe = safeMemberName(name) === undefined || (type === 'link' && linkname !== undefined && safeMemberName(linkname) === undefined);
+  const unsafe = safeMemberName(name) === undefined || (type === 'hardlink' && linkname !== undefined && safeMemberName(linkname) === undefined);
   if (unsafe) {
     throw new KilnError(ErrorCode.UNSAFE_PATH, `${path}: entry "${name}" escapes the root filesystem`, {
       hint: 'the tarball is hostile or was made from outside the root; create it with tar -C ROOT -cf FILE .',
@@ -28,7 +29,7 @@ function checkMember(path: string, name: string, type: string, linkname: string 
  * Streams a root filesystem tarball (plain, gzip, zstd, xz or bzip2) into the staging area
  * as one OCI layer, keeping its bytes when OCI can carry its compression. A branch of the same stream is decompressed, hashed for
  * the diff_id and walked as tar, so that a truncated, corrupt or hostile tarball fails
- * before anything reaches the store.
+ * before anything reaches the store; the walk also yields the layer's index.
  */
 export async function stageRootfs(path: string, staging: Staging): Promise<StagedRootfs> {
   const sniffed = await sniffFileCompression(path);
@@ -61,12 +62,17 @@ export async function stageRootfs(path: string, staging: Staging): Promise<Stage
     tarSource = branch.pipe(decompress).pipe(diffHash);
   }
   const tee = new TeeStream(branch);
-  let entries = 0;
-  const validation = readTarEntries(tarSource, path, async (header) => {
-    checkMember(path, header.name, header.type, header.linkname);
-  }).then((count) => {
-    entries = count;
+  // The same walk validates the tar and indexes it (header offsets), so a first check is quick.
+  const members: ScannedMember[] = [];
+  const scanner = new TarScanner(path, (m) => {
+    checkMember(path, m.name, m.type, m.linkname);
+    members.push(m);
   });
+  const validation = (async () => {
+    for await (const chunk of tarSource) scanner.push(chunk as Buffer);
+    scanner.end();
+    if (members.length === 0) throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path} holds no tar entries`, { hint: 'the file is empty or not a tar archive' });
+  })();
   validation.catch((err: unknown) => tee.destroy(err as Error));
   let staged;
   try {
@@ -79,7 +85,7 @@ export async function stageRootfs(path: string, staging: Staging): Promise<Stage
   }
   await tool;
   await validation;
-  return { layer: { mediaType: layerMediaType(compression), digest: staged.digest, size: staged.size }, diffId: diffHash.digest, entries };
+  return { layer: { mediaType: layerMediaType(compression), digest: staged.digest, size: staged.size }, diffId: diffHash.digest, members };
 }
 
 /** The image config of a single-layer image made from a root filesystem. */
