@@ -1,6 +1,5 @@
 import { buildImages, formatPlan } from '../build/index.ts';
 import { checkImage, formatCheckSummary } from '../check/index.ts';
-import { createTerminalProgress, silentProgress } from '../core/index.ts';
 import { formatImageRef, labelModels, shortImageName } from '../store/index.ts';
 import type { Command } from './command.ts';
 
@@ -25,7 +24,7 @@ const build: Command = {
         ...(epoch !== undefined && /^\d+$/.test(epoch) ? { epoch } : {}),
         publish: {
           registries: ctx.config.registries, env: process.env, logger: ctx.logger, signal: abort.signal,
-          progress: process.stderr.isTTY && !ctx.quiet && !ctx.json ? createTerminalProgress(process.stderr) : silentProgress,
+          progress: ctx.progress,
         },
       });
       const json = [];

@@ -1,5 +1,5 @@
 import { loadConfig, type Config } from '../config/index.ts';
-import { createLogger, createTerminalProgress, silentProgress, type Logger } from '../core/index.ts';
+import { createLogger, createTerminalProgress, silentProgress, type Logger, type Progress } from '../core/index.ts';
 import { openStore, validateUser, type Store } from '../store/index.ts';
 
 /** What every command gets: configuration, output streams, logger, and the store on demand. */
@@ -8,6 +8,8 @@ export interface Context {
   json: boolean;
   quiet: boolean;
   logger: Logger;
+  /** Transfer progress: a terminal display for people at a terminal, silent otherwise. */
+  progress: Progress;
   out: (text: string) => void;
   /** Opens the store on first use (commands like --help never touch it). */
   store: () => Store;
@@ -19,17 +21,18 @@ export function createContext(flags: { json: boolean; quiet: boolean; debug: boo
   const config = loadConfig(env);
   const logger = createLogger({ quiet: flags.quiet, debug: flags.debug });
   let store: Store | undefined;
+  // Progress is for people at a terminal: never in pipes, logs, --json or --quiet.
+  const progress = process.stderr.isTTY && !flags.quiet && !flags.json ? createTerminalProgress(process.stderr) : silentProgress;
   return {
     config,
     json: flags.json,
     quiet: flags.quiet,
     logger,
+    progress,
     out: (text) => {
       process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     },
     store: () => {
-      // Progress is for people at a terminal: never in pipes, logs, --json or --quiet.
-      const progress = process.stderr.isTTY && !flags.quiet && !flags.json ? createTerminalProgress(process.stderr) : silentProgress;
       store ??= openStore({ home: config.values.home, user: validateUser(config.values.user), logger, progress });
       return store;
     },

@@ -1,4 +1,4 @@
-import { KilnError, ErrorCode, createTerminalProgress, silentProgress } from '../core/index.ts';
+import { KilnError, ErrorCode } from '../core/index.ts';
 import { formatImageRef, labelModels, parseImageRef, parsePlatform, shortImageName } from '../store/index.ts';
 import { checkImage, formatCheckSummary } from '../check/index.ts';
 import {
@@ -10,9 +10,7 @@ import type { Context } from './context.ts';
 import { renderTable } from './format.ts';
 
 function session(ctx: Context): RegistrySession {
-  // Progress is for people at a terminal: never in pipes, logs, --json or --quiet.
-  const progress = process.stderr.isTTY && !ctx.quiet && !ctx.json ? createTerminalProgress(process.stderr) : silentProgress;
-  return createRegistrySession({ registries: ctx.config.registries, env: process.env, logger: ctx.logger, progress });
+  return createRegistrySession({ registries: ctx.config.registries, env: process.env, logger: ctx.logger, progress: ctx.progress });
 }
 
 const search: Command = {
