@@ -9,14 +9,9 @@ import type { Command, Values } from './command.ts';
 import type { Context } from './context.ts';
 import { formatDate, formatSize, renderTable } from './format.ts';
 
-const NODE_MODELS_LABEL = LABELS.models;
-
-function models(record: ImageRecord): string[] {
-  return labelModels(record.labels);
-}
 
 function isNodeImage(record: ImageRecord): boolean {
-  return models(record).length > 0;
+  return labelModels(record.labels).length > 0;
 }
 
 /** The JSON view of an image shared by show and inspect. */
@@ -30,7 +25,7 @@ function imageJson(ctx: Context, record: ImageRecord): Record<string, unknown> {
     tag: record.ref.tag,
     created: record.created,
     size: record.size,
-    models: models(record),
+    models: labelModels(record.labels),
     inUse: false,
     cloneUrl: waltCloneUrl(record.ref),
     digest: record.manifestDigest,
@@ -66,8 +61,8 @@ function parseLabels(values: Values): Record<string, string> {
 function warnIfNotNodeImage(ctx: Context, record: ImageRecord, path?: string): void {
   if (isNodeImage(record)) return;
   ctx.logger.warn(
-    `${formatImageRef(record.ref)} has no label ${NODE_MODELS_LABEL}: it is not a node image, so \`kiln image show\` leaves it out. ` +
-      `Add it with: kiln image import ${path ?? '<path>'} ${shortImageName(record.ref)} --force --label ${NODE_MODELS_LABEL}=<model>[,<model>...]`,
+    `${formatImageRef(record.ref)} has no label ${LABELS.models}: it is not a node image, so \`kiln image show\` leaves it out. ` +
+      `Add it with: kiln image import ${path ?? '<path>'} ${shortImageName(record.ref)} --force --label ${LABELS.models}=<model>[,<model>...]`,
   );
 }
 
@@ -95,12 +90,12 @@ const show: Command = {
       ctx.out(values.all ? 'No node images in the store.' : 'You have no node images (kiln image import, or --all for other users\' images).');
       return;
     }
-    const row = (r: ImageRecord): string[] => [shortImageName(r.ref), 'no', formatDate(r.created), formatSize(r.size), models(r).join(',')];
+    const row = (r: ImageRecord): string[] => [shortImageName(r.ref), 'no', formatDate(r.created), formatSize(r.size), labelModels(r.labels).join(',')];
     if (mine.length > 0) ctx.out(renderTable(['Name', 'In-use', 'Created', 'Size', 'Compatibility'], mine.map(row)));
     if (others.length > 0) {
       if (mine.length > 0) ctx.out('');
       ctx.out('Images of other users:');
-      ctx.out(renderTable(['Clone URL', 'Created', 'Size', 'Compatibility'], others.map((r) => [waltCloneUrl(r.ref), formatDate(r.created), formatSize(r.size), models(r).join(',')])));
+      ctx.out(renderTable(['Clone URL', 'Created', 'Size', 'Compatibility'], others.map((r) => [waltCloneUrl(r.ref), formatDate(r.created), formatSize(r.size), labelModels(r.labels).join(',')])));
     }
   },
 };
@@ -128,7 +123,7 @@ const inspect: Command = {
       `Created:       ${formatDate(record.created)}`,
       `Size:          ${formatSize(record.size)}`,
       `Platform:      ${[p.os, p.architecture, p.variant].filter(Boolean).join('/')}`,
-      `Node models:   ${models(record).join(', ') || `(none: no ${NODE_MODELS_LABEL} label, not a node image)`}`,
+      `Node models:   ${labelModels(record.labels).join(', ') || `(none: no ${LABELS.models} label, not a node image)`}`,
       'Labels:',
       ...Object.entries(record.labels).sort().map(([k, v]) => `  ${k}=${v}`),
       `Layers (${manifest.layers.length}):`,

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KilnError, ErrorCode, makeWorkDir, removeTree } from '../core/index.ts';
+import { LABELS } from '../store/index.ts';
 import { RegistryError, causeCode, responseError } from './errors.ts';
 import { createNodeFetch, type FetchLike } from './node-fetch.ts';
-import { NODE_MODELS_LABEL } from './platform.ts';
 
 /** An image of the Docker daemon, named `user/name:tag`. */
 export interface DaemonImage {
@@ -89,5 +89,5 @@ export function createDockerDaemon(env: NodeJS.ProcessEnv, fetchImpl?: FetchLike
 
 /** The node images of the daemon (those with walt.node.models). */
 export function listDaemonNodeImages(daemon: DockerDaemon, signal?: AbortSignal): Promise<DaemonImage[]> {
-  return daemon.listImages(NODE_MODELS_LABEL, signal);
+  return daemon.listImages(LABELS.models, signal);
 }

@@ -9,7 +9,7 @@ export {
   type FetchedManifest, type BlobPush,
 } from './distribution.ts';
 export { parseCloneUrl, formatCloneUrl, findRegistry, type CloneUrl } from './clone-url.ts';
-export { NODE_MODELS_LABEL, nodeModels, modelArchitectures, choosePlatform } from './platform.ts';
+export { choosePlatform } from './platform.ts';
 export { pullImage, type PullOptions, type PullResult } from './pull.ts';
 export { pushImage, type PushOptions, type PushResult } from './push.ts';
 export { createDockerDaemon, normaliseDaemonName, type DockerDaemon, type DaemonImage } from './docker-daemon.ts';

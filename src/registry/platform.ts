@@ -1,16 +1,7 @@
 import { KilnError, ErrorCode } from '../core/index.ts';
 import {
-  LABELS, hostPlatform, labelModels, modelOciArchitectures, platformMatches, type Descriptor, type ImageIndex, type Platform,
+  hostPlatform, labelModels, modelOciArchitectures, platformMatches, type Descriptor, type ImageIndex, type Platform,
 } from '../store/index.ts';
-
-/** The label listing the node models an image boots (seed 000/001). */
-export const NODE_MODELS_LABEL = LABELS.models;
-
-/** The node models of a label set (empty: not a node image). */
-export const nodeModels = labelModels;
-
-/** CPU architectures (OCI names) a WalT node model runs, best first; undefined for an unknown model. */
-export const modelArchitectures = modelOciArchitectures;
 
 function show(p: Platform | undefined): string {
   return p ? [p.os, p.architecture, p.variant].filter(Boolean).join('/') : '(no platform)';
@@ -42,8 +33,8 @@ export async function choosePlatform(
   if (entries.length === 1) return entries[0] as Descriptor;
   if (entries.length === 0 && index.manifests.length === 1) return index.manifests[0] as Descriptor;
   for (const entry of entries.slice(0, 16)) {
-    const models = nodeModels(await labelsOf(entry));
-    const archs = new Set(models.flatMap((m) => modelArchitectures(m) ?? []));
+    const models = labelModels(await labelsOf(entry));
+    const archs = new Set(models.flatMap((m) => modelOciArchitectures(m) ?? []));
     if (entry.platform && archs.has(entry.platform.architecture)) return entry;
   }
   const host = entries.find((e) => platformMatches(e.platform, hostPlatform()));

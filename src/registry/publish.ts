@@ -1,12 +1,11 @@
 import { KilnError, ErrorCode, type Digest } from '../core/index.ts';
 import type { RegistryConfig } from '../config/index.ts';
-import { formatImageRef, parseImageRef, type ImageRecord, type Store } from '../store/index.ts';
+import { formatImageRef, labelModels, parseImageRef, type ImageRecord, type Store } from '../store/index.ts';
 import { loadBlobLocations } from './blob-locations.ts';
 import { findRegistry, formatCloneUrl } from './clone-url.ts';
 import type { BlobPush } from './distribution.ts';
 import { repositoryName } from './distribution.ts';
 import { updateUserMetadata } from './hub.ts';
-import { nodeModels } from './platform.ts';
 import { pushImage } from './push.ts';
 import type { RegistrySession } from './session.ts';
 
@@ -49,7 +48,7 @@ export async function publishImage(session: RegistrySession, store: Store, image
   const locations = await loadBlobLocations(store.home);
   const pushed = await pushImage({ store, transport, record, repo, tag: ref.tag, locations, logger: session.logger, signal });
   await locations.save();
-  if (registry.api === 'docker-hub' && nodeModels(record.labels).length > 0) {
+  if (registry.api === 'docker-hub' && labelModels(record.labels).length > 0) {
     await updateUserMetadata(transport, ref.user, formatImageRef(ref), record.labels, signal);
   }
   const cloneUrl = formatCloneUrl({ location: registry.label, user: ref.user, name: ref.name, tag: ref.tag });

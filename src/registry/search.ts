@@ -1,13 +1,13 @@
 import { KilnError, ErrorCode, digestOf } from '../core/index.ts';
 import type { RegistryConfig } from '../config/index.ts';
 import {
-  DEFAULT_SERVER_VERSION, LABELS, MAX_SERVER_VERSION, configLabels, manifestKind, parseConfig, parseIndex, parseManifest, shortImageName, type Store,
+  DEFAULT_SERVER_VERSION, LABELS, MAX_SERVER_VERSION, labelModels, configLabels, manifestKind, parseConfig, parseIndex, parseManifest, shortImageName, type Store,
 } from '../store/index.ts';
 import { formatCloneUrl, type CloneUrl } from './clone-url.ts';
 import { getBlob, getManifest, listCatalog, listTags } from './distribution.ts';
 import { listDaemonNodeImages } from './docker-daemon.ts';
 import { findMetadataUsers, METADATA_REPO, readUserMetadata } from './hub.ts';
-import { nodeModels, platformEntries } from './platform.ts';
+import { platformEntries } from './platform.ts';
 import { forEachLimited } from './pull.ts';
 import type { RegistrySession } from './session.ts';
 import type { RegistryTransport } from './transport.ts';
@@ -49,7 +49,7 @@ function whereOf(location: string, registries: readonly RegistryConfig[]): strin
 /** Builds a hit from a name and labels, or undefined when it is not a node image. */
 function hit(location: string, fullname: string, labels: Record<string, string>, registries: readonly RegistryConfig[]): SearchHit | undefined {
   const m = /^([^/:]+)\/([^/:]+)(?::(.+))?$/u.exec(fullname);
-  const models = nodeModels(labels);
+  const models = labelModels(labels);
   if (!m || models.length === 0) return undefined;
   const url: CloneUrl = { location, user: m[1] as string, name: m[2] as string, tag: m[3] ?? 'latest' };
   const parsed = Number.parseInt(labels[MINVERSION_LABEL] ?? String(DEFAULT_SERVER_VERSION), 10);
