@@ -4,7 +4,7 @@ import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
-  HashingStream, KilnError, ErrorCode, createDecompressor, digestHex, layerCompression, readTarEntries, removeTree, run, safeMemberName, start, type Digest,
+  HashingStream, digestHex, removeTree, run, start, type Digest,
 } from '../core/index.ts';
 import { applyLayer, type Descriptor } from '../store/index.ts';
 
@@ -81,39 +81,15 @@ export async function dirToLayer(upper: string, outDir: string, work: string, ep
   return { digest: hashing.digest, size: hashing.size, file };
 }
 
-/** Opens a layer's uncompressed tar stream. */
-function layerStream(layer: Descriptor, open: () => Readable): Readable {
-  const compression = layerCompression(layer.mediaType);
-  if (compression === undefined) throw new KilnError(ErrorCode.UNSUPPORTED, `layer ${layer.digest}: unsupported media type ${layer.mediaType}`);
-  return compression === 'none' ? open() : open().pipe(createDecompressor(compression));
-}
-
 /**
  * Unpacks one OCI layer into an empty directory in overlayfs's own format, so that it
- * can be stacked as a lower directory: the store's applyLayer extracts the data (refusing
- * escapes), then OCI whiteouts become character devices 0:0 and opaque directories get
- * the trusted.overlay.opaque xattr.
+ * can be stacked as a lower directory: the store's extractor writes it (everything
+ * resolved inside the directory), whiteouts become character devices 0:0 and opaque
+ * directories get the trusted.overlay.opaque xattr.
  */
 export async function unpackLayerForOverlay(dir: string, layer: Descriptor, open: () => Readable): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await applyLayer(dir, layer, open);
-  const whiteouts: string[] = [];
-  const opaques: string[] = [];
-  await readTarEntries(layerStream(layer, open), `layer ${layer.digest}`, async (header) => {
-    const rel = safeMemberName(header.name);
-    if (rel === undefined) return;
-    const base = posix.basename(rel);
-    if (base === OPAQUE) opaques.push(posix.dirname(rel));
-    else if (base.startsWith(WHITEOUT)) whiteouts.push(posix.join(posix.dirname(rel), base.slice(WHITEOUT.length)));
-  });
-  for (const rel of whiteouts) {
-    await mkdir(join(dir, posix.dirname(rel)), { recursive: true });
-    await run('mknod', [join(dir, rel), 'c', '0', '0']);
-  }
-  for (const rel of opaques) {
-    await mkdir(join(dir, rel), { recursive: true });
-    await run('setfattr', ['-h', '-n', OPAQUE_XATTR, '-v', 'y', join(dir, rel)]);
-  }
+  await applyLayer(dir, layer, open, { mode: 'overlay' });
 }
 
 /** Streams a file (for staging a cached layer into the store). */

@@ -9,5 +9,6 @@ export { type Logger, silentLogger, createLogger } from './log.ts';
 export { TeeStream } from './tee.ts';
 export { readTarEntries, safeMemberName, type TarEntryHeader } from './tar-read.ts';
 export { TarScanner, scanTarFile } from './tar-scan.ts';
+export { readTarMembers } from './tar-members.ts';
 export { decodeTarHeader, encodeDirectoryHeader, applyTarMeta, isTarHeader, parseTarNumber, parsePaxRecords, tarText, paddedSize, TAR_BLOCK, type ScannedMember, type PendingMeta, type DecodedHeader } from './tar-header.ts';
 export { type Progress, type ProgressTask, silentProgress, createTerminalProgress, progressStream } from './progress.ts';

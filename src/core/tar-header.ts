@@ -13,7 +13,9 @@ export interface ScannedMember {
   devminor: number;
   /** Offset of the member's data in the (uncompressed) tar stream. */
   offset: number;
-  /** pax extended attributes (SCHILY.xattr.*), when present. */
+  /** Modification time, seconds since the epoch (pax `mtime` may have a fraction). */
+  mtime?: number;
+  /** pax extended attributes (SCHILY.xattr.*), when present; values are binary strings (latin1), as xattrs are bytes. */
   xattrs?: Record<string, string>;
 }
 
@@ -64,7 +66,12 @@ export function isTarHeader(block: Buffer): boolean {
   return stored === sum && sum !== 0x20 * 8;
 }
 
-/** Parses pax extended header records ("<len> key=value\n"). */
+const XATTR_PREFIX = 'SCHILY.xattr.';
+
+/**
+ * Parses pax extended header records ("<len> key=value\n"). Values are UTF-8, except
+ * extended attributes (SCHILY.xattr.*), which are bytes and kept as latin1 strings.
+ */
 export function parsePaxRecords(data: Buffer): Record<string, string> {
   const out: Record<string, string> = {};
   let off = 0;
@@ -73,9 +80,12 @@ export function parsePaxRecords(data: Buffer): Record<string, string> {
     if (space < 0) break;
     const len = Number.parseInt(data.subarray(off, space).toString('ascii'), 10);
     if (!Number.isFinite(len) || len <= 0 || off + len > data.length) break;
-    const record = data.subarray(space + 1, off + len - 1).toString('utf8');
-    const eq = record.indexOf('=');
-    if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1);
+    const record = data.subarray(space + 1, off + len - 1);
+    const eq = record.indexOf(0x3d);
+    if (eq > 0) {
+      const key = record.subarray(0, eq).toString('utf8');
+      out[key] = record.subarray(eq + 1).toString(key.startsWith(XATTR_PREFIX) ? 'latin1' : 'utf8');
+    }
     off += len;
   }
   return out;
@@ -100,8 +110,10 @@ export function decodeTarHeader(block: Buffer, pending: PendingMeta, dataOffset:
   const base = tarText(block, 0, 100);
   const { pax } = pending;
   if (pax.size !== undefined) size = Number(pax.size);
+  if (!Number.isSafeInteger(size) || size < 0) throw new KilnError(ErrorCode.BAD_ARCHIVE, `${what}: tar member at offset ${dataOffset - TAR_BLOCK} has an invalid size`);
   const xattrs: Record<string, string> = {};
-  for (const [k, v] of Object.entries(pax)) if (k.startsWith('SCHILY.xattr.')) xattrs[k.slice(13)] = v;
+  for (const [k, v] of Object.entries(pax)) if (k.startsWith(XATTR_PREFIX)) xattrs[k.slice(XATTR_PREFIX.length)] = v;
+  const paxMtime = pax.mtime !== undefined ? Number(pax.mtime) : Number.NaN;
   const member: ScannedMember = {
     name: pax.path ?? pending.longName ?? (prefix ? `${prefix}/${base}` : base),
     type: TYPES[flag] ?? 'file',
@@ -113,6 +125,7 @@ export function decodeTarHeader(block: Buffer, pending: PendingMeta, dataOffset:
     devmajor: parseTarNumber(block, 329, 8),
     devminor: parseTarNumber(block, 337, 8),
     offset: dataOffset,
+    mtime: Number.isFinite(paxMtime) ? paxMtime : parseTarNumber(block, 136, 12),
   };
   if (Object.keys(xattrs).length > 0) member.xattrs = xattrs;
   pending.pax = {};

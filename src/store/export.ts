@@ -5,14 +5,17 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import {
-  KilnError, ErrorCode, MediaType, createDecompressor, digestHex, layerCompression, makeWorkDir, pathExists,
+  KilnError, ErrorCode, MediaType, digestHex, makeWorkDir, pathExists,
   removeTree, start, syncDir, syncPath, tempSibling, type Digest,
 } from '../core/index.ts';
 import { REF_NAME_ANNOTATION, type Descriptor, type ImageManifest } from './oci.ts';
 import type { ImageRecord } from './catalog.ts';
 import type { Store } from './store.ts';
 import { formatImageRef } from './reference.ts';
-import { TAR_PRESERVE, unpackLayers } from './unpack.ts';
+import { unpackLayers } from './extract.ts';
+
+/** GNU tar options that keep owners, modes, xattrs, ACLs, devices and hardlinks (for archiving an unpacked root). */
+const TAR_PRESERVE = ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls', '--same-owner', '--same-permissions'];
 import type { ImageFormat } from './import/index.ts';
 
 /** Options of {@link exportImage}. */
@@ -108,20 +111,13 @@ async function writeArchive(store: Store, record: ImageRecord, out: Writable, do
 /** Writes the image's merged root filesystem as one tar (layers applied with whiteouts). */
 async function writeRootfs(store: Store, record: ImageRecord, out: Writable, signal?: AbortSignal): Promise<void> {
   const manifest = await store.readManifest(record.manifestDigest);
-  const [only] = manifest.layers;
-  if (manifest.layers.length === 1 && only) {
-    // One layer is the root filesystem already: stream it, decompressed.
-    const source = store.openBlob(only.digest, only.size);
-    const compression = layerCompression(only.mediaType);
-    const stages = compression === 'gzip' || compression === 'zstd' ? [source, createDecompressor(compression), out] : [source, out];
-    await pipeline(stages as unknown as NodeJS.ReadWriteStream[], { signal });
-    return;
-  }
+  // Even one layer goes through the extractor: the tar given to the user holds what Kiln's
+  // one parse decided, never a member another tar would write through a symlink.
   const work = await makeWorkDir(join(store.home, 'tmp'), 'rootfs');
   try {
     const root = join(work, 'root');
     await mkdir(root);
-    await unpackLayers(root, manifest.layers, (layer) => store.openBlob(layer.digest, layer.size));
+    await unpackLayers(root, manifest.layers, (layer) => store.openBlob(layer.digest, layer.size), signal);
     const tarProc = start('tar', ['-c', '-f', '-', '-C', root, ...TAR_PRESERVE, '--sort=name', '.'], { stdout: 'pipe', signal });
     const stdout = tarProc.child.stdout;
     if (!stdout) throw new KilnError(ErrorCode.TOOL_FAILED, 'tar has no stdout');

@@ -34,7 +34,7 @@ test('a real Debian image with linux-image-amd64 and live-boot exports a bootabl
   await ok(['image', 'import', tarball, 'debian-live:12', '--label', 'walt.node.models=pc-x86-64', '--platform', 'linux/amd64']);
   const s3 = await startS3(t);
   const creds = { AWS_ACCESS_KEY_ID: S3RVER_KEY.access, AWS_SECRET_ACCESS_KEY: S3RVER_KEY.secret };
-  // lz4 keeps the test fast; it also takes the unpack + mksquashfs path (the small-image tests take tar2sqfs).
+  // lz4 keeps the test fast.
   const args = ['image', 'export', 'debian-live:12', 's3://boot/', '--format', 'boot', '--compression', 'lz4', '--create-bucket', '--json'];
   const first = json<{ cached: boolean; manifest: Manifest }>(await ok(args, { ...creds, AWS_ENDPOINT_URL: s3.endpoint }));
   assert.equal(first.cached, false);
