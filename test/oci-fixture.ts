@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 
 /** One member of a hand-made tar. */
@@ -32,8 +33,8 @@ function sha(data: Buffer | string): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
-/** Writes an OCI layout with one image of uncompressed `layers` (OCI or Docker schema2 media types); returns the manifest digest. */
-export function writeLayout(dir: string, layers: readonly Buffer[], labels: Record<string, string> = {}, ref = 'fixture:latest', docker = false): string {
+/** Writes an OCI layout with one image of `layers` (uncompressed, or gzip where `gzipped` says; OCI or Docker schema2 media types); returns the manifest digest. */
+export function writeLayout(dir: string, layers: readonly Buffer[], labels: Record<string, string> = {}, ref = 'fixture:latest', docker = false, gzipped: readonly boolean[] = []): string {
   const types = docker
     ? { manifest: 'application/vnd.docker.distribution.manifest.v2+json', config: 'application/vnd.docker.container.image.v1+json', layer: 'application/vnd.docker.image.rootfs.diff.tar' }
     : { manifest: 'application/vnd.oci.image.manifest.v1+json', config: 'application/vnd.oci.image.config.v1+json', layer: 'application/vnd.oci.image.layer.v1.tar' };
@@ -44,12 +45,12 @@ export function writeLayout(dir: string, layers: readonly Buffer[], labels: Reco
     writeFileSync(join(blobs, digest.slice(7)), data);
     return { digest, size: Buffer.byteLength(data) };
   };
-  const layerDescs = layers.map((l) => ({ mediaType: types.layer, ...put(l) }));
+  const layerDescs = layers.map((l, i) => ({ mediaType: gzipped[i] ? `${types.layer}${docker ? '.gzip' : '+gzip'}` : types.layer, ...put(l) }));
   const config = JSON.stringify({
     architecture: 'amd64',
     os: 'linux',
     config: { Labels: labels },
-    rootfs: { type: 'layers', diff_ids: layers.map((l) => sha(l)) },
+    rootfs: { type: 'layers', diff_ids: layers.map((l, i) => sha(gzipped[i] ? gunzipSync(l) : l)) },
   });
   const manifest = JSON.stringify({
     schemaVersion: 2,

@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
-import type { Duplex } from 'node:stream';
+import { Readable, pipeline, type Duplex } from 'node:stream';
 import { KilnError, ErrorCode } from './errors.ts';
 
 /** A compression recognised from a stream's first bytes. */
@@ -40,4 +40,29 @@ export function assertLayerCompression(compression: SniffedCompression, what: st
       hint: `decompress it first (e.g. ${compression === 'xz' ? 'xz -d' : 'bunzip2'} FILE) or recompress with gzip or zstd`,
     });
   }
+}
+
+/**
+ * The decompressed bytes of a stored layer as one stream, with every failure on it: the
+ * blob's own errors (a digest mismatch, a missing file) pass through, and a decompressor
+ * failure becomes DIGEST_MISMATCH naming `what` (layers are decompressed when they join
+ * the store, so one that no longer decompresses has changed since). Destroying the
+ * result closes the blob.
+ */
+export function decompressedStream(source: Readable, compression: 'none' | 'gzip' | 'zstd', what: string): Readable {
+  if (compression === 'none') return source;
+  const decompressor = createDecompressor(compression);
+  // pipeline hands the source's errors to the decompressor and closes both on failure.
+  pipeline(source, decompressor, () => undefined);
+  async function* chunks(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of decompressor) yield chunk as Buffer;
+    } catch (err) {
+      if (err instanceof KilnError || (err as NodeJS.ErrnoException).syscall !== undefined) throw err;
+      throw new KilnError(ErrorCode.DIGEST_MISMATCH, `${what} is corrupt: ${(err as Error).message}`, {
+        cause: err, hint: '`kiln store verify` lists the damaged blobs; import or clone the image again to replace them',
+      });
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false });
 }

@@ -4,7 +4,7 @@ export { type Digest, parseDigest, isDigest, digestHex, digestOf, HashingStream,
 export { MediaType, toOciMediaType, layerMediaType, layerCompression, type Compression } from './media-types.ts';
 export { run, start, TOOL_PACKAGES, type RunOptions, type RunningTool } from './run.ts';
 export { writeFileAtomic, writeFileSynced, syncDir, syncPath, isProcessAlive, tempSibling, makeWorkDir, removeTree, pathExists } from './fs.ts';
-export { sniffCompression, sniffFileCompression, createDecompressor, assertLayerCompression, type SniffedCompression } from './compression.ts';
+export { sniffCompression, sniffFileCompression, createDecompressor, decompressedStream, assertLayerCompression, type SniffedCompression } from './compression.ts';
 export { type Logger, silentLogger, createLogger } from './log.ts';
 export { TeeStream } from './tee.ts';
 export { readTarEntries, safeMemberName, type TarEntryHeader } from './tar-read.ts';

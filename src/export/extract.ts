@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { KilnError, ErrorCode, HashingStream, createDecompressor, layerCompression, type Digest } from '../core/index.ts';
+import { KilnError, ErrorCode, HashingStream, decompressedStream, layerCompression, type Digest } from '../core/index.ts';
 import type { Descriptor, ImageTree, TreeEntry } from '../store/index.ts';
 
 /** Where the layers' bytes come from. */
@@ -67,9 +67,7 @@ export async function extractFiles(tree: ImageTree, items: ReadonlyArray<{ path:
     const sorted = [...files].sort((a, b) => a.entry.offset - b.entry.offset);
     const outs = sorted.map((f) => ({ ...f, out: createWriteStream(f.dest, { flags: 'wx' }), hash: createHash('sha256'), seen: 0 }));
     const end = Math.max(...sorted.map((f) => f.entry.offset + f.entry.size));
-    const raw = source.openLayer(layer);
-    const stream = raw.pipe(createDecompressor(compression));
-    raw.on('error', (err) => stream.destroy(err));
+    const stream = decompressedStream(source.openLayer(layer), compression, `layer ${layer.digest}`);
     let pos = 0;
     try {
       for await (const chunk of stream) {
@@ -89,7 +87,6 @@ export async function extractFiles(tree: ImageTree, items: ReadonlyArray<{ path:
       }
     } finally {
       stream.destroy();
-      raw.destroy();
       for (const o of outs) await close(o.out);
     }
     for (const o of outs) {

@@ -3,9 +3,9 @@ import {
   openSync, readlinkSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeSync, type Stats,
 } from 'node:fs';
 import { join, posix } from 'node:path';
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
-  KilnError, ErrorCode, createDecompressor, isKilnError, layerCompression, readTarMembers, run, safeMemberName, start, type ScannedMember,
+  KilnError, ErrorCode, decompressedStream, layerCompression, readTarMembers, run, safeMemberName, start, type ScannedMember,
 } from '../core/index.ts';
 import type { Descriptor } from './oci.ts';
 
@@ -185,28 +185,11 @@ async function runWithInput(tool: string, args: string[], input: string, signal?
   await running.done;
 }
 
-/** The layer's uncompressed tar stream; errors of the blob (digest, truncation) and of the decompressor reach the reader. */
+/** The layer's uncompressed tar stream; errors of the blob and of the decompressor reach the reader as KilnErrors. */
 function layerTar(layer: Descriptor, open: () => Readable): Readable {
   const compression = layerCompression(layer.mediaType);
   if (compression === undefined) throw new KilnError(ErrorCode.UNSUPPORTED, `layer ${layer.digest}: unsupported media type ${layer.mediaType}`);
-  const source = open();
-  if (compression === 'none') return source;
-  const decompressor = createDecompressor(compression);
-  return pipeline(source, decompressor, () => undefined) as unknown as Readable;
-}
-
-/** Turns a failure of the layer stream into a KilnError naming the layer. */
-function streamError(layer: Descriptor, err: unknown): unknown {
-  if (isKilnError(err)) return err;
-  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
-  // Import decompresses every layer to check its diff_id, so a stored layer that no longer
-  // decompresses has changed since: its bytes no longer match its digest.
-  if (code.startsWith('Z_') || /zstd/i.test(code)) {
-    return new KilnError(ErrorCode.DIGEST_MISMATCH, `layer ${layer.digest} is corrupt: ${(err as Error).message}`, {
-      cause: err, hint: '`kiln store verify` lists the damaged blobs; import or clone the image again to replace them',
-    });
-  }
-  return err;
+  return decompressedStream(open(), compression, `layer ${layer.digest}`);
 }
 
 /** Reads a layer's members with their data; stream errors become KilnErrors. */
@@ -219,8 +202,6 @@ async function walkLayer(layer: Descriptor, open: () => Readable, onMember: (m: 
       if (rel === undefined) throw unsafe(what, member.name, 'escapes the root with ".."');
       await onMember(member, rel, data);
     });
-  } catch (err) {
-    throw streamError(layer, err);
   } finally {
     stream.on('error', () => undefined);
     stream.destroy();

@@ -2,21 +2,17 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  KilnError, ErrorCode, TarScanner, createDecompressor, digestHex, isErrno, layerCompression, scanTarFile, writeFileAtomic,
+  KilnError, ErrorCode, TarScanner, decompressedStream, digestHex, isErrno, layerCompression, scanTarFile, writeFileAtomic,
   type ScannedMember,
 } from '../core/index.ts';
 import type { Descriptor } from './oci.ts';
 import type { TreeEntry } from './tree.ts';
 
-/** The layer's uncompressed tar stream; destroying it also closes the blob. */
+/** The layer's uncompressed tar stream; destroying it also closes the blob; corruption is DIGEST_MISMATCH. */
 export function decompressedLayer(stream: Readable, layer: Descriptor): Readable {
   const compression = layerCompression(layer.mediaType);
   if (compression === undefined) throw new KilnError(ErrorCode.UNSUPPORTED, `layer ${layer.digest}: unsupported media type ${layer.mediaType}`);
-  if (compression === 'none') return stream;
-  const out = stream.pipe(createDecompressor(compression));
-  stream.on('error', (err) => out.destroy(err));
-  out.on('close', () => stream.destroy());
-  return out;
+  return decompressedStream(stream, compression, `layer ${layer.digest}`);
 }
 
 /** A layer member as scanned: the tree entry fields, with the name as written in the tar. */

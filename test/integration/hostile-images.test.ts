@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { kilnFor, scratch, sh } from '../helpers.ts';
 import { writeLayout } from '../oci-fixture.ts';
 import { rawTar, rawHeader, type RawMember } from '../raw-tar.ts';
@@ -79,6 +80,10 @@ const CASES: Case[] = [
     layers: (c) => [rawTar([...BOOT, { name: 'etc', type: 'symlink', linkname: c }]), rawTar([{ name: 'leak', type: 'hardlink', linkname: 'etc/secret' }])],
   },
   {
+    name: 'etc -> /etc, then a hardlink to etc/shadow',
+    layers: () => [rawTar([...BOOT, { name: 'etc', type: 'symlink', linkname: '/etc' }]), rawTar([{ name: 'leak', type: 'hardlink', linkname: 'etc/shadow' }, { name: 'etc/shadow', content: 'image\n' }])],
+  },
+  {
     name: 'hardlink with an absolute and a climbing target',
     layers: (c) => [rawTar([...BOOT, { name: 'leak1', type: 'hardlink', linkname: `${c}/secret` }, { name: 'leak2', type: 'hardlink', linkname: `../../../..${c}/secret` }])],
   },
@@ -139,6 +144,9 @@ test('hostile images: no consumer writes outside the image or copies host files 
   const home = join(dir, 'home');
   const kiln = kilnFor(home);
   const before = canary.fingerprint();
+  const shadowBefore = existsSync('/etc/shadow') ? readFileSync('/etc/shadow', 'latin1') : '';
+  // The host's root entry is long and specific enough not to appear by chance.
+  const shadow = shadowBefore.split('\n')[0] ?? '';
   for (const [i, c] of CASES.entries()) {
     const layout = join(dir, `layout-${i}`);
     writeLayout(layout, c.layers(canary.path), { 'walt.node.models': 'pc-x86-64' });
@@ -156,12 +164,15 @@ test('hostile images: no consumer writes outside the image or copies host files 
       assert.doesNotMatch(r.stderr, /TypeError|ReferenceError|at .*\.ts:\d+/, `${label}: no crash`);
       assert.equal(canary.fingerprint(), before, `${label}: the host canary is unchanged`);
       for (const file of filesUnder(out)) {
-        assert.ok(!artifactText(file, dir).includes(canary.secret), `${label}: ${file} holds no host secret`);
+        const text = artifactText(file, dir);
+        assert.ok(!text.includes(canary.secret), `${label}: ${file} holds no host secret`);
+        if (shadow) assert.ok(!text.includes(shadow), `${label}: ${file} holds nothing of the host's /etc/shadow`);
       }
     }
   }
   const verify = await kiln(['store', 'verify']);
   assert.equal(verify.code, 0, verify.stderr);
+  if (shadowBefore) assert.equal(readFileSync('/etc/shadow', 'latin1'), shadowBefore, "the host's /etc/shadow is unchanged");
 });
 
 test('hostile images as build parents: unpacking for overlayfs and the step set-up stay inside the image', async (t) => {
@@ -202,4 +213,37 @@ test('a layer applied over an earlier one follows its symlinks inside the root (
   assert.match(listing, /\.\/usr\/bin\/tool$/m, 'bin/tool went through bin -> usr/bin');
   assert.match(listing, new RegExp(`\\./${canary.path.slice(1).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/keep$`, 'm'), 'etc/keep went to the absolute target, inside the root');
   assert.equal(readFileSync(join(canary.path, 'keep'), 'utf8'), 'original\n');
+});
+
+test('a stored layer corrupted after import gives DIGEST_MISMATCH with a hint to every consumer, never a crash', async (t) => {
+  const dir = scratch(t, 'kiln-corrupt');
+  const home = join(dir, 'home');
+  const kiln = kilnFor(home);
+  const big = randomBytes(256 * 1024).toString('hex');
+  // Two layers, the top one gzip: corruption then shows as a decompression error, before the digest is known.
+  const layout = join(dir, 'layout');
+  writeLayout(layout, [rawTar([...BOOT, { name: 'etc/', type: 'directory' }]), gzipSync(rawTar([{ name: 'etc/big', content: big }]))], {}, 'fixture:latest', false, [false, true]);
+  assert.equal((await kiln(['image', 'import', layout, 'victim'])).code, 0);
+  const inspect = JSON.parse((await kiln(['image', 'inspect', 'victim', '--json'])).stdout) as { manifest: { layers: Array<{ digest: string; mediaType: string }> } };
+  const layers = inspect.manifest.layers;
+  assert.match(layers.at(-1)?.mediaType ?? '', /gzip/);
+  const last = layers.at(-1);
+  assert.ok(last, 'inspect lists the layers');
+  const blob = join(home, 'store', 'blobs', 'sha256', last.digest.slice(7));
+  const bytes = readFileSync(blob);
+  for (let i = 200; i < bytes.length - 200; i += 997) bytes[i] = (bytes[i] ?? 0) ^ 0x5a;
+  sh('chmod', ['u+w', blob]);
+  writeFileSync(blob, bytes);
+  for (const consumer of CONSUMERS) {
+    const out = join(dir, `out-${consumer.name.replace(' ', '-')}`);
+    mkdirSync(out, { recursive: true });
+    const r = await kiln(consumer.args('victim', out));
+    assert.equal(r.code, 1, `${consumer.name}: ${r.stderr}`);
+    assert.match(r.stderr, /kiln: error \[DIGEST_MISMATCH\][^\n]*\n\s*hint: /, `${consumer.name}: ${r.stderr}`);
+  }
+  const spec = join(dir, 'child.yaml');
+  writeFileSync(spec, `options:\n  name: child\n  pkg_manager: apt\n  parent: 'victim'\ncmds:\n  - cmd: 'true'\n`);
+  const built = await kiln(['image', 'build', spec]);
+  assert.equal(built.code, 1, built.stderr);
+  assert.match(built.stderr, /kiln: error \[DIGEST_MISMATCH\]/);
 });
