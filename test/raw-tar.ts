@@ -53,7 +53,7 @@ function paxRecords(pax: Record<string, string>): Buffer {
   const records = Object.entries(pax).map(([k, v]) => {
     const body = `${k}=${v}\n`;
     let len = Buffer.byteLength(body) + 2;
-    while (`${len} ${body}`.length !== len) len = Buffer.byteLength(`${len} ${body}`);
+    while (Buffer.byteLength(`${len} ${body}`) !== len) len = Buffer.byteLength(`${len} ${body}`);
     return Buffer.from(`${len} ${body}`, 'utf8');
   });
   return Buffer.concat(records);
