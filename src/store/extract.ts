@@ -5,7 +5,7 @@ import {
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  KilnError, ErrorCode, decompressedStream, layerCompression, readTarMembers, run, safeMemberName, start, type ScannedMember,
+  KilnError, ErrorCode, decompressedStream, isKilnError, layerCompression, readTarMembers, run, safeMemberName, start, type ScannedMember,
 } from '../core/index.ts';
 import type { Descriptor } from './oci.ts';
 
@@ -111,6 +111,12 @@ function chainIsReal(root: string, host: string, verified: Set<string>): boolean
   return true;
 }
 
+/** A member's mtime as the filesystem takes it: absurd values (a hostile base-256 field) become 0. */
+function timeOf(m: ScannedMember): number {
+  const t = m.mtime ?? 0;
+  return Number.isFinite(t) && t >= 0 && t < 1e11 ? t : 0;
+}
+
 /** Removes whatever is at `host` without following it (a directory with its contents). */
 function removeEntry(host: string, st: Stats): void {
   if (st.isDirectory()) rmSync(host, { recursive: true, force: true });
@@ -192,6 +198,18 @@ function layerTar(layer: Descriptor, open: () => Readable): Readable {
   return decompressedStream(open(), compression, `layer ${layer.digest}`);
 }
 
+/** Errno codes that a layer's own content causes (a name too long, a file where a directory must be...). */
+const CONTENT_ERRNOS = new Set(['ENOTDIR', 'EISDIR', 'EEXIST', 'ENAMETOOLONG', 'EINVAL', 'ELOOP', 'EMLINK', 'ENOTEMPTY', 'EXDEV', 'EPERM']);
+
+/** A failure while writing one entry, as a KilnError naming the entry. */
+function entryError(what: string, name: string, err: unknown): unknown {
+  if (isKilnError(err)) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const message = `${what}: entry "${name}" could not be written: ${(err as Error).message}`;
+  if (CONTENT_ERRNOS.has(code)) return new KilnError(ErrorCode.BAD_ARCHIVE, message, { cause: err, hint: 'the layer is corrupt or hostile; nothing outside the unpacked image was touched' });
+  return new KilnError(ErrorCode.IO, message, { cause: err });
+}
+
 /** Reads a layer's members with their data; stream errors become KilnErrors. */
 async function walkLayer(layer: Descriptor, open: () => Readable, onMember: (m: ScannedMember, rel: string, data: AsyncIterable<Buffer>) => Promise<void>): Promise<void> {
   const what = `layer ${layer.digest}`;
@@ -200,7 +218,11 @@ async function walkLayer(layer: Descriptor, open: () => Readable, onMember: (m: 
     await readTarMembers(stream as AsyncIterable<Buffer>, what, async (member, data) => {
       const rel = safeMemberName(member.name);
       if (rel === undefined) throw unsafe(what, member.name, 'escapes the root with ".."');
-      await onMember(member, rel, data);
+      try {
+        await onMember(member, rel, data);
+      } catch (err) {
+        throw entryError(what, member.name, err);
+      }
     });
   } finally {
     stream.on('error', () => undefined);
@@ -221,7 +243,7 @@ async function writeFile(host: string, m: ScannedMember, data: AsyncIterable<Buf
     if (written !== m.size) throw corrupt(what, m.name, 'is truncated');
     if (IS_ROOT) fchownSync(fd, m.uid, m.gid);
     fchmodSync(fd, m.mode & 0o7777);
-    futimesSync(fd, m.mtime ?? 0, m.mtime ?? 0);
+    futimesSync(fd, timeOf(m), timeOf(m));
   } finally {
     closeSync(fd);
   }
@@ -252,17 +274,25 @@ export async function applyLayer(root: string, layer: Descriptor, open: () => Re
       else if (base.startsWith(WHITEOUT)) whiteouts.push(posix.join(posix.dirname(rel), base.slice(WHITEOUT.length)));
     });
     for (const dir of opaque) {
-      const host = resolveDirInRoot(root, dir === '.' ? '' : dir, false, what);
-      if (host === undefined) continue;
-      for (const name of readdirSync(host)) rmSync(join(host, name), { recursive: true, force: true });
+      try {
+        const host = resolveDirInRoot(root, dir === '.' ? '' : dir, false, what);
+        if (host === undefined) continue;
+        for (const name of readdirSync(host)) rmSync(join(host, name), { recursive: true, force: true });
+      } catch (err) {
+        throw entryError(what, `${dir}/${OPAQUE}`, err);
+      }
     }
     for (const path of whiteouts) {
-      const dir = posix.dirname(path);
-      const host = resolveDirInRoot(root, dir === '.' ? '' : dir, false, what);
-      if (host === undefined) continue;
-      const target = join(host, posix.basename(path));
-      const st = lstatOrUndefined(target);
-      if (st) removeEntry(target, st);
+      try {
+        const dir = posix.dirname(path);
+        const host = resolveDirInRoot(root, dir === '.' ? '' : dir, false, what);
+        if (host === undefined) continue;
+        const target = join(host, posix.basename(path));
+        const st = lstatOrUndefined(target);
+        if (st) removeEntry(target, st);
+      } catch (err) {
+        throw entryError(what, path, err);
+      }
     }
   }
   await walkLayer(layer, open, async (m, rel, data) => {
@@ -274,7 +304,7 @@ export async function applyLayer(root: string, layer: Descriptor, open: () => Re
       if (m.type !== 'directory') throw unsafe(what, m.name, 'replaces the root directory');
       if (IS_ROOT) chownSync(root, m.uid, m.gid);
       chmodSync(root, m.mode & 0o7777);
-      deferred.dirTimes.set(root, m.mtime ?? 0);
+      deferred.dirTimes.set(root, timeOf(m));
       return;
     }
     const parent = resolveDirInRoot(root, dirRel, true, what, m.name) as string;
@@ -286,7 +316,7 @@ export async function applyLayer(root: string, layer: Descriptor, open: () => Re
         const host = join(parent, base.slice(WHITEOUT.length));
         const st = lstatOrUndefined(host);
         if (st) removeEntry(host, st);
-        deferred.nodes.set(host, { host, type: 'char', mode: 0, uid: 0, gid: 0, major: 0, minor: 0, mtime: m.mtime ?? 0 });
+        deferred.nodes.set(host, { host, type: 'char', mode: 0, uid: 0, gid: 0, major: 0, minor: 0, mtime: timeOf(m) });
       }
       return;
     }
@@ -298,7 +328,7 @@ export async function applyLayer(root: string, layer: Descriptor, open: () => Re
       if (!existing?.isDirectory()) mkdirSync(host, { mode: 0o700 });
       if (IS_ROOT) chownSync(host, m.uid, m.gid);
       chmodSync(host, m.mode & 0o7777);
-      deferred.dirTimes.set(host, m.mtime ?? 0);
+      deferred.dirTimes.set(host, timeOf(m));
     } else if (m.type === 'hardlink') {
       const targetRel = safeMemberName(m.linkname);
       if (targetRel === undefined || targetRel === '') throw unsafe(what, m.name, 'hardlinks outside the root');
@@ -314,11 +344,11 @@ export async function applyLayer(root: string, layer: Descriptor, open: () => Re
       if (m.type === 'symlink') {
         symlinkSync(m.linkname, host);
         if (IS_ROOT) lchownSync(host, m.uid, m.gid);
-        lutimesSync(host, m.mtime ?? 0, m.mtime ?? 0);
+        lutimesSync(host, timeOf(m), timeOf(m));
       } else if (m.type === 'file') {
         await writeFile(host, m, data, what);
       } else {
-        deferred.nodes.set(host, { host, type: m.type, mode: m.mode, uid: m.uid, gid: m.gid, major: m.devmajor, minor: m.devminor, mtime: m.mtime ?? 0 });
+        deferred.nodes.set(host, { host, type: m.type, mode: m.mode, uid: m.uid, gid: m.gid, major: m.devmajor, minor: m.devminor, mtime: timeOf(m) });
       }
     }
     for (const [name, value] of Object.entries(m.xattrs ?? {})) {
@@ -326,7 +356,11 @@ export async function applyLayer(root: string, layer: Descriptor, open: () => Re
       deferred.xattrs.push({ host, name, value: Buffer.from(value, 'latin1') });
     }
   });
-  await deferred.apply(root, options.signal);
+  try {
+    await deferred.apply(root, options.signal);
+  } catch (err) {
+    throw entryError(what, '(devices, xattrs and directory times)', err);
+  }
 }
 
 /** Unpacks an image's layers, bottom to top, into an empty directory. */
