@@ -1,16 +1,31 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { kilnFor, scratch, sh, tarDir } from '../helpers.ts';
 
-/** A parent image root that runs: a static busybox as /bin/sh, plus what `hostile` adds (links out of the root). */
-function hostileRoot(dir: string, name: string, hostile: (root: string) => void): string {
+/** Copies a host program and the libraries ldd names (none for a static one) into `root`, at the same paths. */
+function copyProgram(root: string, program: string, as: string, isStatic = false): void {
+  const libs = (isStatic ? '' : sh('ldd', [program])).split('\n').map((l) => /(\/\S+) \(0x/.exec(l)?.[1]).filter((l): l is string => l !== undefined);
+  for (const lib of libs) {
+    mkdirSync(join(root, dirname(lib)), { recursive: true });
+    copyFileSync(realpathSync(lib), join(root, lib));
+  }
+  copyFileSync(program, join(root, as));
+  sh('chmod', ['755', join(root, as)]);
+}
+
+/**
+ * A parent image root that runs the build's steps: the host's dash as /bin/sh and GNU cp
+ * (the copyfiles step uses --preserve=mode), busybox for the rest; then what `hostile` adds.
+ */
+function parentRoot(dir: string, name: string, hostile: (root: string) => void = () => {}): string {
   const root = join(dir, name);
   mkdirSync(join(root, 'bin'), { recursive: true });
-  copyFileSync(sh('sh', ['-c', 'command -v busybox']).trim(), join(root, 'bin', 'busybox'));
-  sh('chmod', ['755', join(root, 'bin', 'busybox')]);
-  for (const tool of ['sh', 'echo', 'cat', 'mkdir', 'cp', 'chmod']) symlinkSync('busybox', join(root, 'bin', tool));
+  copyProgram(root, sh('sh', ['-c', 'command -v busybox']).trim(), 'bin/busybox', true);
+  copyProgram(root, realpathSync('/bin/sh'), 'bin/sh');
+  copyProgram(root, realpathSync('/bin/cp'), 'bin/cp');
+  for (const tool of ['echo', 'cat', 'mkdir', 'dirname', 'chmod']) symlinkSync('busybox', join(root, 'bin', tool));
   hostile(root);
   return tarDir(root, join(dir, `${name}.tar`));
 }
@@ -43,7 +58,7 @@ test('a parent image whose symlinks lead to host directories: nothing the build 
   };
   mkdirSync(join(dir, 'specs'));
   for (const [name, hostile] of Object.entries(parents)) {
-    const tar = hostileRoot(dir, `root-${name}`, hostile);
+    const tar = parentRoot(dir, `root-${name}`, hostile);
     const imported = await kiln(['image', 'import', tar, `hostile-${name}`, '--format', 'rootfs']);
     assert.equal(imported.code, 0, imported.stderr);
     const spec = join(dir, 'specs', `${name}.yaml`);
@@ -70,4 +85,61 @@ test('a parent image whose symlinks lead to host directories: nothing the build 
   const rootfs = join(dir, 'child-repos.tar');
   assert.equal((await kiln(['image', 'export', 'child-repos', rootfs, '--format', 'rootfs'])).code, 0);
   assert.match(sh('tar', ['-tf', rootfs]), new RegExp(`oldroot${canary}/yum\\.repos\\.d/local\\.repo$`, 'm'), 'it is where the link leads inside the image');
+});
+
+test('copyfiles copies host files from the spec directory only, unless their root is allowed by name', async (t) => {
+  const dir = realpathSync(scratch(t, 'kiln-hostcopy'));
+  const home = join(dir, 'home');
+  const kiln = kilnFor(home, 'builder');
+  // A host directory standing for /etc: a secret the specs try to copy.
+  const hostDir = join(dir, 'host-etc');
+  mkdirSync(hostDir);
+  writeFileSync(join(hostDir, 'shadow'), 'root:secret-hash:19000::::::\n');
+  const specs = join(dir, 'specs');
+  mkdirSync(join(specs, 'files', 'conf'), { recursive: true });
+  symlinkSync(join(hostDir, 'shadow'), join(specs, 'files', 'shadow-link'));
+  writeFileSync(join(specs, 'files', 'conf', 'a.conf'), 'a\n');
+  symlinkSync(join(hostDir, 'shadow'), join(specs, 'files', 'conf', 'shadow-abs'));
+  symlinkSync('../../../host-etc/shadow', join(specs, 'files', 'conf', 'shadow-rel'));
+  assert.equal((await kiln(['image', 'import', parentRoot(dir, 'root-plain'), 'plain', '--format', 'rootfs'])).code, 0);
+
+  const up = '../'.repeat(specs.split('/').length);
+  const hostile = join(specs, 'hostile.yaml');
+  writeFileSync(hostile, `options:\n  name: stolen\n  parent: plain\ncopyfiles:\n  - src: ${hostDir}/shadow\n    dst: /a\n  - src: ${up}${hostDir.slice(1)}/shadow\n    dst: /b\n  - src: files/shadow-link\n    dst: /c\n`);
+  const refused = await kiln(['image', 'build', hostile]);
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, /error \[CONFIG\]: 3 problems/);
+  assert.match(refused.stderr, new RegExp(`hostile\\.yaml:5:10: copyfiles\\[0\\]\\.src "${hostDir}/shadow" is outside the spec's directory ${specs}:`));
+  assert.match(refused.stderr, /hostile\.yaml:7:10: copyfiles\[1\]\.src "(\.\.\/)+/);
+  assert.match(refused.stderr, new RegExp(`hostile\\.yaml:9:10: copyfiles\\[2\\]\\.src "files/shadow-link" is outside .*\\(it resolves to ${hostDir}/shadow\\)`));
+  assert.match(refused.stderr, /hint: .*--allow-host-path <dir>.*"allow_host_paths: \[<dir>, \.\.\.\]" in kiln\.yaml; OpenCHAMI specs that copy from absolute host paths keep working with that one setting/);
+  assert.equal((await kiln(['image', 'inspect', 'stolen'])).code, 1, 'nothing was built');
+
+  // Named on the command line or in kiln.yaml, the root is allowed, and the plan shows each host file.
+  const dry = await kiln(['image', 'build', hostile, '--dry-run', '--allow-host-path', hostDir]);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.equal(dry.stdout.split('\n').filter((l) => l.trim() === `copies ${hostDir}/shadow`).length, 3, dry.stdout);
+  const config = join(dir, 'kiln.yaml');
+  writeFileSync(config, `allow_host_paths:\n  - ${hostDir}\n`);
+  const built = await kiln(['image', 'build', hostile], { KILN_CONFIG: config });
+  assert.equal(built.code, 0, built.stderr);
+  const rootfs = join(dir, 'stolen.tar');
+  assert.equal((await kiln(['image', 'export', 'stolen', rootfs, '--format', 'rootfs'])).code, 0);
+  const out = join(dir, 'out');
+  mkdirSync(out);
+  sh('tar', ['-C', out, '-xf', rootfs]);
+  assert.equal(readFileSync(join(out, 'a'), 'utf8'), readFileSync(join(hostDir, 'shadow'), 'utf8'), 'an allowed host file is copied');
+
+  // Links inside a copied directory stay links: the host file they point to is not copied.
+  const dirSpec = join(specs, 'dir.yaml');
+  writeFileSync(dirSpec, 'options:\n  name: conf\n  parent: plain\ncopyfiles:\n  - src: files/conf\n    dst: /etc/conf\n');
+  const plan = await kiln(['image', 'build', dirSpec, '--dry-run']);
+  assert.match(plan.stdout, new RegExp(`copies ${specs}/files/conf/shadow-abs -> ${hostDir}/shadow \\(a symlink, copied as one\\)`));
+  assert.equal((await kiln(['image', 'build', dirSpec])).code, 0);
+  const confTar = join(dir, 'conf.tar');
+  assert.equal((await kiln(['image', 'export', 'conf', confTar, '--format', 'rootfs'])).code, 0);
+  const listing = sh('tar', ['-tvf', confTar]);
+  assert.match(listing, /^l.* \.?\/?etc\/conf\/shadow-abs -> /m);
+  assert.match(listing, /^l.* \.?\/?etc\/conf\/shadow-rel -> \.\.\/\.\.\/\.\.\/host-etc\/shadow$/m);
+  assert.doesNotMatch(sh('tar', ['-xOf', confTar, '--wildcards', '*a.conf']), /secret/);
 });
