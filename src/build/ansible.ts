@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { removeInRoot } from '../core/index.ts';
 import type { AnsibleInput } from './plan.ts';
 import type { SandboxResult } from './sandbox.ts';
 import type { BuildSpec } from './spec.ts';
@@ -78,6 +79,6 @@ export async function runAnsibleStep(spec: BuildSpec, input: AnsibleInput, root:
   try {
     return await runOnHost('ansible-playbook', args, { env, cwd: copySource(spec, '.'), ...options });
   } finally {
-    await rm(join(root, REMOTE_TMP.slice(1)), { recursive: true, force: true });
+    await removeInRoot(root, REMOTE_TMP, { recursive: true });
   }
 }

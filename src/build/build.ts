@@ -7,6 +7,7 @@ import { planBuild, type BuildPlan } from './plan.ts';
 import { copySource, hashCopySource, loadSpecs, specError } from './spec-load.ts';
 import { specPosition, type BuildSpec } from './spec.ts';
 import { hashAnsibleSources } from './ansible.ts';
+import { listHostFiles } from './host-paths.ts';
 import { checkForeignArch } from './foreign.ts';
 import { planPublish, publishBuilt, type PublishOutcome, type PublishSetup } from './publish.ts';
 import { checkPullOpts, describeRemote, ensureRemoteParent, remoteParent, type RemoteParent } from './parent.ts';
@@ -21,6 +22,8 @@ export interface BuildOptions {
   epoch?: string;
   /** Overrides every spec's options.log_level (image-build --log-level). */
   logLevel?: string;
+  /** Host directories copyfiles may read besides each spec's own (--allow-host-path, kiln.yaml allow_host_paths). */
+  allowHostPaths?: readonly string[];
   /** Acts on publish_registry and publish_s3 once every spec is built; without it they are only validated. */
   publish?: PublishSetup;
 }
@@ -88,7 +91,7 @@ function resolveParents(store: Store, specs: readonly BuildSpec[], registries: r
 
 async function copyHashes(spec: BuildSpec): Promise<Map<string, string>> {
   const hashes = new Map<string, string>();
-  for (const c of spec.copyfiles) hashes.set(c.src, await hashCopySource(copySource(spec, c.src)));
+  for (const c of spec.copyfiles) hashes.set(c.src, await hashCopySource(spec.copyHosts?.get(c.src) ?? copySource(spec, c.src)));
   for (const [path, hash] of await hashAnsibleSources(spec)) hashes.set(path, hash);
   return hashes;
 }
@@ -104,7 +107,13 @@ async function planOne(spec: BuildSpec, parent: ParentImage | undefined, resolve
   const cachedKeys = new Set<string>();
   const probe = planBuild(spec, resolved.kind === 'scratch' ? { kind: 'scratch' } : { kind: 'image', ref: formatImageRef(resolved.ref), diffIds: parent?.config.rootfs.diff_ids }, (src) => hashes.get(src) ?? '', () => false);
   if (!noCache) for (const s of probe.steps) if (s.key !== undefined && (await cache.read(s.key))) cachedKeys.add(s.key);
-  return planBuild(spec, probe.parent, (src) => hashes.get(src) ?? '', (key) => cachedKeys.has(key));
+  const plan = planBuild(spec, probe.parent, (src) => hashes.get(src) ?? '', (key) => cachedKeys.has(key));
+  for (const step of plan.steps) {
+    if (step.input.kind !== 'copyfiles') continue;
+    step.hostFiles = [];
+    for (const f of step.input.files) step.hostFiles.push(...(await listHostFiles(spec.copyHosts?.get(f.src) ?? copySource(spec, f.src))));
+  }
+  return plan;
 }
 
 /**
@@ -113,7 +122,7 @@ async function planOne(spec: BuildSpec, parent: ParentImage | undefined, resolve
  * only the plans are returned.
  */
 export async function buildImages(store: Store, files: readonly string[], options: BuildOptions): Promise<SpecOutcome[]> {
-  const specs = await loadSpecs(files);
+  const specs = await loadSpecs(files, { allowHostPaths: options.allowHostPaths ?? [] });
   if (options.logLevel !== undefined) for (const spec of specs) spec.options.log_level = options.logLevel.toUpperCase();
   const setup: PublishSetup = options.publish ?? { registries: [], env: process.env, logger: options.logger };
   const resolved = resolveParents(store, specs, setup.registries);

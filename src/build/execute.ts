@@ -1,4 +1,3 @@
-import { lstat, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KilnError, ErrorCode, MediaType, removeTree, start, type Digest, type Logger } from '../core/index.ts';
@@ -95,13 +94,10 @@ async function runStep(plan: BuildPlan, step: PlanStep, lowers: string[], option
       const overlay = await mountOverlay(lowers.length > 0 ? lowers : [await emptyLower(work)], work);
       upper = overlay.upper;
       try {
-        const hadResolv = await lstat(join(overlay.merged, 'etc/resolv.conf')).then(() => true, () => false);
         const result = command
           ? await runInRoot(overlay.merged, command.argv, { binds: command.binds, env: command.env, onLine, ...(options.signal ? { signal: options.signal } : {}) })
           : await runToolStep(plan.spec, step.input, overlay.merged, work, { onLine, ...(options.signal ? { signal: options.signal } : {}) });
         if (result.code !== 0) throw stepFailed(plan, step, result);
-        // bwrap created the mount point of the host's resolv.conf; it is not part of the image.
-        if (!hadResolv) await rm(join(overlay.upper, 'etc/resolv.conf'), { force: true });
       } finally {
         await overlay.unmount();
       }

@@ -1,6 +1,6 @@
-import { lstat, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KilnError, ErrorCode } from '../core/index.ts';
+import { KilnError, ErrorCode, existsInRoot, removeInRoot, resolveInRoot, writeFileInRoot } from '../core/index.ts';
 import type { StepInput } from './plan.ts';
 import { runInRoot, type SandboxResult } from './sandbox.ts';
 import { runOnHost } from './host-run.ts';
@@ -34,10 +34,6 @@ export function repoFile(pm: 'dnf' | 'zypper', repo: { alias: string; url: strin
   return `${lines.join('\n')}\n`;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(() => true, () => false);
-}
-
 /** A repo URL ending in .repo is a repo file to fetch (what `dnf config-manager --add-repo` does), else a baseurl. */
 async function repoText(pm: 'dnf' | 'zypper', repo: { alias: string; url: string; gpg?: string }): Promise<string> {
   if (!/^https?:\/\/.*\.repo$/u.test(repo.url)) return repoFile(pm, repo);
@@ -50,7 +46,7 @@ async function repoText(pm: 'dnf' | 'zypper', repo: { alias: string; url: string
 
 /** The rpm database of a root: where its rpm keeps it, defaulting to /var/lib/rpm for an empty root. */
 async function rpmDbPath(root: string): Promise<string> {
-  return (await exists(join(root, 'usr/lib/sysimage/rpm/rpmdb.sqlite'))) ? '/usr/lib/sysimage/rpm' : '/var/lib/rpm';
+  return (await existsInRoot(root, 'usr/lib/sysimage/rpm/rpmdb.sqlite')) ? '/usr/lib/sysimage/rpm' : '/var/lib/rpm';
 }
 
 /** The command of a package step, for dnf or zypper, before the root option. */
@@ -66,23 +62,21 @@ function packageArgs(input: RpmInput): string[] {
 
 /**
  * Runs a dnf or zypper step on an image root (the overlay's merged directory). `repos` are
- * written as .repo files. Package steps run the image's own dnf/zypper inside the sandbox when
+ * written as .repo files, inside the root whatever its symlinks say. Package steps run the image's own dnf/zypper inside the sandbox when
  * it has one, else the host's with --installroot (dnf) or --root (zypper), as the original tool
  * bootstraps a scratch root; the host's caches and logs stay out of the image.
  */
 export async function runRpmStep(input: RpmInput, root: string, work: string, options: RpmRunOptions): Promise<SandboxResult> {
   const pm = input.pkg_manager;
   if (input.kind === 'repos') {
-    const dir = join(root, REPO_DIRS[pm]);
-    await mkdir(dir, { recursive: true });
-    for (const r of input.repos) await writeFile(join(dir, `${r.alias}.repo`), await repoText(pm, r), { mode: 0o644 });
+    for (const r of input.repos) await writeFileInRoot(root, `${REPO_DIRS[pm]}/${r.alias}.repo`, await repoText(pm, r), 0o644);
     options.onLine?.(`wrote ${input.repos.map((r) => `/${REPO_DIRS[pm]}/${r.alias}.repo`).join(' ')}`);
     return { code: 0, tail: [] };
   }
   const base = { ...(options.signal ? { signal: options.signal } : {}), ...(options.onLine ? { onLine: options.onLine } : {}) };
   const proxyEnv: Record<string, string> = options.proxy ? { http_proxy: options.proxy, https_proxy: options.proxy } : {};
   let inRoot = false;
-  for (const tool of IN_ROOT_TOOLS[pm]) if (await exists(join(root, tool))) inRoot = true;
+  for (const tool of IN_ROOT_TOOLS[pm]) if (await existsInRoot(root, tool)) inRoot = true;
   if (inRoot) {
     const rv = input.releasever !== undefined ? [`--releasever=${input.releasever}`] : [];
     const [cmd, clean] = pm === 'dnf' ? [['dnf', '-y', ...rv], 'dnf clean all'] : [['zypper', '--non-interactive', '--gpg-auto-import-keys', ...(rv.length ? ['--releasever', input.releasever as string] : [])], 'zypper --non-interactive clean --all'];
@@ -98,7 +92,7 @@ export async function runRpmStep(input: RpmInput, root: string, work: string, op
     await mkdir(join(work, 'dnf-log'), { recursive: true }); // dnf fails when its log directory is missing
     const args = [
       '-y', `--installroot=${root}`, `--releasever=${input.releasever ?? DNF_DEFAULT_RELEASEVER}`,
-      `--setopt=reposdir=${join(root, REPO_DIRS.dnf)}`, `--setopt=cachedir=${join(work, 'dnf-cache')}`, `--setopt=logdir=${join(work, 'dnf-log')}`,
+      `--setopt=reposdir=${(await resolveInRoot(root, REPO_DIRS.dnf)).host}`, `--setopt=cachedir=${join(work, 'dnf-cache')}`, `--setopt=logdir=${join(work, 'dnf-log')}`,
       ...(options.proxy ? [`--setopt=proxy=${options.proxy}`] : []), ...packageArgs(input),
     ];
     return runOnHost('dnf', args, { env, ...base });
@@ -110,6 +104,6 @@ export async function runRpmStep(input: RpmInput, root: string, work: string, op
   try {
     return await runOnHost('zypper', args, { env, ...base });
   } finally {
-    await rm(join(root, 'run/zypp.pid'), { force: true }); // zypper's lock, left in the root it ran on
+    await removeInRoot(root, 'run/zypp.pid'); // zypper's lock, left in the root it ran on
   }
 }

@@ -32,6 +32,8 @@ export interface PlanStep {
   cached: boolean;
   /** For cmds: the log level of the command's output. */
   loglevel?: string;
+  /** For copyfiles: every host file the step copies (real paths; a directory's entries listed below it). */
+  hostFiles?: string[];
 }
 
 /** The steps of one spec, in order, and the parent they start from. */
@@ -130,6 +132,9 @@ export function formatPlan(plan: BuildPlan): string {
   const tags = plan.spec.options.publish_tags.map((t) => `${plan.spec.options.name}:${t}`).join(', ');
   const from = plan.parent.kind === 'scratch' ? 'scratch' : `${plan.parent.ref}${plan.parent.remote ? ` (${plan.parent.remote})` : ''}`;
   const lines = [`${plan.spec.file}: ${tags} from ${from}, ${plan.steps.length} step${plan.steps.length === 1 ? '' : 's'}`];
-  for (const s of plan.steps) lines.push(`  ${s.cached ? 'cached' : 'run   '}  ${s.index}/${plan.steps.length} ${s.name}`);
+  for (const s of plan.steps) {
+    lines.push(`  ${s.cached ? 'cached' : 'run   '}  ${s.index}/${plan.steps.length} ${s.name}`);
+    for (const file of s.hostFiles ?? []) lines.push(`            copies ${file}`);
+  }
   return lines.join('\n');
 }

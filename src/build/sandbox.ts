@@ -1,6 +1,6 @@
-import { mkdir } from 'node:fs/promises';
+import { lstat, mkdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, isKilnError } from '../core/index.ts';
+import { run, isErrno, isKilnError, pathExists, resolveInRoot, KilnError, ErrorCode } from '../core/index.ts';
 import { runOnHost, type SandboxResult } from './host-run.ts';
 
 /** An overlay mount: read-only lower directories (top first), a fresh upper directory, the merged root. */
@@ -45,22 +45,98 @@ export interface SandboxOptions {
   onLine?: (line: string) => void;
 }
 
+/** The file systems bubblewrap mounts fresh in the sandbox, in order: nothing of the image shows below them. */
+const FRESH_MOUNTS = [['--proc', '/proc'], ['--dev', '/dev'], ['--perms', '1777', '--tmpfs', '/tmp']] as const;
+
+/** Where the sandbox's mounts go, every destination resolved inside the root, and the mount points bwrap will create there. */
+interface PlacedMounts {
+  args: string[];
+  /** Paths (relative to the root, parents first) that do not exist yet and are created as mount points of binds. */
+  created: string[];
+}
+
+function refuseRoot(dest: string): never {
+  throw new KilnError(ErrorCode.UNSAFE_PATH, `the image's ${dest} is a symlink to its root directory; Kiln cannot mount anything there`, {
+    hint: `replace ${dest} in the parent image with a real file or directory`,
+  });
+}
+
+/**
+ * Resolves every mount destination inside `root` (see resolveInRoot): bubblewrap follows
+ * symlinks of the new root when it creates and mounts its destinations, with the host's
+ * root still reachable, so a parent image with `etc -> /oldroot/home` would otherwise make
+ * it create files on the host. A destination reached through a symlink is mounted where the
+ * link leads inside the image, which is the file the step's programs see at that path
+ * (an /etc/resolv.conf linked to /run/systemd/resolve/stub-resolv.conf keeps working).
+ */
+async function placeMounts(root: string, binds: ReadonlyArray<readonly [string, string]>): Promise<PlacedMounts> {
+  const args: string[] = [];
+  const fresh: Array<[string, string]> = [];
+  for (const mount of FRESH_MOUNTS) {
+    const dest = mount.at(-1) as string;
+    const at = await resolveInRoot(root, dest);
+    if (at.rel === '') refuseRoot(dest);
+    fresh.push([dest, at.rel]);
+    args.push(...mount.slice(0, -1), `/${at.rel}`);
+  }
+  const created: string[] = [];
+  for (const [host, inside] of [['/etc/resolv.conf', '/etc/resolv.conf'] as const, ...binds]) {
+    const under = fresh.find(([dest]) => inside.startsWith(`${dest}/`));
+    let rel: string;
+    if (under) {
+      // On a file system bubblewrap just mounted: the image's files there are hidden.
+      rel = `${under[1]}/${inside.slice(under[0].length + 1)}`;
+    } else {
+      const at = await resolveInRoot(root, inside);
+      if (at.rel === '') refuseRoot(inside);
+      rel = at.rel;
+      const names = rel.split('/');
+      for (let i = 1; i <= names.length; i++) {
+        const prefix = names.slice(0, i).join('/');
+        if (!created.includes(prefix) && !(await pathExists(join(root, prefix)))) created.push(prefix);
+      }
+    }
+    args.push('--ro-bind', host, `/${rel}`);
+  }
+  return { args, created };
+}
+
+/** Removes the mount points bwrap created for binds (empty files and directories), deepest first, when they are still what it made. */
+async function removeMountPoints(root: string, created: readonly string[]): Promise<void> {
+  for (const rel of [...created].reverse()) {
+    const at = await resolveInRoot(root, rel, { followLast: false });
+    if (at.links > 0 || !at.exists) continue;
+    const info = await lstat(at.host);
+    if (info.isFile() && info.size === 0) await rm(at.host);
+    else if (info.isDirectory()) {
+      await rmdir(at.host).catch((err: unknown) => {
+        if (!isErrno(err, 'ENOTEMPTY') && !isErrno(err, 'EEXIST')) throw err;
+      });
+    }
+  }
+}
+
 /**
  * Runs `argv` with `root` as / inside bubblewrap: /proc, a fresh /dev, a private /tmp,
  * the host's /etc/resolv.conf and the host's network; new PID, IPC and UTS namespaces.
+ * Mount points are resolved inside `root` (see placeMounts), and those created for binds
+ * are removed afterwards: they are not part of the image.
  */
 export async function runInRoot(root: string, argv: readonly string[], options: SandboxOptions = {}): Promise<SandboxResult> {
   const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive', ...options.env };
+  const mounts = await placeMounts(root, options.binds ?? []);
   const args = [
-    '--bind', root, '/', '--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp',
-    '--ro-bind', '/etc/resolv.conf', '/etc/resolv.conf',
-    ...(options.binds ?? []).flatMap(([host, inside]) => ['--ro-bind', host, inside]),
+    '--bind', root, '/', ...mounts.args,
     '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--new-session', '--clearenv',
     ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
     '--', ...argv,
   ];
-  return runOnHost('bwrap', args, {
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onLine ? { onLine: options.onLine } : {}),
-  });
+  try {
+    return await runOnHost('bwrap', args, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onLine ? { onLine: options.onLine } : {}),
+    });
+  } finally {
+    await removeMountPoints(root, mounts.created);
+  }
 }

@@ -62,6 +62,8 @@ export interface BuildSpec {
   apt: { suite: string; mirror: string; variant: string };
   /** Where each value is in the file, by path (`options.parent`, `copyfiles[0].src`). */
   positions: ReadonlyMap<string, { line: number; col: number }>;
+  /** The checked real host path of each copyfiles source, by `src` (set by loadSpecs; a build copies only these). */
+  copyHosts?: ReadonlyMap<string, string>;
 }
 
 /** The outcome of parsing one spec: the spec when there were no problems, and every problem found. */

@@ -3,7 +3,6 @@ import { basename, join } from 'node:path';
 import { KilnError, ErrorCode } from '../core/index.ts';
 import type { StepInput } from './plan.ts';
 import type { BuildSpec } from './spec.ts';
-import { copySource } from './spec-load.ts';
 
 /** What running one step inside the sandbox takes: the command, read-only binds, environment. */
 export interface StepCommand {
@@ -33,6 +32,13 @@ async function fetchKey(url: string, alias: string): Promise<Uint8Array> {
   });
   if (!res.ok) throw new KilnError(ErrorCode.NETWORK, `repos ${alias}: gpg key ${url} answered HTTP ${res.status}`, { hint: 'check the gpg URL of the repo' });
   return new Uint8Array(await res.arrayBuffer());
+}
+
+/** The real host path of a copyfiles source, checked by loadSpecs (inside the spec's directory or an allowed root). */
+function checkedSource(spec: BuildSpec, src: string): string {
+  const host = spec.copyHosts?.get(src);
+  if (host === undefined) throw new KilnError(ErrorCode.CONFIG, `${spec.file}: copyfiles source "${src}" was not checked`, { hint: 'specs are read with loadSpecs, which checks their host files' });
+  return host;
 }
 
 /** The sandboxed command of a step (apt), preparing host-side inputs under `work`. */
@@ -66,10 +72,10 @@ export async function stepCommand(spec: BuildSpec, input: StepInput, work: strin
       const lines = ['set -e'];
       input.files.forEach((f, i) => {
         const inside = `/tmp/kiln-copy/${i}`;
-        binds.push([copySource(spec, f.src), inside]);
+        binds.push([checkedSource(spec, f.src), inside]);
         const dst = f.dst.endsWith('/') ? `${f.dst}${basename(f.src)}` : f.dst;
         lines.push(
-          `if [ -d ${inside} ]; then mkdir -p ${shellQuote(dst)} && cp -R --preserve=mode ${inside}/. ${shellQuote(dst)}/;`
+          `if [ -d ${inside} ]; then mkdir -p ${shellQuote(dst)} && cp -R -P --preserve=mode ${inside}/. ${shellQuote(dst)}/;`
             + ` else mkdir -p "$(dirname ${shellQuote(dst)})" && cp --preserve=mode ${inside} ${shellQuote(dst)}; fi`,
         );
       });

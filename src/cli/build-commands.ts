@@ -5,9 +5,10 @@ import type { Command } from './command.ts';
 
 const build: Command = {
   path: ['image', 'build'],
-  usage: 'kiln image build <spec.yaml>... [--dry-run] [--no-cache] [--log-level DEBUG|INFO|WARN|ERROR]',
+  usage: 'kiln image build <spec.yaml>... [--dry-run] [--no-cache] [--log-level DEBUG|INFO|WARN|ERROR] [--allow-host-path <dir>]...',
   summary: 'build images from OpenCHAMI image-builder specs (apt), each step cached; --dry-run prints the plan',
-  options: { 'dry-run': { type: 'boolean' }, 'no-cache': { type: 'boolean' }, 'log-level': { type: 'string' } },
+  // --allow-host-path: copyfiles may read below <dir> besides the spec's directory (with kiln.yaml's allow_host_paths).
+  options: { 'dry-run': { type: 'boolean' }, 'no-cache': { type: 'boolean' }, 'log-level': { type: 'string' }, 'allow-host-path': { type: 'string', multiple: true } },
   positionals: [1, Infinity],
   run: async (ctx, files, values) => {
     const store = ctx.store();
@@ -21,6 +22,7 @@ const build: Command = {
       const outcomes = await buildImages(store, files, {
         logger: ctx.logger, dryRun: values['dry-run'] === true, noCache: values['no-cache'] === true, signal: abort.signal,
         ...(typeof values['log-level'] === 'string' ? { logLevel: values['log-level'] } : {}),
+        allowHostPaths: [...ctx.config.allowHostPaths, ...(Array.isArray(values['allow-host-path']) ? values['allow-host-path'] : [])],
         ...(epoch !== undefined && /^\d+$/.test(epoch) ? { epoch } : {}),
         publish: {
           registries: ctx.config.registries, env: process.env, logger: ctx.logger, signal: abort.signal,
@@ -34,7 +36,9 @@ const build: Command = {
           spec: plan.spec.file,
           images: result ? result.refs.map(formatImageRef) : plan.spec.options.publish_tags.map((t) => `${store.user}/${plan.spec.options.name}:${t}`),
           digest: result?.record.manifestDigest,
-          steps: (result?.steps ?? plan.steps).map((s) => ({ index: s.index, name: s.name, key: s.key, cached: s.cached, ...('digest' in s ? { layer: s.digest } : {}) })),
+          steps: (result?.steps ?? plan.steps).map((s) => ({
+            index: s.index, name: s.name, key: s.key, cached: s.cached, ...('digest' in s ? { layer: s.digest } : {}), ...('hostFiles' in s && s.hostFiles ? { copies: s.hostFiles } : {}),
+          })),
           ...(check ? { check: { ok: check.ok, counts: check.counts } } : {}),
           ...(published ? { published } : {}),
         });

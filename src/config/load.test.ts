@@ -37,3 +37,16 @@ test('environment overrides the file, the file overrides defaults', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('kiln.yaml: allow_host_paths is a list of absolute directories', () => {
+  assert.deepEqual(parseConfigFile('allow_host_paths: [/srv/files, /etc/openchami]\n', 'k.yaml'), { allow_host_paths: ['/srv/files', '/etc/openchami'] });
+  assert.deepEqual(parseConfigFile('allow_host_paths:\n', 'k.yaml'), { allow_host_paths: [] });
+  const cases: Array<[string, RegExp]> = [
+    ['allow_host_paths: /srv\n', /^k\.yaml:1:19: allow_host_paths must be a list/],
+    ['allow_host_paths:\n  - /srv\n  - files\n', /^k\.yaml:3:5: allow_host_paths entry "files" must be an absolute path/],
+    ['allow_host_paths: [[/a]]\n', /^k\.yaml:1:20: each allow_host_paths entry must be a string/],
+  ];
+  for (const [text, message] of cases) {
+    assert.throws(() => parseConfigFile(text, 'k.yaml'), (e) => isKilnError(e, 'CONFIG') && message.test(e.message) && /allow_host_paths is a list/.test(e.hint ?? ''), text);
+  }
+});

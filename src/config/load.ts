@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, type Node } from 'yaml';
 import { KilnError, ErrorCode, isErrno } from '../core/index.ts';
 import { SETTINGS, type SettingKey } from './settings.ts';
+import { parseHostPaths } from './host-paths.ts';
 import { applyHubOverrides, defaultRegistries, parseRegistriesNode, type NodeFail, type RegistryConfig } from './registries.ts';
 
 /** Resolved configuration: each setting's value and where it came from. */
@@ -12,10 +13,12 @@ export interface Config {
   file: string | undefined;
   /** kiln.yaml's `registries:` (Docker Hub alone when absent), with KILN_HUB_* overrides applied. */
   registries: RegistryConfig[];
+  /** kiln.yaml's `allow_host_paths:`: host directories image builds may copy files from besides each spec's own. */
+  allowHostPaths: string[];
 }
 
 /** What kiln.yaml holds: settings, and the registries list when it has one. */
-export type ConfigFile = Partial<Record<SettingKey, string>> & { registries?: RegistryConfig[] };
+export type ConfigFile = Partial<Record<SettingKey, string>> & { registries?: RegistryConfig[]; allow_host_paths?: string[] };
 
 function configError(file: string, lines: LineCounter, offset: number, message: string, hint: string): KilnError {
   const { line, col } = lines.linePos(offset);
@@ -31,7 +34,7 @@ export function parseConfigFile(text: string, file: string): ConfigFile {
   if (doc.contents === null) return {};
   if (!isMap(doc.contents)) throw configError(file, lines, doc.contents.range?.[0] ?? 0, 'expected a mapping of settings', `keys: ${SETTINGS.map((s) => s.key).join(', ')}`);
   const out: ConfigFile = {};
-  const keys: readonly string[] = [...SETTINGS.map((s) => s.key), 'registries'];
+  const keys: readonly string[] = [...SETTINGS.map((s) => s.key), 'registries', 'allow_host_paths'];
   for (const pair of doc.contents.items) {
     const keyNode = pair.key;
     const key = isScalar(keyNode) ? String(keyNode.value) : '';
@@ -41,6 +44,12 @@ export function parseConfigFile(text: string, file: string): ConfigFile {
         throw configError(file, lines, (node as Node | null)?.range?.[0] ?? offset, message, hint);
       };
       out.registries = parseRegistriesNode(pair.value as Node | null, fail);
+      continue;
+    }
+    if (key === 'allow_host_paths') {
+      out.allow_host_paths = parseHostPaths(pair.value as Node | null, (node, message) => {
+        throw configError(file, lines, (node as Node | null)?.range?.[0] ?? offset, message, 'allow_host_paths is a list of absolute host directories, e.g. [/srv/image-files]');
+      });
       continue;
     }
     if (!keys.includes(key)) throw configError(file, lines, offset, `unknown setting "${key}"`, `known settings: ${keys.join(', ')}`);
@@ -90,5 +99,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const registries = applyHubOverrides(fileValues.registries ?? defaultRegistries(), env, (message, hint) => {
     throw new KilnError(ErrorCode.CONFIG, message, { hint });
   });
-  return { values, sources, file, registries };
+  return { values, sources, file, registries, allowHostPaths: fileValues.allow_host_paths ?? [] };
 }
