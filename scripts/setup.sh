@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 # command:package — runtime tools first, then the independent clients the tests use.
 tools=(
   # runtime
-  tar:tar xz:xz-utils bzip2:bzip2 lz4:lz4 bwrap:bubblewrap getfattr:attr
-  mksquashfs:squashfs-tools tar2sqfs:squashfs-tools-ng mkfs.erofs:erofs-utils
+  tar:tar xz:xz-utils bzip2:bzip2 lz4:lz4 bwrap:bubblewrap getfattr:attr setfattr:attr setfacl:acl
+  mksquashfs:squashfs-tools mkfs.erofs:erofs-utils
   # tests: independent clients and real servers
-  skopeo:skopeo umoci:umoci podman:podman setfattr:attr zstd:zstd mmdebstrap:mmdebstrap
+  skopeo:skopeo umoci:umoci podman:podman zstd:zstd tar2sqfs:squashfs-tools-ng mmdebstrap:mmdebstrap
   docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl curl:curl
   s3cmd:s3cmd setcap:libcap2-bin unsquashfs:squashfs-tools fsck.erofs:erofs-utils
   qemu-arm-static:qemu-user-static qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support buildah:buildah

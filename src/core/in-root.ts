@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readlink, rm } from 'node:fs/promises';
+import { lstatSync, readlinkSync } from 'node:fs';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError, ErrorCode, isErrno } from './errors.ts';
 
@@ -33,7 +34,7 @@ const parts = (path: string): string[] => path.split('/').filter((p) => p !== ''
  * links is an error (a loop). Missing components are kept as they are, so the result
  * also names a path to create. Nothing the image holds can make the result leave `root`.
  */
-export async function resolveInRoot(root: string, path: string, options: ResolveOptions = {}): Promise<InRootPath> {
+export function resolveInRootSync(root: string, path: string, options: ResolveOptions = {}): InRootPath {
   const followLast = options.followLast ?? true;
   const done: string[] = [];
   const present: boolean[] = [];
@@ -49,9 +50,9 @@ export async function resolveInRoot(root: string, path: string, options: Resolve
     const candidate = [...done, name];
     let info;
     try {
-      info = await lstat(join(root, ...candidate));
+      info = lstatSync(join(root, ...candidate), { throwIfNoEntry: false });
     } catch (err) {
-      if (!isErrno(err, 'ENOENT') && !isErrno(err, 'ENOTDIR')) throw err;
+      if (!isErrno(err, 'ENOTDIR')) throw err;
       info = undefined;
     }
     if (!info?.isSymbolicLink() || (todo.length === 0 && !followLast)) {
@@ -64,7 +65,7 @@ export async function resolveInRoot(root: string, path: string, options: Resolve
         hint: 'the image has a symlink loop on this path; fix or remove the link in the image',
       });
     }
-    const target = await readlink(join(root, ...candidate));
+    const target = readlinkSync(join(root, ...candidate));
     if (target.startsWith('/')) {
       done.length = 0;
       present.length = 0;
@@ -73,6 +74,14 @@ export async function resolveInRoot(root: string, path: string, options: Resolve
   }
   const rel = done.join('/');
   return { rel, host: rel === '' ? root : join(root, rel), exists: present.at(-1) ?? true, links };
+}
+
+/**
+ * {@link resolveInRootSync} for callers on the async path. The walk is a few lstat calls,
+ * cheaper done at once than as round trips through the thread pool.
+ */
+export async function resolveInRoot(root: string, path: string, options: ResolveOptions = {}): Promise<InRootPath> {
+  return resolveInRootSync(root, path, options);
 }
 
 /** Creates directory `path` of the image rooted at `root` (and its missing parents) without following a symlink out; returns it. */

@@ -12,4 +12,4 @@ export { TarScanner, scanTarFile } from './tar-scan.ts';
 export { readTarMembers } from './tar-members.ts';
 export { decodeTarHeader, encodeDirectoryHeader, applyTarMeta, isTarHeader, parseTarNumber, parsePaxRecords, tarText, paddedSize, TAR_BLOCK, type ScannedMember, type PendingMeta, type DecodedHeader } from './tar-header.ts';
 export { type Progress, type ProgressTask, silentProgress, createTerminalProgress, progressStream } from './progress.ts';
-export { resolveInRoot, mkdirInRoot, writeFileInRoot, removeInRoot, existsInRoot, MAX_SYMLINKS, type InRootPath, type ResolveOptions } from './in-root.ts';
+export { resolveInRoot, resolveInRootSync, mkdirInRoot, writeFileInRoot, removeInRoot, existsInRoot, MAX_SYMLINKS, type InRootPath, type ResolveOptions } from './in-root.ts';

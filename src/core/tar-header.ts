@@ -17,6 +17,8 @@ export interface ScannedMember {
   mtime?: number;
   /** pax extended attributes (SCHILY.xattr.*), when present; values are binary strings (latin1), as xattrs are bytes. */
   xattrs?: Record<string, string>;
+  /** POSIX ACLs as GNU tar records them (SCHILY.acl.access, SCHILY.acl.default), as text. */
+  acls?: { access?: string; default?: string };
 }
 
 /** Metadata records (pax, GNU long names) that apply to the next member. */
@@ -128,6 +130,9 @@ export function decodeTarHeader(block: Buffer, pending: PendingMeta, dataOffset:
     mtime: Number.isFinite(paxMtime) ? paxMtime : parseTarNumber(block, 136, 12),
   };
   if (Object.keys(xattrs).length > 0) member.xattrs = xattrs;
+  const access = pax['SCHILY.acl.access'];
+  const dflt = pax['SCHILY.acl.default'];
+  if (access !== undefined || dflt !== undefined) member.acls = { ...(access !== undefined ? { access } : {}), ...(dflt !== undefined ? { default: dflt } : {}) };
   pending.pax = {};
   pending.longName = undefined;
   pending.longLink = undefined;

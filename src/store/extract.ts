@@ -1,19 +1,17 @@
 import {
   closeSync, constants, fchmodSync, fchownSync, futimesSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, chmodSync, chownSync,
-  openSync, readlinkSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeSync, type Stats,
+  openSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeSync, type Stats,
 } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  KilnError, ErrorCode, decompressedStream, isKilnError, layerCompression, readTarMembers, run, safeMemberName, start, type ScannedMember,
+  KilnError, ErrorCode, decompressedStream, isKilnError, layerCompression, readTarMembers, resolveInRootSync, run, safeMemberName, start, type ScannedMember,
 } from '../core/index.ts';
 import type { Descriptor } from './oci.ts';
 
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
-/** Symlinks followed while resolving one path, as the kernel's own limit (ELOOP). */
-const MAX_LINKS = 40;
 const IS_ROOT = process.getuid?.() === 0;
 
 /**
@@ -43,44 +41,24 @@ function lstatOrUndefined(path: string): Stats | undefined {
 }
 
 /**
- * Resolves a directory path of the image inside `root` with the semantics of
- * openat2(RESOLVE_IN_ROOT): symlinks are followed, but an absolute target starts again at
- * the root and ".." never climbs above it, so no symlink of this layer or an earlier one
- * leads out. Missing directories are created (mode 0755) when `create`; returns the host
- * path of a real directory under root (every component lstat'ed, none a symlink), or
- * undefined when it does not exist. Extraction has one writer (this process, in a
- * private directory), so the answer stays true while the entry is written.
+ * Resolves a directory of the image inside `root` (core's resolveInRootSync: openat2
+ * RESOLVE_IN_ROOT semantics, so no symlink of this layer or an earlier one leads out) and,
+ * when `create`, makes what is missing of it (mode 0755): every component that exists was
+ * lstat'ed and none is a symlink, so the directories made are inside the root. Returns the
+ * host path of a real directory, or undefined when it does not exist (or is not a
+ * directory) and `create` is false. Extraction has one writer (this process, in a private
+ * directory), so the answer stays true while the entry is written.
  */
 export function resolveDirInRoot(root: string, rel: string, create: boolean, what = 'layer', name = rel): string | undefined {
-  let pending = rel.split('/');
-  const current: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const part = pending.shift() as string;
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      current.pop();
-      continue;
-    }
-    const host = join(root, ...current, part);
-    const st = lstatOrUndefined(host);
-    if (st === undefined) {
-      if (!create) return undefined;
-      mkdirSync(host, { mode: 0o755 });
-      current.push(part);
-    } else if (st.isDirectory()) {
-      current.push(part);
-    } else if (st.isSymbolicLink()) {
-      if (++links > MAX_LINKS) throw corrupt(what, name, 'goes through a symlink loop');
-      const target = readlinkSync(host);
-      if (target.startsWith('/')) current.length = 0;
-      pending = [...target.split('/'), ...pending];
-    } else {
-      if (!create) return undefined;
-      throw corrupt(what, name, `needs /${[...current, part].join('/')} to be a directory, and it is not`);
-    }
+  const dir = resolveInRootSync(root, rel);
+  if (dir.exists) {
+    if (lstatOrUndefined(dir.host)?.isDirectory()) return dir.host;
+    if (!create) return undefined;
+    throw corrupt(what, name, `needs /${dir.rel} to be a directory, and it is not`);
   }
-  return join(root, ...current);
+  if (!create) return undefined;
+  mkdirSync(dir.host, { recursive: true, mode: 0o755 });
+  return dir.host;
 }
 
 /** The host path of an existing entry reached from root through real directories only (no symlink crossed), or undefined. */
@@ -140,19 +118,37 @@ function dumpQuote(text: string): string {
   return out;
 }
 
+/** An entry's POSIX ACLs as GNU tar writes them in pax records (SCHILY.acl.*), in getfacl's line format. */
+function aclLines(acls: NonNullable<ScannedMember['acls']>): string[] {
+  const lines = (text: string | undefined, prefix: string): string[] =>
+    (text ?? '').split(/[\n,]/).map((l) => l.replace(/#.*$/, '').trim()).filter((l) => /^[a-z]+:[^:\s]*:[rwx-]{3}$/.test(l)).map((l) => `${prefix}${l}`);
+  return [...lines(acls.access, ''), ...lines(acls.default, 'default:')];
+}
+
 /**
  * What one layer's extraction has left to do once its data is written: device nodes and
- * FIFOs (Node has no mknod), extended attributes (nor setxattr), directory times. They are
- * applied by mknod and setfattr in one batch each, on paths checked again just before.
+ * FIFOs (Node has no mknod), extended attributes (nor setxattr), POSIX ACLs, directory
+ * times. They are applied by mknod, setfattr and setfacl in one batch each, on paths
+ * checked again just before: every parent a real directory, the entry itself no symlink
+ * (setfacl would follow one).
  */
 class Deferred {
   readonly nodes = new Map<string, DeferredNode>();
-  readonly xattrs: DeferredXattr[] = [];
+  readonly xattrs = new Map<string, DeferredXattr[]>();
+  readonly acls = new Map<string, string[]>();
   readonly dirTimes = new Map<string, number>();
 
-  /** A later entry at the same path replaces what was deferred for it. */
+  /** An entry replaced by a later one of the same layer takes what was deferred for it along. */
   forget(host: string): void {
     this.nodes.delete(host);
+    this.xattrs.delete(host);
+    this.acls.delete(host);
+  }
+
+  addXattr(host: string, name: string, value: Buffer): void {
+    const list = this.xattrs.get(host) ?? [];
+    list.push({ host, name, value });
+    this.xattrs.set(host, list);
   }
 
   async apply(root: string, signal?: AbortSignal): Promise<void> {
@@ -169,11 +165,18 @@ class Deferred {
     }
     if (script.length > 0) await run('sh', ['-e', '-c', script.join('\n')], { ...(signal ? { signal } : {}) });
     const dump: string[] = [];
-    for (const x of this.xattrs) {
-      if (!chainIsReal(root, x.host, verified) || lstatOrUndefined(x.host) === undefined) continue;
-      dump.push(`# file: ${dumpQuote(x.host)}`, `${dumpQuote(x.name)}=0s${x.value.toString('base64')}`, '');
+    for (const [host, list] of this.xattrs) {
+      if (!chainIsReal(root, host, verified) || lstatOrUndefined(host) === undefined) continue;
+      dump.push(`# file: ${dumpQuote(host)}`, ...list.map((x) => `${dumpQuote(x.name)}=0s${x.value.toString('base64')}`), '');
     }
     if (dump.length > 0) await runWithInput('setfattr', ['-h', '--restore=-'], dump.join('\n'), signal);
+    const facl: string[] = [];
+    for (const [host, lines] of this.acls) {
+      const st = lstatOrUndefined(host);
+      if (!chainIsReal(root, host, verified) || st === undefined || st.isSymbolicLink()) continue;
+      facl.push(`# file: ${dumpQuote(host)}`, ...lines, '');
+    }
+    if (facl.length > 0) await runWithInput('setfacl', ['--restore=-'], facl.join('\n'), signal);
     // Directory times last: creating entries above changed them.
     const dirs = [...this.dirTimes].sort((a, b) => b[0].length - a[0].length);
     for (const [host, mtime] of dirs) {
@@ -311,7 +314,7 @@ export async function applyLayer(root: string, layer: Descriptor, open: () => Re
     if (base === OPAQUE || base.startsWith(WHITEOUT)) {
       if (mode === 'merge') return;
       if (base === OPAQUE) {
-        deferred.xattrs.push({ host: parent, name: OPAQUE_XATTR, value: Buffer.from('y') });
+        deferred.addXattr(parent, OPAQUE_XATTR, Buffer.from('y'));
       } else {
         const host = join(parent, base.slice(WHITEOUT.length));
         const st = lstatOrUndefined(host);
@@ -322,7 +325,8 @@ export async function applyLayer(root: string, layer: Descriptor, open: () => Re
     }
     const host = join(parent, base);
     const existing = lstatOrUndefined(host);
-    deferred.forget(host);
+    // A directory over a directory keeps it (and what is deferred for it); anything else replaces.
+    if (!(m.type === 'directory' && existing?.isDirectory())) deferred.forget(host);
     if (m.type === 'directory') {
       if (existing && !existing.isDirectory()) removeEntry(host, existing);
       if (!existing?.isDirectory()) mkdirSync(host, { mode: 0o700 });
@@ -353,13 +357,15 @@ export async function applyLayer(root: string, layer: Descriptor, open: () => Re
     }
     for (const [name, value] of Object.entries(m.xattrs ?? {})) {
       if (name.startsWith('trusted.overlay.')) continue;
-      deferred.xattrs.push({ host, name, value: Buffer.from(value, 'latin1') });
+      deferred.addXattr(host, name, Buffer.from(value, 'latin1'));
     }
+    const acl = m.acls && m.type !== 'symlink' && m.type !== 'hardlink' ? aclLines(m.acls) : [];
+    if (acl.length > 0) deferred.acls.set(host, acl);
   });
   try {
     await deferred.apply(root, options.signal);
   } catch (err) {
-    throw entryError(what, '(devices, xattrs and directory times)', err);
+    throw entryError(what, '(devices, xattrs, ACLs and directory times)', err);
   }
 }
 

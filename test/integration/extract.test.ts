@@ -48,6 +48,7 @@ test('owners, modes, setuid, times, symlinks, hardlinks, devices, FIFOs and xatt
     { name: 'dev/sda', type: 'block', devmajor: 8, devminor: 0, mode: 0o660, gid: 6 },
     { name: 'run/', type: 'directory' },
     { name: 'run/pipe', type: 'fifo', mode: 0o600 },
+    { name: 'srv/', type: 'directory', mode: 0o770, pax: { 'SCHILY.acl.access': 'user::rwx,user:1000:r-x,group::rwx,mask::rwx,other::---', 'SCHILY.acl.default': 'user::rwx\ngroup::r-x\nother::---\n' } },
   ]]);
   const tool = statSync(join(root, 'bin/tool'));
   assert.equal(tool.mode & 0o7777, 0o4755);
@@ -65,6 +66,9 @@ test('owners, modes, setuid, times, symlinks, hardlinks, devices, FIFOs and xatt
   assert.ok(statSync(join(root, 'run/pipe')).isFIFO());
   assert.match(sh('getcap', [join(root, 'bin/tool')]), /cap_net_raw[=+]ep/);
   assert.match(sh('getfattr', ['-n', 'user.note', '--only-values', join(root, 'bin/tool')]), /^héllo$/);
+  const acl = sh('getfacl', ['-n', '-p', join(root, 'srv')]);
+  assert.match(acl, /^user:1000:r-x$/m, 'access ACL');
+  assert.match(acl, /^default:group::r-x$/m, 'default ACL');
 });
 
 test('overlay mode: whiteouts become 0:0 character devices and opaque directories get trusted.overlay.opaque; layer overlay xattrs are dropped', async (t) => {
