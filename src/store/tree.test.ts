@@ -127,15 +127,19 @@ test('reading uncompressed layers in place and from the index cache gives the sa
   const cacheDir = mkdtempSync(join(tmpdir(), 'kiln-tree-cache-'));
   try {
     const inPlace = await readImageTree(streamed.layers, () => { throw new Error('must not stream'); }, { blobFile: source.blobFile });
-    assert.deepEqual([...inPlace.entries.entries()], [...streamed.entries.entries()]);
+    assert.deepEqual([...inPlace.walk()], [...streamed.walk()]);
+    assert.ok([...streamed.walk()].some((e) => e.path === long && e.size === 15));
     const first = await readImageTree(streamed.layers, source.openLayer, { blobFile: source.blobFile, cacheDir });
     const hex = streamed.layers[0]!.digest.slice(7);
-    assert.ok(existsSync(join(cacheDir, `${hex}.json`)), 'the layer index is cached by digest');
+    assert.ok(existsSync(join(cacheDir, `${hex}.index.db`)), 'the layer index is cached by digest');
     const cached = await readImageTree(streamed.layers, () => { throw new Error('must not stream'); }, { cacheDir });
-    assert.deepEqual([...cached.entries.entries()], [...first.entries.entries()]);
-    writeFileSync(join(cacheDir, `${hex}.json`), '{"version":1,"members":[');
+    assert.deepEqual([...cached.walk()], [...first.walk()]);
+    first.close();
+    cached.close();
+    writeFileSync(join(cacheDir, `${hex}.index.db`), 'SQLite format 3\0 damaged');
     const rebuilt = await readImageTree(streamed.layers, source.openLayer, { cacheDir });
-    assert.deepEqual([...rebuilt.entries.entries()], [...streamed.entries.entries()], 'a damaged cache entry is rebuilt');
+    assert.deepEqual([...rebuilt.walk()], [...streamed.walk()], 'a damaged cache entry is rebuilt');
+    rebuilt.close();
     const files = await readTreeFiles(inPlace, ['etc/link', { path: 'big', limit: 10 }, 'after-big'], source);
     assert.deepEqual(files.get('etc/link'), { ok: true, data: Buffer.from('long name (pax)'), truncated: false });
     assert.deepEqual(files.get('big'), { ok: true, data: Buffer.from('b'.repeat(10)), truncated: true });
