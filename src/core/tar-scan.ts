@@ -24,7 +24,8 @@ export class TarScanner {
   readonly #onMember: (member: ScannedMember) => void;
   readonly #what: string;
   #pos = 0;
-  #buf: Buffer = Buffer.alloc(0);
+  readonly #block = Buffer.alloc(TAR_BLOCK);
+  #have = 0;
   #skip = 0;
   #meta: { flag: 'x' | 'g' | 'L' | 'K'; size: number; data: Buffer[] } | undefined;
   readonly #pending: PendingMeta = { pax: {} };
@@ -51,14 +52,23 @@ export class TarScanner {
         if (this.#skip === 0) this.#finishMeta();
         continue;
       }
-      const take = data.subarray(0, TAR_BLOCK - this.#buf.length);
-      this.#buf = this.#buf.length === 0 ? Buffer.from(take) : Buffer.concat([this.#buf, take]);
-      this.#pos += take.length;
-      data = data.subarray(take.length);
+      // Headers are decoded in place; only one split across chunks is copied (no buffer per member).
+      let block: Buffer;
+      if (this.#have === 0 && data.length >= TAR_BLOCK) {
+        block = data.subarray(0, TAR_BLOCK);
+        data = data.subarray(TAR_BLOCK);
+        this.#pos += TAR_BLOCK;
+      } else {
+        const n = Math.min(TAR_BLOCK - this.#have, data.length);
+        data.copy(this.#block, this.#have, 0, n);
+        this.#have += n;
+        this.#pos += n;
+        data = data.subarray(n);
+        if (this.#have < TAR_BLOCK) continue;
+        block = this.#block;
+        this.#have = 0;
+      }
       if (this.#pos > this.#limits.maxLayerSize) throw limitExceeded(this.#what, 'maxLayerSize', this.#pos, this.#limits.maxLayerSize);
-      if (this.#buf.length < TAR_BLOCK) continue;
-      const block = this.#buf;
-      this.#buf = Buffer.alloc(0);
       const decoded = decodeTarHeader(block, this.#pending, this.#pos, this.#what);
       if (decoded.kind === 'end') this.#ended = true;
       else if (decoded.kind === 'meta') {
@@ -75,7 +85,7 @@ export class TarScanner {
 
   /** Checks the stream ended on a member boundary. */
   end(): void {
-    if (!this.#ended && (this.#skip > 0 || this.#buf.length > 0 || this.#meta)) throw truncated(this.#what);
+    if (!this.#ended && (this.#skip > 0 || this.#have > 0 || this.#meta)) throw truncated(this.#what);
   }
 
   #finishMeta(): void {
