@@ -45,7 +45,7 @@ function seal(block: Buffer, at = 0): void {
  * to 1000 empty files f000…f999 (a directory header counts as a member). Resolves when written.
  */
 export async function writeManyEntriesTar(file: string, count: number): Promise<void> {
-  const gzip = createGzip({ level: constants.Z_BEST_SPEED, chunk: 1 << 20 });
+  const gzip = createGzip({ level: constants.Z_BEST_SPEED, chunkSize: 1 << 20 });
   const out = createWriteStream(file);
   gzip.pipe(out);
   const fileTemplate = header('d0000000/f000', '0', 0o644);
