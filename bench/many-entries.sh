@@ -31,7 +31,7 @@ measure() {
   local name=$1
   shift
   "$gnutime" -f '%e %M' -o "$work/time" "$@" >"$work/out" 2>&1 || [ "$name" = check ] || { cat "$work/out" >&2; exit 1; }
-  read -r secs kib <"$work/time"
+  read -r secs kib < <(tail -n 1 "$work/time")  # GNU time first notes a non-zero exit
   printf '%-10s %.1f s, peak RSS %d MiB\n' "$name" "$secs" $((kib / 1024))
 }
 

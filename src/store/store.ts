@@ -290,7 +290,10 @@ async function removeStaleWorkDirs(tmpDir: string): Promise<void> {
   }
 }
 
-/** Removes per-blob cache files (`cache/<kind>/<hex>.json`) whose blob is gone. */
+/**
+ * Removes per-blob cache files (`cache/<kind>/<hex>.json`, `<hex>.index.db`) whose blob is gone,
+ * layer indexes left half-written by dead processes, and tree indexes of the old JSON format.
+ */
 async function removeOrphanCaches(cacheRoot: string, blobExists: (hex: string) => boolean): Promise<void> {
   let kinds: string[];
   try {
@@ -301,8 +304,11 @@ async function removeOrphanCaches(cacheRoot: string, blobExists: (hex: string) =
   }
   for (const kind of kinds) {
     for (const name of readdirSync(join(cacheRoot, kind))) {
-      const hex = /^([a-f0-9]{64})\.json$/u.exec(name)?.[1];
-      if (hex !== undefined && !blobExists(hex)) await rm(join(cacheRoot, kind, name), { force: true });
+      const hex = /^([a-f0-9]{64})\.(?:json|index\.db)$/u.exec(name)?.[1];
+      const writer = /^\.[a-f0-9]{64}\.(\d+)\.\d+\.tmp$/u.exec(name)?.[1];
+      const stale = (hex !== undefined && (!blobExists(hex) || (kind === 'tree' && name.endsWith('.json'))))
+        || (writer !== undefined && !isProcessAlive(Number(writer)));
+      if (stale) await rm(join(cacheRoot, kind, name), { force: true });
     }
   }
 }
