@@ -56,7 +56,11 @@ test('the merged tree applies whiteouts, opaque directories and replacements in 
     assert.equal(tree.get('var/d')?.type, 'file');
     assert.equal(tree.get('var/d/f'), undefined, 'a file replacing a directory hides its content');
     assert.deepEqual(tree.children('etc').map((e) => e.path), ['etc/b']);
-    assert.ok(tree.children('').some((e) => e.path === 'etc'));
+    assert.deepEqual(tree.children('').map((e) => [e.path, e.layer]), [['etc', 0], ['opt', -1], ['var', -1]], 'each name once; a listed directory keeps its layer');
+    assert.deepEqual(tree.children('opt/x').map((e) => e.path), ['opt/x/z']);
+    assert.equal(tree.resolve('opt/x').ok, true, 'a directory only implied by its members');
+    assert.equal(tree.get('opt'), undefined, 'no layer lists it');
+    assert.deepEqual([...tree.walk()].map((e) => e.path), ['etc', 'opt', 'var', 'var/d', 'opt/x', 'opt/x/z', 'etc/b']);
   } finally {
     cleanup();
   }
