@@ -39,10 +39,10 @@ export async function checkTree(
 ): Promise<{ models: string[]; findings: Finding[] }> {
   const models = options.models && options.models.length > 0 ? [...new Set(options.models)] : labelModels(image.labels);
   const findings = groupByModel(await runRules({ tree, labels: image.labels, architecture: image.architecture, models }, RULES, source), models);
-  if (tree.unsafe.length > 0) {
+  if (tree.unsafeCount > 0) {
     findings.push({
       id: 'layers.unsafe', requirement: 'layer member names', mandatory: false, status: 'warn',
-      found: `${tree.unsafe.length} member${tree.unsafe.length === 1 ? '' : 's'} with a name climbing out of the root, ignored (e.g. ${tree.unsafe[0]})`,
+      found: `${tree.unsafeCount} member${tree.unsafeCount === 1 ? '' : 's'} with a name climbing out of the root, ignored (e.g. ${tree.unsafe[0]})`,
       fix: 'rebuild the layer without ".." in member names',
     });
   }
@@ -75,6 +75,10 @@ export function makeReport(image: string, digest: string, models: string[], find
 export async function checkImage(store: Store, record: ImageRecord, options: CheckOptions = {}): Promise<CheckReport> {
   const manifest = await store.readManifest(record.manifestDigest);
   const tree = await store.readTree(manifest);
-  const { models, findings } = await checkTree(tree, { labels: record.labels, architecture: record.platform.architecture }, store.layerSource, options);
-  return makeReport(formatImageRef(record.ref), record.manifestDigest, models, findings);
+  try {
+    const { models, findings } = await checkTree(tree, { labels: record.labels, architecture: record.platform.architecture }, store.layerSource, options);
+    return makeReport(formatImageRef(record.ref), record.manifestDigest, models, findings);
+  } finally {
+    tree.close();
+  }
 }

@@ -1,5 +1,5 @@
-import { loadConfig, type Config } from '../config/index.ts';
-import { createLogger, createTerminalProgress, silentProgress, type Logger, type Progress } from '../core/index.ts';
+import { loadConfig, tarLimitsOf, type Config } from '../config/index.ts';
+import { configureTarLimits, createLogger, createTerminalProgress, silentProgress, type Logger, type Progress } from '../core/index.ts';
 import { openStore, validateUser, type Store } from '../store/index.ts';
 
 /** What every command gets: configuration, output streams, logger, and the store on demand. */
@@ -19,6 +19,8 @@ export interface Context {
 /** Builds the command context from global flags and the environment. */
 export function createContext(flags: { json: boolean; quiet: boolean; debug: boolean }, env: NodeJS.ProcessEnv = process.env): Context {
   const config = loadConfig(env);
+  // Every tar walk of this process (imports, layer indexes, checks) applies the configured limits.
+  configureTarLimits(tarLimitsOf(config));
   const logger = createLogger({ quiet: flags.quiet, debug: flags.debug });
   let store: Store | undefined;
   // Progress is for people at a terminal: never in pipes, logs, --json or --quiet.

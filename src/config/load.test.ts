@@ -24,10 +24,12 @@ test('environment overrides the file, the file overrides defaults', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-config-'));
   try {
     const file = join(dir, 'kiln.yaml');
-    writeFileSync(file, 'user: from-file\nhome: /from/file\n');
+    writeFileSync(file, 'user: from-file\nhome: /from/file\nmax_layer_entries: 5000\n');
     const config = loadConfig({ KILN_CONFIG: file, KILN_HOME: '/from/env' });
-    assert.deepEqual(config.values, { home: '/from/env', user: 'from-file' });
-    assert.deepEqual(config.sources, { home: 'env', user: 'file' });
+    const { home, user, max_layer_entries: entries, max_file_size: fileSize } = config.values;
+    assert.deepEqual({ home, user, entries, fileSize }, { home: '/from/env', user: 'from-file', entries: '5000', fileSize: '16G' });
+    const s = config.sources;
+    assert.deepEqual([s.home, s.user, s.max_layer_entries, s.max_file_size], ['env', 'file', 'file', 'default']);
     assert.equal(config.file, file);
     assert.throws(() => loadConfig({ KILN_CONFIG: join(dir, 'missing.yaml') }), (e) => isKilnError(e, 'CONFIG'));
     const fallback = loadConfig({ KILN_HOME: join(dir, 'elsewhere') });

@@ -20,6 +20,7 @@ export const ErrorCode = {
   AUTH: 'AUTH',
   NETWORK: 'NETWORK',
   BUILD_FAILED: 'BUILD_FAILED',
+  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
 } as const;
 
 /** One of the literal codes in {@link ErrorCode}. */
@@ -47,6 +48,7 @@ export const DEFAULT_HINTS: Readonly<Record<ErrorCode, string>> = {
   AUTH: 'log in first: kiln login <label>',
   NETWORK: 'check that the server is running and reachable, and its host, port and protocol in kiln.yaml',
   BUILD_FAILED: 'fix the failing step named above; the steps before it stay cached and nothing was tagged',
+  LIMIT_EXCEEDED: 'the input is larger than the configured limits allow; raise the setting named above if it is legitimate',
 };
 
 /** Options of a {@link KilnError} beyond its code and message. */

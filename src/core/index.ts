@@ -8,8 +8,9 @@ export { sniffCompression, sniffFileCompression, createDecompressor, decompresse
 export { type Logger, silentLogger, createLogger } from './log.ts';
 export { TeeStream } from './tee.ts';
 export { readTarEntries, safeMemberName, type TarEntryHeader } from './tar-read.ts';
-export { TarScanner, scanTarFile } from './tar-scan.ts';
+export { TarScanner, scanTarFile, walkTarFile } from './tar-scan.ts';
 export { readTarMembers } from './tar-members.ts';
+export { configureTarLimits, tarLimits, DEFAULT_TAR_LIMITS, type TarLimits } from './tar-limits.ts';
 export { decodeTarHeader, encodeDirectoryHeader, applyTarMeta, isTarHeader, parseTarNumber, parsePaxRecords, tarText, paddedSize, TAR_BLOCK, type ScannedMember, type PendingMeta, type DecodedHeader } from './tar-header.ts';
 export { type Progress, type ProgressTask, silentProgress, createTerminalProgress, progressStream } from './progress.ts';
 export { resolveInRoot, resolveInRootSync, mkdirInRoot, writeFileInRoot, removeInRoot, existsInRoot, MAX_SYMLINKS, type InRootPath, type ResolveOptions } from './in-root.ts';

@@ -1,5 +1,7 @@
 import { KilnError, ErrorCode } from './errors.ts';
 import { TAR_BLOCK, applyTarMeta, decodeTarHeader, paddedSize, type PendingMeta, type ScannedMember } from './tar-header.ts';
+import { checkLimits } from './tar-scan.ts';
+import { limitExceeded, tarLimits, type TarLimits } from './tar-limits.ts';
 
 function truncated(what: string): KilnError {
   return new KilnError(ErrorCode.BAD_ARCHIVE, `${what}: tar stream ends inside a member`, { hint: 'the archive or layer is truncated or corrupt' });
@@ -63,12 +65,13 @@ class ByteReader {
  * Walks an uncompressed tar stream member by member with the same header decoder as the
  * layer index (so what is checked and what is extracted are one parse). `onMember` gets
  * the member and its data; data it does not read is skipped. Returns the member count.
- * Fails with BAD_ARCHIVE on a malformed or truncated stream.
+ * Fails with BAD_ARCHIVE on a malformed or truncated stream, LIMIT_EXCEEDED past the tar limits.
  */
 export async function readTarMembers(
   source: AsyncIterable<Buffer>,
   what: string,
   onMember: (member: ScannedMember, data: AsyncIterable<Buffer>) => Promise<void>,
+  limits: Readonly<TarLimits> = tarLimits(),
 ): Promise<number> {
   const reader = new ByteReader(source);
   const pending: PendingMeta = { pax: {} };
@@ -82,6 +85,7 @@ export async function readTarMembers(
       if (block.length === 0) break;
       if (block.length < TAR_BLOCK) throw truncated(what);
       offset += TAR_BLOCK;
+      if (offset > limits.maxLayerSize) throw limitExceeded(what, 'maxLayerSize', offset, limits.maxLayerSize);
       const decoded = decodeTarHeader(block, pending, offset, what);
       if (decoded.kind === 'end') break;
       if (decoded.kind === 'meta') {
@@ -94,7 +98,7 @@ export async function readTarMembers(
         continue;
       }
       const { member } = decoded;
-      count++;
+      checkLimits(what, limits, ++count, member);
       let left = member.size;
       const data: AsyncIterable<Buffer> = {
         [Symbol.asyncIterator]: async function* () {

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { KilnError, ErrorCode, isErrno, isProcessAlive, silentLogger, type Digest, type Logger, type Progress, type ScannedMember } from '../core/index.ts';
+import { KilnError, ErrorCode, isErrno, isProcessAlive, silentLogger, type Digest, type Logger, type Progress } from '../core/index.ts';
 import { openCatalog, type Catalog, type ImageRecord } from './catalog.ts';
 import {
   blobPath, blobSize, createStaging, initLayout, layoutPaths, openVerifiedBlob, readSmallBlob,
@@ -14,7 +14,7 @@ import { renderLayoutIndex } from './layout-index.ts';
 import { formatImageRef, sameRef, type ImageRef } from './reference.ts';
 import { verifyStore, type VerifyReport } from './verify.ts';
 import { readImageTree, type ImageTree, type LayerSource } from './tree.ts';
-import { saveLayerIndex } from './layer-index.ts';
+import { adoptLayerIndex } from './layer-index.ts';
 
 /** How to open a store. */
 export interface StoreOptions {
@@ -59,7 +59,8 @@ export interface Store {
   /** The merged file tree of an image from its layers' headers; layer indexes are cached under cache/tree/. */
   readTree(manifest: ImageManifest): Promise<ImageTree>;
   /** Caches the index of a layer scanned elsewhere (an import walks its tar anyway). */
-  saveLayerIndex(layer: Descriptor, members: readonly ScannedMember[]): Promise<void>;
+  /** Moves a layer index built while importing the layer (a file in the staging area) into the cache. */
+  adoptLayerIndex(layer: Descriptor, file: string): Promise<void>;
   /** A stream of a blob, verified against its digest as it is read. */
   openBlob(digest: Digest, size?: number): Readable;
   blobFile(digest: Digest): string;
@@ -170,7 +171,7 @@ export function openStore(options: StoreOptions): Store {
     readConfig: async (manifest) => parseConfig(await readSmallBlob(layout, manifest.config.digest, 'config'), `config ${manifest.config.digest}`),
     layerSource,
     readTree: (manifest) => readImageTree(manifest.layers, layerSource.openLayer, { blobFile: layerSource.blobFile, cacheDir: treeCacheDir }),
-    saveLayerIndex: (layer, members) => saveLayerIndex(treeCacheDir, layer, members),
+    adoptLayerIndex: (layer, file) => adoptLayerIndex(treeCacheDir, layer, file),
     openBlob: (digest, size) => openVerifiedBlob(layout, digest, size),
     blobFile: (digest) => blobPath(layout, digest),
     hasBlob: (digest) => blobSize(layout, digest) !== undefined,
@@ -289,7 +290,10 @@ async function removeStaleWorkDirs(tmpDir: string): Promise<void> {
   }
 }
 
-/** Removes per-blob cache files (`cache/<kind>/<hex>.json`) whose blob is gone. */
+/**
+ * Removes per-blob cache files (`cache/<kind>/<hex>.json`, `<hex>.index.db`) whose blob is gone,
+ * layer indexes left half-written by dead processes, and tree indexes of the old JSON format.
+ */
 async function removeOrphanCaches(cacheRoot: string, blobExists: (hex: string) => boolean): Promise<void> {
   let kinds: string[];
   try {
@@ -300,8 +304,11 @@ async function removeOrphanCaches(cacheRoot: string, blobExists: (hex: string) =
   }
   for (const kind of kinds) {
     for (const name of readdirSync(join(cacheRoot, kind))) {
-      const hex = /^([a-f0-9]{64})\.json$/u.exec(name)?.[1];
-      if (hex !== undefined && !blobExists(hex)) await rm(join(cacheRoot, kind, name), { force: true });
+      const hex = /^([a-f0-9]{64})\.(?:json|index\.db)$/u.exec(name)?.[1];
+      const writer = /^\.[a-f0-9]{64}\.(\d+)\.\d+\.tmp$/u.exec(name)?.[1];
+      const stale = (hex !== undefined && (!blobExists(hex) || (kind === 'tree' && name.endsWith('.json'))))
+        || (writer !== undefined && !isProcessAlive(Number(writer)));
+      if (stale) await rm(join(cacheRoot, kind, name), { force: true });
     }
   }
 }

@@ -56,7 +56,11 @@ test('the merged tree applies whiteouts, opaque directories and replacements in 
     assert.equal(tree.get('var/d')?.type, 'file');
     assert.equal(tree.get('var/d/f'), undefined, 'a file replacing a directory hides its content');
     assert.deepEqual(tree.children('etc').map((e) => e.path), ['etc/b']);
-    assert.ok(tree.children('').some((e) => e.path === 'etc'));
+    assert.deepEqual(tree.children('').map((e) => [e.path, e.layer]), [['etc', 0], ['opt', -1], ['var', -1]], 'each name once; a listed directory keeps its layer');
+    assert.deepEqual(tree.children('opt/x').map((e) => e.path), ['opt/x/z']);
+    assert.equal(tree.resolve('opt/x').ok, true, 'a directory only implied by its members');
+    assert.equal(tree.get('opt'), undefined, 'no layer lists it');
+    assert.deepEqual([...tree.walk()].map((e) => e.path), ['etc', 'opt', 'var', 'var/d', 'opt/x', 'opt/x/z', 'etc/b']);
   } finally {
     cleanup();
   }
@@ -127,15 +131,19 @@ test('reading uncompressed layers in place and from the index cache gives the sa
   const cacheDir = mkdtempSync(join(tmpdir(), 'kiln-tree-cache-'));
   try {
     const inPlace = await readImageTree(streamed.layers, () => { throw new Error('must not stream'); }, { blobFile: source.blobFile });
-    assert.deepEqual([...inPlace.entries.entries()], [...streamed.entries.entries()]);
+    assert.deepEqual([...inPlace.walk()], [...streamed.walk()]);
+    assert.ok([...streamed.walk()].some((e) => e.path === long && e.size === 15));
     const first = await readImageTree(streamed.layers, source.openLayer, { blobFile: source.blobFile, cacheDir });
     const hex = streamed.layers[0]!.digest.slice(7);
-    assert.ok(existsSync(join(cacheDir, `${hex}.json`)), 'the layer index is cached by digest');
+    assert.ok(existsSync(join(cacheDir, `${hex}.index.db`)), 'the layer index is cached by digest');
     const cached = await readImageTree(streamed.layers, () => { throw new Error('must not stream'); }, { cacheDir });
-    assert.deepEqual([...cached.entries.entries()], [...first.entries.entries()]);
-    writeFileSync(join(cacheDir, `${hex}.json`), '{"version":1,"members":[');
+    assert.deepEqual([...cached.walk()], [...first.walk()]);
+    first.close();
+    cached.close();
+    writeFileSync(join(cacheDir, `${hex}.index.db`), 'SQLite format 3\0 damaged');
     const rebuilt = await readImageTree(streamed.layers, source.openLayer, { cacheDir });
-    assert.deepEqual([...rebuilt.entries.entries()], [...streamed.entries.entries()], 'a damaged cache entry is rebuilt');
+    assert.deepEqual([...rebuilt.walk()], [...streamed.walk()], 'a damaged cache entry is rebuilt');
+    rebuilt.close();
     const files = await readTreeFiles(inPlace, ['etc/link', { path: 'big', limit: 10 }, 'after-big'], source);
     assert.deepEqual(files.get('etc/link'), { ok: true, data: Buffer.from('long name (pax)'), truncated: false });
     assert.deepEqual(files.get('big'), { ok: true, data: Buffer.from('b'.repeat(10)), truncated: true });

@@ -1,9 +1,9 @@
 import { open } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
-import { layerCompression, safeMemberName } from '../core/index.ts';
+import { layerCompression } from '../core/index.ts';
 import type { Descriptor } from './oci.ts';
-import { decompressedLayer, layerMembers, type TreeOptions } from './layer-index.ts';
+import { decompressedLayer, layerIndex, type IndexedEntry, type LayerIndex, type TreeOptions } from './layer-index.ts';
 
 export type { TreeOptions } from './layer-index.ts';
 
@@ -18,7 +18,7 @@ export interface TreeEntry {
   size: number;
   /** Symlink target as written, or the hardlink's target path (relative to the root). */
   linkname: string;
-  /** Index of the layer that provides it. */
+  /** Index of the layer that provides it (-1 for a directory no layer lists, only implied by what is below it). */
   layer: number;
   /** Offset of its data in the layer's uncompressed tar. */
   offset: number;
@@ -30,21 +30,27 @@ export type Resolution =
   | { ok: true; path: string; entry: TreeEntry | undefined; escaped: boolean }
   | { ok: false; reason: 'missing' | 'loop' | 'not-a-directory'; path: string; escaped: boolean };
 
-/** A read-only view of an image's merged file tree, built from layer headers only. */
+/**
+ * A read-only view of an image's merged file tree, built from layer headers only. It is
+ * backed by the layers' on-disk indexes and looks paths up on demand, so its memory does
+ * not grow with the number of members; `close()` releases the indexes.
+ */
 export interface ImageTree {
   layers: readonly Descriptor[];
-  entries: ReadonlyMap<string, TreeEntry>;
-  /** Member names refused because they would escape the root. */
+  /** The first few member names refused because they would escape the root. */
   unsafe: readonly string[];
+  /** How many member names were refused. */
+  unsafeCount: number;
   get(path: string): TreeEntry | undefined;
-  /** Direct children of a directory. */
+  /** Direct children of a directory, by name. */
   children(dir: string): TreeEntry[];
   /** Follows symlinks (and hardlinks) the way the image would see them: "/" is the image root, never the host. */
   resolve(path: string): Resolution;
+  /** Every entry, parents before children (for tests and tools that need the whole tree). */
+  walk(): Generator<TreeEntry>;
+  close(): void;
 }
 
-const WHITEOUT = '.wh.';
-const OPAQUE = '.wh..wh..opq';
 const MAX_LINKS = 40;
 
 /** Normalises a user path ("/etc//x/") to the tree's form ("etc/x"). */
@@ -52,57 +58,106 @@ export function treePath(path: string): string {
   return path.split('/').filter((p) => p !== '' && p !== '.').join('/');
 }
 
-function deleteTree(entries: Map<string, TreeEntry>, path: string): void {
-  entries.delete(path);
-  const prefix = path === '' ? '' : `${path}/`;
-  for (const key of entries.keys()) if (key.startsWith(prefix) && key !== path) entries.delete(key);
+function splitPath(path: string): [string, string] {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? ['', path] : [path.slice(0, slash), path.slice(slash + 1)];
 }
 
-/** Builds the merged tree of an image from its layers' headers, applying OCI whiteouts in order. */
+/** Builds the merged tree of an image from its layers' indexes (cached or built now), applying OCI whiteouts in order. */
 export async function readImageTree(layers: readonly Descriptor[], openLayer: (layer: Descriptor) => Readable, options: TreeOptions = {}): Promise<ImageTree> {
-  const entries = new Map<string, TreeEntry>();
-  const unsafe: string[] = [];
-  const dirs = new Set<string>();
-  for (const [index, layer] of layers.entries()) {
-    const members = await layerMembers(layer, openLayer, options);
-    const added: TreeEntry[] = [];
-    for (const m of members) {
-      const path = safeMemberName(m.path);
-      if (path === undefined || (m.type === 'hardlink' && safeMemberName(m.linkname) === undefined)) {
-        unsafe.push(m.path);
-        continue;
-      }
-      const base = posix.basename(path);
-      const dir = path.includes('/') ? posix.dirname(path) : '';
-      if (base === OPAQUE) {
-        for (const key of [...entries.keys()]) if (dir === '' || key.startsWith(`${dir}/`)) entries.delete(key);
-      } else if (base.startsWith(WHITEOUT)) {
-        deleteTree(entries, dir === '' ? base.slice(WHITEOUT.length) : `${dir}/${base.slice(WHITEOUT.length)}`);
-      } else {
-        added.push({ ...m, path, layer: index, linkname: m.type === 'hardlink' ? (safeMemberName(m.linkname) ?? '') : m.linkname });
-      }
-    }
-    for (const entry of added) {
-      // A non-directory replacing a directory (listed or implied) hides what was below it.
-      if (entry.type !== 'directory' && dirs.has(entry.path)) deleteTree(entries, entry.path);
-      entries.set(entry.path, entry);
-      for (let dir = parentOfPath(entry.path); dir !== '' && !dirs.has(dir); dir = parentOfPath(dir)) dirs.add(dir);
-      if (entry.type === 'directory') dirs.add(entry.path);
-    }
+  const indexes: LayerIndex[] = [];
+  try {
+    for (const layer of layers) indexes.push(await layerIndex(layer, openLayer, options, tmpdir()));
+  } catch (err) {
+    for (const index of indexes) index.close();
+    throw err;
   }
-  return createTree(layers, entries, unsafe);
+  return createTree(layers, indexes);
 }
 
-/** Wraps a map of entries as an {@link ImageTree} (also used by tests to build trees directly). */
-export function createTree(layers: readonly Descriptor[], entries: Map<string, TreeEntry>, unsafe: string[] = []): ImageTree {
-  let childIndex: Map<string, TreeEntry[]> | undefined;
-  const isDir = (path: string): boolean => path === '' || entries.get(path)?.type === 'directory' || (childIndex ??= indexChildren(entries)).has(path);
+function impliedDirectory(path: string): TreeEntry {
+  return { path, type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, linkname: '', layer: -1, offset: 0 };
+}
+
+/** Wraps open layer indexes (bottom layer first) as an {@link ImageTree}. */
+export function createTree(layers: readonly Descriptor[], indexes: readonly LayerIndex[]): ImageTree {
+  const top = indexes.length - 1;
+  const entryOf = (path: string, layer: number, e: IndexedEntry): TreeEntry => {
+    const entry: TreeEntry = { path, type: e.type === 'implied' ? 'directory' : e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, linkname: e.linkname, layer: e.type === 'implied' ? -1 : layer, offset: e.offset };
+    if (e.xattrs) entry.xattrs = e.xattrs;
+    return entry;
+  };
+  /** Whether layer `i` hides, from the layers below it, `path` and everything under it. */
+  const hidesBelow = (i: number, path: string): boolean => {
+    const index = indexes[i] as LayerIndex;
+    if (index.opaque('')) return true;
+    const parts = path.split('/');
+    for (let n = 1; n <= parts.length; n++) {
+      const prefix = parts.slice(0, n).join('/');
+      if (index.whitedOut(prefix)) return true;
+      if (n === parts.length) break;
+      if (index.opaque(prefix)) return true;
+      // A non-directory replacing a directory hides what lower layers hold under it.
+      const [dir, name] = splitPath(prefix);
+      const e = index.get(dir, name);
+      if (e && e.type !== 'directory' && e.type !== 'implied') return true;
+    }
+    return false;
+  };
+  /** The entry at `path` as the top layers see it; an implied directory when only implied. */
+  const lookup = (path: string): TreeEntry | undefined => {
+    const [dir, name] = splitPath(path);
+    let implied: TreeEntry | undefined;
+    for (let i = top; i >= 0; i--) {
+      const e = (indexes[i] as LayerIndex).get(dir, name);
+      if (e && e.type !== 'implied' && (!implied || e.type === 'directory')) return entryOf(path, i, e);
+      if (e) implied ??= impliedDirectory(path);
+      if (path !== '' && hidesBelow(i, path)) break;
+    }
+    return implied;
+  };
+  const isDir = (path: string): boolean => path === '' || lookup(path)?.type === 'directory';
+  const children = (dir: string): TreeEntry[] => {
+    const seen = new Set<string>();
+    const out: TreeEntry[] = [];
+    for (let i = top; i >= 0; i--) {
+      const index = indexes[i] as LayerIndex;
+      for (const { name, entry } of index.children(dir)) {
+        if (seen.has(name)) continue;
+        seen.add(name);
+        const path = dir === '' ? name : `${dir}/${name}`;
+        let hidden = false;
+        for (let j = i + 1; j <= top && !hidden; j++) hidden = (indexes[j] as LayerIndex).whitedOut(path);
+        if (hidden) continue;
+        out.push(entry.type === 'implied' ? (lookup(path) ?? impliedDirectory(path)) : entryOf(path, i, entry));
+      }
+      if (index.opaque(dir) || (dir !== '' && hidesBelow(i, dir))) break;
+    }
+    return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  };
   const tree: ImageTree = {
     layers,
-    entries,
-    unsafe,
-    get: (path) => entries.get(treePath(path)),
-    children: (dir) => ((childIndex ??= indexChildren(entries)).get(treePath(dir)) ?? []),
+    unsafe: indexes.flatMap((index) => index.unsafe.names),
+    unsafeCount: indexes.reduce((sum, index) => sum + index.unsafe.count, 0),
+    get: (path) => {
+      const entry = lookup(treePath(path));
+      return entry && entry.layer >= 0 ? entry : undefined;
+    },
+    children: (dir) => children(treePath(dir)),
+    *walk() {
+      const root = lookup('');
+      if (root && root.layer >= 0) yield root;
+      const stack = [''];
+      while (stack.length > 0) {
+        for (const entry of children(stack.pop() as string)) {
+          yield entry;
+          if (entry.type === 'directory') stack.push(entry.path);
+        }
+      }
+    },
+    close: () => {
+      for (const index of indexes) index.close();
+    },
     resolve: (path) => {
       let escaped = false;
       let hops = 0;
@@ -118,7 +173,7 @@ export function createTree(layers: readonly Descriptor[], entries: Map<string, T
         const parent = current.join('/');
         if (!isDir(parent)) return { ok: false, reason: 'not-a-directory', path: parent, escaped };
         const candidate = parent === '' ? part : `${parent}/${part}`;
-        const entry = entries.get(candidate);
+        const entry = lookup(candidate);
         if (entry?.type === 'symlink') {
           if (++hops > MAX_LINKS) return { ok: false, reason: 'loop', path: candidate, escaped };
           const target = entry.linkname.split('/').filter((p) => p !== '' && p !== '.');
@@ -126,39 +181,16 @@ export function createTree(layers: readonly Descriptor[], entries: Map<string, T
           pending = [...target, ...pending];
           continue;
         }
-        if (!entry && !isDir(candidate)) return { ok: false, reason: 'missing', path: candidate, escaped };
+        if (!entry) return { ok: false, reason: 'missing', path: candidate, escaped };
         current.push(part);
       }
       const final = current.join('/');
-      let entry = entries.get(final);
-      for (let i = 0; entry?.type === 'hardlink' && i < MAX_LINKS; i++) entry = entries.get(entry.linkname);
-      return { ok: true, path: final, entry, escaped };
+      let entry = lookup(final);
+      for (let i = 0; entry?.type === 'hardlink' && i < MAX_LINKS; i++) entry = lookup(entry.linkname);
+      return { ok: true, path: final, entry: entry && entry.layer >= 0 ? entry : undefined, escaped };
     },
   };
   return tree;
-}
-
-function parentOfPath(path: string): string {
-  const slash = path.lastIndexOf('/');
-  return slash < 0 ? '' : path.slice(0, slash);
-}
-
-function indexChildren(entries: Map<string, TreeEntry>): Map<string, TreeEntry[]> {
-  const index = new Map<string, TreeEntry[]>();
-  for (const entry of entries.values()) {
-    if (entry.path === '') continue;
-    const parent = parentOfPath(entry.path);
-    const list = index.get(parent);
-    if (list) list.push(entry);
-    else index.set(parent, [entry]);
-    // Every ancestor is a directory even when the tar did not list it.
-    for (let dir = parent; dir !== '' && !index.has(parentOfPath(dir)); dir = parentOfPath(dir)) index.set(parentOfPath(dir), []);
-  }
-  // ...and is listed among its parent's children, as a directory of default attributes.
-  for (const dir of [...index.keys()]) {
-    if (dir !== '' && !entries.has(dir)) index.get(parentOfPath(dir))?.push({ path: dir, type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, linkname: '', layer: -1, offset: 0 });
-  }
-  return index;
 }
 
 /** Where a layer's bytes come from: its blob file (read in place when uncompressed) or a verified stream. */

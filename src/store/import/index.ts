@@ -126,7 +126,7 @@ async function importWith(format: ImageFormat, store: Store, staging: Staging, p
       const configBlob = await staging.stageBytes(JSON.stringify(config));
       const configDesc: Descriptor = { mediaType: MediaType.ociConfig, digest: configBlob.digest, size: configBlob.size };
       const record = await assembleImage({ store, staging, ref, config, configDesc, layers: [staged.layer], force: o.force });
-      await store.saveLayerIndex(staged.layer, staged.members);
+      await store.adoptLayerIndex(staged.layer, staged.indexFile);
       return record;
     }
   }

@@ -1,9 +1,11 @@
 import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import {
   KilnError, ErrorCode, HashingStream, TarScanner, TeeStream, createDecompressor, layerMediaType, safeMemberName,
-  sniffFileCompression, start, isKilnError, type Digest, type ScannedMember,
+  sniffFileCompression, start, isKilnError, type Digest,
 } from '../../core/index.ts';
+import { createLayerIndexWriter } from '../layer-index.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci.ts';
 import type { Staging } from '../blobs.ts';
 
@@ -11,8 +13,8 @@ import type { Staging } from '../blobs.ts';
 export interface StagedRootfs {
   layer: Descriptor;
   diffId: Digest;
-  /** The layer's members with their data offsets: the layer index, for the file-tree view. */
-  members: ScannedMember[];
+  /** The layer's index (members and their data offsets, for the file-tree view), a file in the staging area. */
+  indexFile: string;
 }
 
 /** Fails when a rootfs member would escape the root on extraction ("..", or a hardlink out). */
@@ -63,29 +65,38 @@ export async function stageRootfs(path: string, staging: Staging): Promise<Stage
   }
   const tee = new TeeStream(branch);
   // The same walk validates the tar and indexes it (header offsets), so a first check is quick.
-  const members: ScannedMember[] = [];
+  // The index goes to disk as it is read: a layer of millions of members must not be held in memory.
+  const index = createLayerIndexWriter(join(staging.dir, 'rootfs.index.db'));
+  let count = 0;
   const scanner = new TarScanner(path, (m) => {
     checkMember(path, m.name, m.type, m.linkname);
-    members.push(m);
+    index.add(m);
+    count++;
   });
   const validation = (async () => {
     for await (const chunk of tarSource) scanner.push(chunk as Buffer);
     scanner.end();
-    if (members.length === 0) throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path} holds no tar entries`, { hint: 'the file is empty or not a tar archive' });
+    index.finish();
+    if (count === 0) throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path} holds no tar entries`, { hint: 'the file is empty or not a tar archive' });
   })();
   validation.catch((err: unknown) => tee.destroy(err as Error));
   let staged;
   try {
-    staged = await staging.stage(source, undefined, [tee]);
-  } catch (err) {
-    // The decompressor's or the validation's error says what is wrong with the tarball; prefer it.
+    try {
+      staged = await staging.stage(source, undefined, [tee]);
+    } catch (err) {
+      // The decompressor's or the validation's error says what is wrong with the tarball; prefer it.
+      await tool;
+      await validation;
+      throw err;
+    }
     await tool;
     await validation;
+  } catch (err) {
+    await index.abort();
     throw err;
   }
-  await tool;
-  await validation;
-  return { layer: { mediaType: layerMediaType(compression), digest: staged.digest, size: staged.size }, diffId: diffHash.digest, members };
+  return { layer: { mediaType: layerMediaType(compression), digest: staged.digest, size: staged.size }, diffId: diffHash.digest, indexFile: index.file };
 }
 
 /** The image config of a single-layer image made from a root filesystem. */
