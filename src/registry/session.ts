@@ -30,6 +30,8 @@ export interface SessionOptions {
   logger?: Logger;
   progress?: Progress;
   fetch?: FetchLike;
+  /** network_idle_timeout (ms) of every transfer of the session. */
+  idleTimeoutMs?: number | undefined;
 }
 
 /** Names under which a registry's credentials are stored in the auth files. */
@@ -44,7 +46,8 @@ export function createRegistrySession(options: SessionOptions): RegistrySession 
   const files = authFiles(env);
   const transports = new Map<string, RegistryTransport>();
   let daemon: DockerDaemon | undefined;
-  const common = { logger, ...(options.fetch ? { fetch: options.fetch } : {}) };
+  const idle = options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs };
+  const common = { logger, ...idle, ...(options.fetch ? { fetch: options.fetch } : {}) };
   return {
     registries: options.registries,
     env,
@@ -63,7 +66,7 @@ export function createRegistrySession(options: SessionOptions): RegistrySession 
     },
     transportWith: (registry, credentials) => createTransport(registry, { ...common, credentials: async () => credentials, retries: 1 }),
     daemon: () => {
-      daemon ??= createDockerDaemon(env);
+      daemon ??= createDockerDaemon(env, undefined, idle);
       return daemon;
     },
   };
