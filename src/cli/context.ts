@@ -1,5 +1,5 @@
-import { loadConfig, type Config } from '../config/index.ts';
-import { createLogger, createTerminalProgress, silentProgress, type Logger, type Progress } from '../core/index.ts';
+import { loadConfig, networkIdleTimeoutMs, type Config } from '../config/index.ts';
+import { createLogger, createTerminalProgress, redactUrls, silentProgress, type Logger, type Progress } from '../core/index.ts';
 import { openStore, validateUser, type Store } from '../store/index.ts';
 
 /** What every command gets: configuration, output streams, logger, and the store on demand. */
@@ -13,13 +13,21 @@ export interface Context {
   out: (text: string) => void;
   /** Opens the store on first use (commands like --help never touch it). */
   store: () => Store;
+  /** network_idle_timeout in ms (read when a command goes on the network, so a bad value fails only those). */
+  idleTimeoutMs: () => number;
   close: () => void;
 }
 
 /** Builds the command context from global flags and the environment. */
 export function createContext(flags: { json: boolean; quiet: boolean; debug: boolean }, env: NodeJS.ProcessEnv = process.env): Context {
   const config = loadConfig(env);
-  const logger = createLogger({ quiet: flags.quiet, debug: flags.debug });
+  // Output never shows the credentials of a URL (`scheme://user:secret@host`), whoever wrote them there.
+  const plain = createLogger({ quiet: flags.quiet, debug: flags.debug });
+  const logger: Logger = {
+    info: (m) => plain.info(redactUrls(m)),
+    warn: (m) => plain.warn(redactUrls(m)),
+    debug: (m) => plain.debug(redactUrls(m)),
+  };
   let store: Store | undefined;
   // Progress is for people at a terminal: never in pipes, logs, --json or --quiet.
   const progress = process.stderr.isTTY && !flags.quiet && !flags.json ? createTerminalProgress(process.stderr) : silentProgress;
@@ -29,9 +37,11 @@ export function createContext(flags: { json: boolean; quiet: boolean; debug: boo
     quiet: flags.quiet,
     logger,
     progress,
-    out: (text) => {
+    out: (raw) => {
+      const text = redactUrls(raw);
       process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     },
+    idleTimeoutMs: () => networkIdleTimeoutMs(config.values.network_idle_timeout),
     store: () => {
       store ??= openStore({ home: config.values.home, user: validateUser(config.values.user), logger, progress });
       return store;

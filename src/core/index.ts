@@ -11,4 +11,4 @@ export { readTarEntries, safeMemberName, type TarEntryHeader } from './tar-read.
 export { TarScanner, scanTarFile } from './tar-scan.ts';
 export { decodeTarHeader, encodeDirectoryHeader, applyTarMeta, isTarHeader, parseTarNumber, parsePaxRecords, tarText, paddedSize, TAR_BLOCK, type ScannedMember, type PendingMeta, type DecodedHeader } from './tar-header.ts';
 export { type Progress, type ProgressTask, silentProgress, createTerminalProgress, progressStream } from './progress.ts';
-export { redactUrls, hasUserinfo } from './url.ts';
+export { redactUrls, redactUserinfo, hasUserinfo } from './url.ts';
