@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isKilnError } from '../core/index.ts';
-import { loadConfig, parseConfigFile } from './index.ts';
+import { loadConfig, networkIdleTimeoutMs, parseConfigFile } from './index.ts';
 
 test('kiln.yaml: known keys, errors at file:line:col', () => {
   assert.deepEqual(parseConfigFile('home: /srv/kiln\nuser: alice\n', 'k.yaml'), { home: '/srv/kiln', user: 'alice' });
@@ -24,16 +24,24 @@ test('environment overrides the file, the file overrides defaults', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-config-'));
   try {
     const file = join(dir, 'kiln.yaml');
-    writeFileSync(file, 'user: from-file\nhome: /from/file\n');
+    writeFileSync(file, 'user: from-file\nhome: /from/file\nnetwork_idle_timeout: 5\n');
     const config = loadConfig({ KILN_CONFIG: file, KILN_HOME: '/from/env' });
-    assert.deepEqual(config.values, { home: '/from/env', user: 'from-file' });
-    assert.deepEqual(config.sources, { home: 'env', user: 'file' });
+    assert.deepEqual(config.values, { home: '/from/env', user: 'from-file', network_idle_timeout: '5' });
+    assert.deepEqual(config.sources, { home: 'env', user: 'file', network_idle_timeout: 'file' });
+    assert.equal(loadConfig({ KILN_CONFIG: file, KILN_NETWORK_IDLE_TIMEOUT: '2.5' }).values.network_idle_timeout, '2.5');
     assert.equal(config.file, file);
     assert.throws(() => loadConfig({ KILN_CONFIG: join(dir, 'missing.yaml') }), (e) => isKilnError(e, 'CONFIG'));
     const fallback = loadConfig({ KILN_HOME: join(dir, 'elsewhere') });
     assert.equal(fallback.file, undefined);
     assert.equal(fallback.sources.user, 'default');
+    assert.equal(fallback.values.network_idle_timeout, '60');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('network_idle_timeout is a positive number of seconds', () => {
+  assert.equal(networkIdleTimeoutMs('60'), 60_000);
+  assert.equal(networkIdleTimeoutMs('2.5'), 2_500);
+  for (const bad of ['0', '-1', 'soon', '']) assert.throws(() => networkIdleTimeoutMs(bad), (e) => isKilnError(e, 'CONFIG') && /network_idle_timeout/.test(e.hint), bad);
 });
