@@ -78,13 +78,18 @@ function statusOf(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
 }
 
+/** A request the node:http handler gave up on after the idle timeout (connect or socket inactivity). */
+function isStall(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'TimeoutError' || (err as NodeJS.ErrnoException).code === 'ETIMEDOUT');
+}
+
 /** Converts an SDK error to a KilnError that names the operation, never the credentials. */
 function s3Error(err: unknown, what: string): KilnError {
   if (err instanceof KilnError) return err;
   const status = statusOf(err);
   const name = err instanceof Error ? err.name : 'Error';
   const text = redactUrls(err instanceof Error ? err.message : String(err));
-  if (name === 'TimeoutError' || (err as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
+  if (isStall(err)) {
     return new KilnError(ErrorCode.NETWORK, `S3 ${what}: the server stopped answering (${text})`, {
       cause: err,
       hint: 'check the S3 server, then run the command again (objects already written are not sent again). The wait is the network_idle_timeout setting (KILN_NETWORK_IDLE_TIMEOUT, seconds)',
@@ -115,6 +120,18 @@ export async function createS3Sink(options: S3Options): Promise<ArtifactSink> {
   const { Upload } = await import('@aws-sdk/lib-storage');
   const env = options.env ?? process.env;
   const client = new S3Client(s3ClientConfig(options.endpoint, env, options.idleTimeoutMs));
+  // Once one request found the server silent for the idle timeout, the SDK's retries and the
+  // other parts' next attempts fail at once instead of each waiting as long again.
+  let stalled: Error | undefined;
+  client.middlewareStack.add((next) => async (args) => {
+    if (stalled) throw stalled;
+    try {
+      return await next(args);
+    } catch (err) {
+      if (isStall(err)) stalled ??= err as Error;
+      throw err;
+    }
+  }, { step: 'deserialize', name: 'kilnStallMiddleware' });
   const { bucket } = options;
   const signal = options.signal;
   try {
