@@ -58,7 +58,7 @@ export function parseRegistryOpts(opts: readonly string[]): { tlsVerify: boolean
  * https without verification and plain http). Throws CONFIG for unusable values.
  */
 export function resolvePublishRegistry(value: string, opts: readonly string[], registries: readonly RegistryConfig[]): RegistryTarget {
-  refuseUrlCredentials(value, 'registry');
+  refuseUrlCredentials(value, 'publish_registry');
   const { tlsVerify, unknown } = parseRegistryOpts(opts);
   if (unknown.length > 0) {
     throw new KilnError(ErrorCode.CONFIG, `registry_opts_push: ${unknown.map((o) => `"${o}"`).join(', ')} not understood by kiln`, {
