@@ -3,6 +3,8 @@ import type { RegistryConfig } from '../config/index.ts';
 import { authFiles, authKeys, readCredentials, type AuthFiles, type Credentials } from './auth-file.ts';
 import { findRegistry } from './clone-url.ts';
 import { createDockerDaemon, type DockerDaemon } from './docker-daemon.ts';
+import { idleError } from './errors.ts';
+import { DEFAULT_IDLE_TIMEOUT, fetchWithIdleTimeout } from './idle.ts';
 import type { FetchLike } from './node-fetch.ts';
 import { createTransport, type RegistryTransport } from './transport.ts';
 
@@ -47,6 +49,7 @@ export function createRegistrySession(options: SessionOptions): RegistrySession 
   const transports = new Map<string, RegistryTransport>();
   let daemon: DockerDaemon | undefined;
   const idle = options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs };
+  const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT;
   const common = { logger, ...idle, ...(options.fetch ? { fetch: options.fetch } : {}) };
   return {
     registries: options.registries,
@@ -54,7 +57,8 @@ export function createRegistrySession(options: SessionOptions): RegistrySession 
     logger,
     progress: options.progress ?? silentProgress,
     authFiles: files,
-    fetch: options.fetch ?? fetch,
+    // Plain HTTPS APIs (the Hub's search) get the same idle timeout as registry requests.
+    fetch: (url, init = {}) => fetchWithIdleTimeout(options.fetch ?? fetch, url, init, idleMs, (phase) => idleError(new URL(url).host, 'request', url, idleMs, phase)),
     transport: (label) => {
       let t = transports.get(label);
       if (!t) {
