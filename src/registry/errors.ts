@@ -150,6 +150,6 @@ const STALL_WORDS = { answer: 'no answer', upload: 'the server stopped taking th
 export function idleError(label: string, what: string, url: string, idleMs: number, phase: keyof typeof STALL_WORDS): RegistryError {
   const where = /^https?:/u.test(url) && URL.canParse(url) ? new URL(url).origin : redactUrls(url);
   return new RegistryError(ErrorCode.NETWORK, `${label}: ${what}: ${STALL_WORDS[phase]} (nothing from ${where} for ${idleMs / 1000} s)`, {
-    hint: `the server stopped answering; once it is back, run the command again (a clone resumes where it stopped). The wait is the network_idle_timeout setting (KILN_NETWORK_IDLE_TIMEOUT, seconds)`,
+    hint: `the server stopped answering; once it is back, run the command again (a clone resumes where it stopped, a publish skips the blobs already sent). The wait is the network_idle_timeout setting (KILN_NETWORK_IDLE_TIMEOUT, seconds)`,
   });
 }

@@ -94,6 +94,10 @@ test('a registry that stops answering mid-download: clone fails with NETWORK, th
   assert.match(r.stderr, /local: blob sha256:[0-9a-f]{64}: the download stopped \(nothing from http:\/\/127\.0\.0\.1:\d+ for 2 s\)/);
   assert.equal((await bob(['store', 'verify'])).code, 0);
   assert.equal((await bob(['image', 'show', '--names-only'])).stdout.trim(), '', 'nothing was tagged');
+  // Still paused: a new clone gets no answer at all (connection accepted by the kernel, no headers).
+  const silent = await bob(['image', 'clone', 'local:alice/big'], IDLE);
+  assert.equal(silent.code, 1, silent.stderr);
+  assert.match(silent.stderr, /kiln: error \[NETWORK\]: local: manifest alice\/big:latest: no answer \(nothing from http:\/\/127\.0\.0\.1:\d+ for 2 s\)/);
 
   process.kill(reg.pid, 'SIGCONT');
   const resumed = await bob(['image', 'clone', 'local:alice/big', '--json', '--debug']);
@@ -138,10 +142,29 @@ test('an S3 endpoint that stops answering mid-upload: export fails with NETWORK,
   assertStalled(t, r);
   assert.match(r.stderr, /S3 upload of s3:\/\/boot\/lab\/.*: the server stopped answering/);
   assert.equal((await kiln(['store', 'verify'])).code, 0);
+  // Still paused: the next export gets no answer to its first request.
+  const silent = await kiln(args, { ...creds, ...IDLE });
+  assert.equal(silent.code, 1, silent.stderr);
+  assert.match(silent.stderr, /kiln: error \[NETWORK\]: S3 access to bucket boot: the server stopped answering[\s\S]*network_idle_timeout/);
 
   process.kill(s3.pid, 'SIGCONT');
   assert.deepEqual(await listKeys(s3, 'boot'), [], 'no object was half-written under its final name');
   const again = await kiln(args, creds);
   assert.equal(again.code, 0, again.stderr);
   assert.ok((await listKeys(s3, 'boot')).includes('lab/node/v1/amd64/manifest.json'));
+});
+
+test('a TLS registry reached without verification (node:https transport) that does not answer: NETWORK, not a hang', async (t) => {
+  const dir = scratch(t, 'kiln-stall-tls');
+  const reg = await startRegistry(t, dir, { kind: 'none' }, { tls: true });
+  const config = writeKilnYaml(dir, [{ label: 'lab', api: 'docker-registry-v2', host: '127.0.0.1', port: reg.port, protocol: 'https-no-verify', auth: 'none' }]);
+  const kiln = kilnFor(join(dir, 'home'));
+  const missing = await kiln(['image', 'clone', 'lab:alice/none'], { KILN_CONFIG: config, ...IDLE });
+  assert.match(missing.stderr, /\[NOT_FOUND\]/, 'the registry answers over TLS before the pause');
+  process.kill(reg.pid, 'SIGSTOP');
+  const r = await kiln(['image', 'clone', 'lab:alice/none'], { KILN_CONFIG: config, ...IDLE });
+  process.kill(reg.pid, 'SIGCONT');
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /kiln: error \[NETWORK\]: lab: manifest alice\/none:latest: no answer \(nothing from https:\/\/127\.0\.0\.1:\d+ for 2 s\)/);
+  assert.match(r.stderr, /hint: .*network_idle_timeout/);
 });
