@@ -20,7 +20,7 @@ export interface S3Options {
 
 /** The default of network_idle_timeout. */
 const DEFAULT_IDLE_TIMEOUT = 60_000;
-/** Attempts of each S3 request (the SDK's standard retries): a stalled endpoint fails within this many idle timeouts. */
+/** Attempts of each S3 request (the SDK's standard retries; after a stall the later attempts fail at once, see createS3Sink). */
 const MAX_ATTEMPTS = 3;
 
 /** Refuses an endpoint URL that carries credentials (they would be printed, and S3 reads them from the environment). */

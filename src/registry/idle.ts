@@ -23,75 +23,122 @@ export async function fetchWithIdleTimeout(
   stalled: (phase: StallPhase) => Error,
 ): Promise<Response> {
   const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  let rejectStall: (err: Error) => void = () => {};
-  const stall = new Promise<never>((_, reject) => {
-    rejectStall = reject;
+  const clock = idleClock(idleMs, (phase) => {
+    const err = stalled(phase);
+    controller.abort(err);
+    return err;
   });
-  stall.catch(() => undefined); // observed through the races below
-  const disarm = (): void => {
-    clearTimeout(timer);
-    timer = undefined;
-  };
-  const arm = (phase: StallPhase): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      const err = stalled(phase);
-      rejectStall(err);
-      controller.abort(err);
-    }, idleMs);
-    // A response nobody reads must not keep the process alive.
-    timer.unref();
-  };
   const signal = init.signal ? AbortSignal.any([init.signal, controller.signal]) : controller.signal;
-  const body = init.body instanceof ReadableStream ? watchUpload(init.body as ReadableStream<Uint8Array>, arm, disarm) : init.body;
-  arm('answer');
+  const body = init.body instanceof ReadableStream ? watchUpload(init.body as ReadableStream<Uint8Array>, clock) : init.body;
+  clock.arm('answer');
   let res: Response;
   try {
-    res = await Promise.race([doFetch(url, { ...init, body, signal } as RequestInit), stall]);
+    res = await Promise.race([doFetch(url, { ...init, body, signal } as RequestInit), clock.stall]);
   } finally {
-    disarm();
+    clock.disarm();
   }
   if (!res.body || NO_BODY_STATUSES.has(res.status)) return res;
-  return new Response(watchDownload(res.body, arm, disarm, stall), { status: res.status, statusText: res.statusText, headers: res.headers });
+  return new Response(watchDownload(res.body, clock), { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
+interface IdleClock {
+  /** Starts (or restarts) counting: the network owes us progress of this kind. */
+  arm(phase: StallPhase): void;
+  /** Stops counting: the wait is on our side. */
+  disarm(): void;
+  /** Rejects with the stall error when the clock runs out. */
+  readonly stall: Promise<never>;
+  readonly error: Error | undefined;
+}
+
+/**
+ * One timer per exchange, re-armed per chunk without allocating: arming only notes the time,
+ * and the timer, when it fires early, sleeps for the rest of the period.
+ */
+function idleClock(idleMs: number, onStall: (phase: StallPhase) => Error): IdleClock {
+  let since = 0;
+  let phase: StallPhase | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let error: Error | undefined;
+  let reject: (err: Error) => void = () => {};
+  const stall = new Promise<never>((_, r) => {
+    reject = r;
+  });
+  stall.catch(() => undefined); // observed through races and stream errors
+  const check = (): void => {
+    timer = undefined;
+    if (phase === undefined || error) return;
+    const left = since + idleMs - performance.now();
+    if (left > 0) {
+      timer = setTimeout(check, left);
+      timer.unref();
+      return;
+    }
+    error = onStall(phase);
+    reject(error);
+  };
+  return {
+    arm: (p) => {
+      phase = p;
+      since = performance.now();
+      if (timer === undefined && !error) {
+        timer = setTimeout(check, idleMs);
+        // A response nobody reads must not keep the process alive.
+        timer.unref();
+      }
+    },
+    disarm: () => {
+      phase = undefined;
+    },
+    stall,
+    get error() {
+      return error;
+    },
+  };
 }
 
 /** A request body that arms the idle clock whenever a chunk waits for the network to take it. */
-function watchUpload(source: ReadableStream<Uint8Array>, arm: (p: StallPhase) => void, disarm: () => void): ReadableStream<Uint8Array> {
+function watchUpload(source: ReadableStream<Uint8Array>, clock: IdleClock): ReadableStream<Uint8Array> {
   const reader = source.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(c) {
-      disarm(); // reading the source (a file) is not the network's time
+      clock.disarm(); // reading the source (a file) is not the network's time
       const { done, value } = await reader.read();
       if (done) {
         c.close();
-        arm('answer');
+        clock.arm('answer');
       } else {
         c.enqueue(value);
-        arm('upload');
+        clock.arm('upload');
       }
     },
     cancel: (reason) => reader.cancel(reason),
   }, { highWaterMark: 0 });
 }
 
-/** A response body that arms the idle clock only while its reader waits for the next chunk. */
-function watchDownload(source: ReadableStream<Uint8Array>, arm: (p: StallPhase) => void, disarm: () => void, stall: Promise<never>): ReadableStream<Uint8Array> {
+/** A response body that arms the idle clock only while it waits for the network's next chunk. */
+function watchDownload(source: ReadableStream<Uint8Array>, clock: IdleClock): ReadableStream<Uint8Array> {
   const reader = source.getReader();
   return new ReadableStream<Uint8Array>({
+    start(c) {
+      // Fails a reader that is waiting right now, whatever the source does once aborted.
+      clock.stall.catch((err: unknown) => c.error(err));
+    },
     async pull(c) {
-      arm('download');
+      clock.arm('download');
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
       try {
-        const { done, value } = await Promise.race([reader.read(), stall]);
-        if (done) c.close();
-        else c.enqueue(value);
+        chunk = await reader.read();
       } finally {
-        disarm();
+        clock.disarm();
       }
+      if (clock.error) return;
+      if (chunk.done) c.close();
+      else c.enqueue(chunk.value);
     },
     cancel: async (reason) => {
-      disarm();
+      clock.disarm();
       await reader.cancel(reason);
     },
-  }, { highWaterMark: 0 });
+  });
 }
