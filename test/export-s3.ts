@@ -1,16 +1,14 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { get as httpGet } from 'node:http';
+import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { runProgram, scratch, sh } from './helpers.ts';
+import { freePort, stopChild, waitFor } from './registry-servers.ts';
 
-/** The part of s3rver's API the tests use (the package ships no types). */
-interface S3rverInstance {
-  run(): Promise<AddressInfo>;
-  close(): Promise<void>;
-}
-const S3rver = createRequire(import.meta.url)('s3rver') as new (options: Record<string, unknown>) => S3rverInstance;
+// s3rver runs as a child process (its own bin), so that tests can pause it with SIGSTOP.
+const S3RVER_BIN = join(dirname(createRequire(import.meta.url).resolve('s3rver/package.json')), 'bin', 's3rver.js');
 
 /** s3rver's built-in account. */
 export const S3RVER_KEY = { access: 'S3RVER', secret: 'S3RVER' };
@@ -18,6 +16,10 @@ export const S3RVER_KEY = { access: 'S3RVER', secret: 'S3RVER' };
 /** A running s3rver on 127.0.0.1 and an s3cmd (an independent client) configured for it. */
 export interface S3Server {
   endpoint: string;
+  /** The s3rver process (SIGSTOP/SIGCONT play an endpoint that stops answering). */
+  pid: number;
+  /** Where s3rver keeps buckets, objects and multipart parts. */
+  dataDir: string;
   /** Runs s3cmd against the server; returns stdout, throws on failure. */
   s3cmd: (args: readonly string[]) => Promise<string>;
 }
@@ -26,10 +28,18 @@ export interface S3Server {
 export async function startS3(t: Parameters<typeof scratch>[0]): Promise<S3Server> {
   const dir = scratch(t, 'kiln-s3');
   mkdirSync(join(dir, 'data'));
-  const server = new S3rver({ port: 0, address: '127.0.0.1', directory: join(dir, 'data'), silent: true });
-  const address = await server.run();
-  t.after(() => server.close());
-  const host = `127.0.0.1:${address.port}`;
+  const port = await freePort();
+  const child = spawn(process.execPath, [S3RVER_BIN, '--directory', join(dir, 'data'), '--address', '127.0.0.1', '--port', String(port), '--silent'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  t.after(() => stopChild(child));
+  await waitFor(`s3rver (${stderr})`, () => new Promise<boolean>((resolve) => {
+    httpGet(`http://127.0.0.1:${port}/`, (res) => {
+      res.resume();
+      resolve(true);
+    }).on('error', () => resolve(false));
+  }), child);
+  const host = `127.0.0.1:${port}`;
   const config = join(dir, 's3cfg');
   writeFileSync(config, [
     '[default]', `host_base = ${host}`, `host_bucket = ${host}`, 'bucket_location = us-east-1', 'use_https = False',
@@ -37,6 +47,8 @@ export async function startS3(t: Parameters<typeof scratch>[0]): Promise<S3Serve
   ].join('\n'));
   return {
     endpoint: `http://${host}`,
+    pid: child.pid as number,
+    dataDir: join(dir, 'data'),
     s3cmd: async (args) => {
       const r = await runProgram('s3cmd', ['--config', config, '--no-progress', ...args]);
       if (r.code !== 0) throw new Error(`s3cmd ${args.join(' ')} failed (${r.code}): ${r.stderr}`);

@@ -20,7 +20,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, child?: ChildProcess): Promise<void> {
+export async function waitFor(what: string, check: () => Promise<boolean>, child?: ChildProcess): Promise<void> {
   for (let i = 0; i < 300; i++) {
     if (child && child.exitCode !== null) throw new Error(`${what} exited with status ${child.exitCode}`);
     if (await check().catch(() => false)) return;
@@ -29,10 +29,12 @@ async function waitFor(what: string, check: () => Promise<boolean>, child?: Chil
   throw new Error(`${what} did not start`);
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
+/** Stops a server the test started (continuing it first, in case the test paused it with SIGSTOP). */
+export function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
+    child.kill('SIGCONT');
     child.kill('SIGTERM');
   });
 }
@@ -58,6 +60,8 @@ export interface TestRegistry {
   host: string;
   /** Where it keeps its data (docker/registry/v2/...). */
   storage: string;
+  /** The server process, for tests that pause it (SIGSTOP) to play a server that stops answering. */
+  pid: number;
 }
 
 /** Starts `docker-registry` on 127.0.0.1 with a config written here; stopped when the test ends. */
@@ -101,7 +105,7 @@ export async function startRegistry(t: T, dir: string, auth: RegistryAuth, optio
     const req = scheme === 'http' ? httpGet(`http://127.0.0.1:${port}/v2/`, done) : httpsGet(`https://127.0.0.1:${port}/v2/`, { agent: insecure }, done);
     req.on('error', () => resolve(false));
   }), child);
-  return { port, host: `127.0.0.1:${port}`, storage };
+  return { port, host: `127.0.0.1:${port}`, storage, pid: child.pid as number };
 }
 
 /** A Distribution token server (docker/distribution "Token Authentication Specification") run by the test. */

@@ -63,6 +63,7 @@ function resolveParents(store: Store, specs: readonly BuildSpec[], registries: r
         remote = pullOpts.length > 0 ? undefined : remoteParent(parent, spec.options.registry_opts_pull, registries, store.user);
       } catch (err) {
         if (!isKilnError(err)) throw err;
+        if (err.code === ErrorCode.AUTH) throw new KilnError(err.code, `${specPosition(spec, 'options.parent')}: ${err.message}`, { hint: err.hint });
         problems.push(`${specPosition(spec, 'options.parent')}: ${err.message}${err.hint ? ` (${err.hint})` : ''}`);
         return { kind: 'scratch' };
       }

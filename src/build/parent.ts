@@ -2,7 +2,7 @@ import { KilnError, ErrorCode, isKilnError, type Digest } from '../core/index.ts
 import type { RegistryConfig } from '../config/index.ts';
 import { cloneImage, createRegistrySession, getManifest, parseCloneUrl, pullImage, repositoryName, type CloneUrl, type RegistryTransport } from '../registry/index.ts';
 import { formatImageRef, parseImageRef, type ImageRef, type Store } from '../store/index.ts';
-import { parseRegistryOpts, resolvePublishRegistry, settleProtocol, type PublishSetup, type RegistryTarget } from './publish.ts';
+import { parseRegistryOpts, refuseUrlCredentials, resolvePublishRegistry, settleProtocol, type PublishSetup, type RegistryTarget } from './publish.ts';
 import { specPosition, type BuildSpec } from './spec.ts';
 
 /** A parent that lives outside the store: a clone URL or a registry reference, and the store name it is pulled under. */
@@ -31,7 +31,8 @@ export function checkPullOpts(spec: BuildSpec): string[] {
 /**
  * Reads a parent as a remote reference (pure): a clone URL (`hub:`, `docker:`, `<label>:`;
  * `walt:` is a store image and comes back as `{ local }`) or `[http[s]://]host[:port]/path[:tag]`.
- * Undefined when the text is neither; throws CONFIG/USAGE/INVALID_NAME when it is one but unusable.
+ * Undefined when the text is neither; throws CONFIG/USAGE/INVALID_NAME when it is one but unusable,
+ * AUTH when it carries a user name or password (never echoed).
  */
 export function remoteParent(text: string, opts: readonly string[], registries: readonly RegistryConfig[], user: string): RemoteParent | { local: ImageRef } | undefined {
   const { tlsVerify } = parseRegistryOpts(opts);
@@ -42,6 +43,7 @@ export function remoteParent(text: string, opts: readonly string[], registries: 
     if (url.location === 'walt') return { local: parseImageRef(`${url.user}/${url.name}:${url.tag}`, user, { allowReserved: true }) };
     return { text, source: { kind: 'clone', url }, ref: localName(url.name, url.tag, user, text), tlsVerify };
   }
+  refuseUrlCredentials(text, 'parent');
   const m = REGISTRY_RE.exec(text);
   const host = m?.[2];
   if (!m || host === undefined || (m[1] === undefined && !/[.:]/u.test(host) && host !== 'localhost')) return undefined;
@@ -104,7 +106,7 @@ export async function ensureRemoteParent(store: Store, remote: RemoteParent, spe
       if (url.location === 'docker') {
         // The Docker daemon has no registry digest to compare with: a local copy is used as it is.
         if (local) return 'present';
-        const session = createRegistrySession({ registries, env: setup.env, logger: setup.logger, ...(setup.progress ? { progress: setup.progress } : {}) });
+        const session = createRegistrySession({ registries, env: setup.env, logger: setup.logger, idleTimeoutMs: setup.idleTimeoutMs, ...(setup.progress ? { progress: setup.progress } : {}) });
         await cloneImage(session, store, remote.text, { signal: setup.signal });
         return 'pulled';
       }
@@ -112,7 +114,7 @@ export async function ensureRemoteParent(store: Store, remote: RemoteParent, spe
       repo = '';
       tag = url.tag;
     }
-    const session = createRegistrySession({ registries, env: setup.env, logger: setup.logger, ...(setup.progress ? { progress: setup.progress } : {}) });
+    const session = createRegistrySession({ registries, env: setup.env, logger: setup.logger, idleTimeoutMs: setup.idleTimeoutMs, ...(setup.progress ? { progress: setup.progress } : {}) });
     const transport = session.transport(label);
     if (remote.source.kind === 'clone') repo = repositoryName(transport.registry, `${remote.source.url.user}/${remote.source.url.name}`);
     if (local) {

@@ -1,4 +1,4 @@
-import { KilnError, ErrorCode, isKilnError, type Logger, type Progress } from '../core/index.ts';
+import { KilnError, ErrorCode, hasUserinfo, isKilnError, redactUserinfo, type Logger, type Progress } from '../core/index.ts';
 import type { RegistryConfig } from '../config/index.ts';
 import { exportBootArtifacts } from '../export/index.ts';
 import { createRegistrySession, ping, publishImage, pushImage, repositoryName, type RegistrySession } from '../registry/index.ts';
@@ -28,6 +28,17 @@ export interface PublishOutcome {
   s3: string[];
 }
 
+/**
+ * Refuses a registry reference with a user or password before its host: credentials would
+ * be printed (plan, logs, errors) and stored in the spec; they belong in the auth file.
+ */
+export function refuseUrlCredentials(value: string, what: string): void {
+  if (!hasUserinfo(value)) return;
+  throw new KilnError(ErrorCode.AUTH, `${what} "${redactUserinfo(value)}" has a user name or password in it; Kiln does not take credentials from URLs`, {
+    hint: 'remove them from the URL and run `kiln login <host:port>` (or podman/docker login) once: Kiln reads the credentials from the containers auth file',
+  });
+}
+
 /** Reads registry_opts_push: only `--tls-verify[=true|false]` (podman/buildah's spelling) means something to Kiln. */
 export function parseRegistryOpts(opts: readonly string[]): { tlsVerify: boolean; unknown: string[] } {
   let tlsVerify = true;
@@ -47,6 +58,7 @@ export function parseRegistryOpts(opts: readonly string[]): { tlsVerify: boolean
  * https without verification and plain http). Throws CONFIG for unusable values.
  */
 export function resolvePublishRegistry(value: string, opts: readonly string[], registries: readonly RegistryConfig[]): RegistryTarget {
+  refuseUrlCredentials(value, 'publish_registry');
   const { tlsVerify, unknown } = parseRegistryOpts(opts);
   if (unknown.length > 0) {
     throw new KilnError(ErrorCode.CONFIG, `registry_opts_push: ${unknown.map((o) => `"${o}"`).join(', ')} not understood by kiln`, {
@@ -85,12 +97,15 @@ export function planPublish(specs: readonly BuildSpec[], registries: readonly Re
         plan.registry = resolvePublishRegistry(o.publish_registry, o.registry_opts_push, registries);
       } catch (err) {
         if (!isKilnError(err)) throw err;
+        if (err.code === ErrorCode.AUTH) throw new KilnError(err.code, `${specPosition(spec, 'options.publish_registry')}: ${err.message}`, { hint: err.hint });
         problems.push(`${specPosition(spec, 'options.publish_registry')}: ${err.message} (${err.hint})`);
       }
     }
     const s3Keys = [o.s3_bucket, o.s3_prefix].some((v) => v !== undefined);
     if (o.publish_s3 !== undefined) {
-      if (!/^https?:\/\/[^/\s]+\/?$/u.test(o.publish_s3)) problems.push(`${specPosition(spec, 'options.publish_s3')}: publish_s3 "${o.publish_s3}" is not an S3 endpoint URL (http[s]://host[:port])`);
+      if (hasUserinfo(o.publish_s3)) {
+        problems.push(`${specPosition(spec, 'options.publish_s3')}: publish_s3 "${redactUserinfo(o.publish_s3)}" has a user or password in it (remove them; S3 credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or S3_ACCESS/S3_SECRET)`);
+      } else if (!/^https?:\/\/[^/\s]+\/?$/u.test(o.publish_s3)) problems.push(`${specPosition(spec, 'options.publish_s3')}: publish_s3 "${o.publish_s3}" is not an S3 endpoint URL (http[s]://host[:port])`);
       if (o.s3_bucket === undefined) problems.push(`${specPosition(spec, 'options.publish_s3')}: publish_s3 needs s3_bucket`);
       else plan.s3 = { endpoint: o.publish_s3.replace(/\/$/u, ''), dest: `s3://${o.s3_bucket}/${(o.s3_prefix ?? '').replace(/^\/+/u, '')}` };
     } else if (s3Keys) {
@@ -113,12 +128,14 @@ export interface PublishSetup {
   logger: Logger;
   progress?: Progress;
   signal?: AbortSignal;
+  /** network_idle_timeout (ms) of registry and S3 transfers. */
+  idleTimeoutMs?: number;
 }
 
 /** Picks https-no-verify or http for a registry given without a scheme and --tls-verify=false, by asking /v2/ over https first. */
-export async function settleProtocol(target: RegistryTarget, setup: Pick<PublishSetup, 'env' | 'logger' | 'signal'>): Promise<RegistryConfig> {
+export async function settleProtocol(target: RegistryTarget, setup: Pick<PublishSetup, 'env' | 'logger' | 'signal' | 'idleTimeoutMs'>): Promise<RegistryConfig> {
   if (!target.httpFallback) return target.registry;
-  const probe = createRegistrySession({ registries: [target.registry], env: setup.env, logger: setup.logger });
+  const probe = createRegistrySession({ registries: [target.registry], env: setup.env, logger: setup.logger, idleTimeoutMs: setup.idleTimeoutMs });
   try {
     await ping(probe.transport(target.registry.label), setup.signal);
     return target.registry;
@@ -141,7 +158,7 @@ export async function publishBuilt(store: Store, plan: PublishPlan, refs: readon
   if (plan.registry) {
     const registry = await settleProtocol(plan.registry, setup);
     const registries = plan.registry.adHoc ? [...setup.registries, registry] : setup.registries.map((r) => (r.label === registry.label ? registry : r));
-    const session: RegistrySession = createRegistrySession({ registries, env: setup.env, logger: setup.logger, ...(setup.progress ? { progress: setup.progress } : {}) });
+    const session: RegistrySession = createRegistrySession({ registries, env: setup.env, logger: setup.logger, idleTimeoutMs: setup.idleTimeoutMs, ...(setup.progress ? { progress: setup.progress } : {}) });
     const namespace = plan.registry.namespace;
     for (const ref of refs) {
       const where = `${registry.host}:${registry.port}`;
@@ -160,7 +177,7 @@ export async function publishBuilt(store: Store, plan: PublishPlan, refs: readon
   if (plan.s3) {
     for (const ref of refs) {
       const result = await exportBootArtifacts(store, store.getImage(ref), plan.s3.dest, {
-        format: 'boot', layout: 'openchami', s3Endpoint: plan.s3.endpoint, env: setup.env, logger: setup.logger, signal: setup.signal,
+        format: 'boot', layout: 'openchami', s3Endpoint: plan.s3.endpoint, env: setup.env, logger: setup.logger, signal: setup.signal, idleTimeoutMs: setup.idleTimeoutMs,
       });
       out.s3.push(...result.written, ...result.unchanged);
       setup.logger.info(`published ${ref.name}:${ref.tag} to ${plan.s3.endpoint}/${plan.s3.dest.slice(5)} (${result.written.length} written, ${result.unchanged.length} unchanged)`);

@@ -26,7 +26,7 @@ const build: Command = {
         ...(epoch !== undefined && /^\d+$/.test(epoch) ? { epoch } : {}),
         publish: {
           registries: ctx.config.registries, env: process.env, logger: ctx.logger, signal: abort.signal,
-          progress: ctx.progress,
+          progress: ctx.progress, idleTimeoutMs: ctx.idleTimeoutMs(),
         },
       });
       const json = [];

@@ -1,5 +1,5 @@
-import { loadConfig, tarLimitsOf, type Config } from '../config/index.ts';
-import { configureTarLimits, createLogger, createTerminalProgress, silentProgress, type Logger, type Progress } from '../core/index.ts';
+import { loadConfig, networkIdleTimeoutMs, tarLimitsOf, type Config } from '../config/index.ts';
+import { configureTarLimits, createLogger, createTerminalProgress, redactUrls, silentProgress, type Logger, type Progress } from '../core/index.ts';
 import { openStore, validateUser, type Store } from '../store/index.ts';
 
 /** What every command gets: configuration, output streams, logger, and the store on demand. */
@@ -13,6 +13,8 @@ export interface Context {
   out: (text: string) => void;
   /** Opens the store on first use (commands like --help never touch it). */
   store: () => Store;
+  /** network_idle_timeout in ms (read when a command goes on the network, so a bad value fails only those). */
+  idleTimeoutMs: () => number;
   close: () => void;
 }
 
@@ -21,7 +23,13 @@ export function createContext(flags: { json: boolean; quiet: boolean; debug: boo
   const config = loadConfig(env);
   // Every tar walk of this process (imports, layer indexes, checks) applies the configured limits.
   configureTarLimits(tarLimitsOf(config));
-  const logger = createLogger({ quiet: flags.quiet, debug: flags.debug });
+  // Output never shows the credentials of a URL (`scheme://user:secret@host`), whoever wrote them there.
+  const plain = createLogger({ quiet: flags.quiet, debug: flags.debug });
+  const logger: Logger = {
+    info: (m) => plain.info(redactUrls(m)),
+    warn: (m) => plain.warn(redactUrls(m)),
+    debug: (m) => plain.debug(redactUrls(m)),
+  };
   let store: Store | undefined;
   // Progress is for people at a terminal: never in pipes, logs, --json or --quiet.
   const progress = process.stderr.isTTY && !flags.quiet && !flags.json ? createTerminalProgress(process.stderr) : silentProgress;
@@ -31,9 +39,11 @@ export function createContext(flags: { json: boolean; quiet: boolean; debug: boo
     quiet: flags.quiet,
     logger,
     progress,
-    out: (text) => {
+    out: (raw) => {
+      const text = redactUrls(raw);
       process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     },
+    idleTimeoutMs: () => networkIdleTimeoutMs(config.values.network_idle_timeout),
     store: () => {
       store ??= openStore({ home: config.values.home, user: validateUser(config.values.user), logger, progress });
       return store;

@@ -195,6 +195,7 @@ const exportCmd: Command = {
         s3Endpoint: values['s3-endpoint'] as string | undefined,
         createBucket: values['create-bucket'] === true,
         logger: ctx.logger,
+        idleTimeoutMs: ctx.idleTimeoutMs(),
       });
       if (ctx.json) ctx.out(JSON.stringify({ ref: result.image, digest: result.digest, dest, format: bootFormat, cached: result.cached, written: result.written, unchanged: result.unchanged, manifest: result.manifest }, null, 2));
       else if (!ctx.quiet) {

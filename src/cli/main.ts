@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { KilnError, ErrorCode, isKilnError } from '../core/index.ts';
+import { KilnError, ErrorCode, isKilnError, redactUrls } from '../core/index.ts';
 import { GLOBAL_OPTIONS, type Command, type Values } from './command.ts';
 import { createContext } from './context.ts';
 import { IMAGE_COMMANDS } from './image-commands.ts';
@@ -30,7 +30,7 @@ function helpText(): string {
     ...COMMANDS.map((c) => `  ${c.usage}\n      ${c.summary}`),
     '',
     'Every command: --json (data as JSON), --quiet, --help. Exit status: 0 ok, 1 failure, 2 usage.',
-    'Settings: KILN_HOME (state directory), KILN_USER (image owner), KILN_CONFIG (kiln.yaml); see `kiln config`.',
+    'Settings: KILN_HOME (state directory), KILN_USER (image owner), KILN_NETWORK_IDLE_TIMEOUT (seconds), KILN_CONFIG (kiln.yaml); see `kiln config`.',
   ].join('\n');
 }
 
@@ -93,18 +93,20 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 function report(err: unknown): void {
+  // Whatever a message quotes (a spec's parent, an endpoint, a server's answer), credentials in URLs stay out of it.
+  const write = (text: string): void => void process.stderr.write(redactUrls(text));
   if (err instanceof KilnError) {
-    process.stderr.write(`kiln: error [${err.code}]: ${err.message}\n`);
-    if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
-    if (process.env.KILN_DEBUG && err.cause) process.stderr.write(`  cause: ${String((err.cause as Error).stack ?? err.cause)}\n`);
+    write(`kiln: error [${err.code}]: ${err.message}\n`);
+    if (err.hint) write(`  hint: ${err.hint}\n`);
+    if (process.env.KILN_DEBUG && err.cause) write(`  cause: ${String((err.cause as Error).stack ?? err.cause)}\n`);
     return;
   }
   const errno = err as NodeJS.ErrnoException;
   if (typeof errno?.code === 'string' && typeof errno.syscall === 'string') {
-    process.stderr.write(`kiln: error [IO]: ${errno.message}\n  hint: check the path, its permissions and free disk space\n`);
+    write(`kiln: error [IO]: ${errno.message}\n  hint: check the path, its permissions and free disk space\n`);
     return;
   }
-  process.stderr.write(`kiln: internal error: ${(err as Error)?.stack ?? String(err)}\n  hint: this is a bug in kiln; please report it with the command you ran\n`);
+  write(`kiln: internal error: ${(err as Error)?.stack ?? String(err)}\n  hint: this is a bug in kiln; please report it with the command you ran\n`);
 }
 
 if (import.meta.main) {

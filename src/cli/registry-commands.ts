@@ -10,7 +10,7 @@ import type { Context } from './context.ts';
 import { renderTable } from './format.ts';
 
 function session(ctx: Context): RegistrySession {
-  return createRegistrySession({ registries: ctx.config.registries, env: process.env, logger: ctx.logger, progress: ctx.progress });
+  return createRegistrySession({ registries: ctx.config.registries, env: process.env, logger: ctx.logger, progress: ctx.progress, idleTimeoutMs: ctx.idleTimeoutMs() });
 }
 
 const search: Command = {

@@ -1,5 +1,5 @@
 /** Config: the settings table, kiln.yaml and environment overrides. */
-export { SETTINGS, type Setting, type SettingKey } from './settings.ts';
+export { SETTINGS, networkIdleTimeoutMs, type Setting, type SettingKey } from './settings.ts';
 export { loadConfig, parseConfigFile, type Config, type ConfigFile } from './load.ts';
 export { parseSize, tarLimitsOf } from './limits.ts';
 export {

@@ -1,5 +1,6 @@
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { KilnError, ErrorCode } from '../core/index.ts';
 
 /** One setting: its kiln.yaml key, environment variable and documentation, in one table. */
 export interface Setting {
@@ -41,7 +42,24 @@ export const SETTINGS = [
     doc: 'largest size a tar member may declare (suffixes K, M, G, T: powers of 1024)',
     default: () => '16G',
   },
+  {
+    key: 'network_idle_timeout',
+    env: 'KILN_NETWORK_IDLE_TIMEOUT',
+    doc: 'seconds a registry, Docker daemon or S3 server may stay silent during a transfer before Kiln gives up (NETWORK error; a re-run resumes)',
+    default: () => '60',
+  },
 ] as const satisfies readonly Setting[];
 
 /** Keys of {@link SETTINGS}. */
 export type SettingKey = (typeof SETTINGS)[number]['key'];
+
+/** network_idle_timeout in milliseconds; a CONFIG error when it is not a positive number of seconds. */
+export function networkIdleTimeoutMs(value: string): number {
+  const seconds = Number(value.trim());
+  if (value.trim() === '' || !Number.isFinite(seconds) || seconds <= 0) {
+    throw new KilnError(ErrorCode.CONFIG, `network_idle_timeout "${value}" is not a positive number of seconds`, {
+      hint: 'set network_idle_timeout in kiln.yaml (or KILN_NETWORK_IDLE_TIMEOUT) to e.g. 60',
+    });
+  }
+  return Math.round(seconds * 1000);
+}

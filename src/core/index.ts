@@ -14,3 +14,4 @@ export { configureTarLimits, tarLimits, DEFAULT_TAR_LIMITS, type TarLimits } fro
 export { decodeTarHeader, encodeDirectoryHeader, applyTarMeta, isTarHeader, parseTarNumber, parsePaxRecords, tarText, paddedSize, TAR_BLOCK, type ScannedMember, type PendingMeta, type DecodedHeader } from './tar-header.ts';
 export { type Progress, type ProgressTask, silentProgress, createTerminalProgress, progressStream } from './progress.ts';
 export { resolveInRoot, resolveInRootSync, mkdirInRoot, writeFileInRoot, removeInRoot, existsInRoot, MAX_SYMLINKS, type InRootPath, type ResolveOptions } from './in-root.ts';
+export { redactUrls, redactUserinfo, hasUserinfo } from './url.ts';

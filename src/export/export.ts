@@ -27,6 +27,8 @@ export interface BootExportOptions {
   env?: NodeJS.ProcessEnv | undefined;
   signal?: AbortSignal | undefined;
   logger?: Logger | undefined;
+  /** network_idle_timeout (ms) of S3 transfers. */
+  idleTimeoutMs?: number | undefined;
 }
 
 /** What an export wrote. */
@@ -75,7 +77,7 @@ export async function exportBootArtifacts(store: Store, record: ImageRecord, des
   const endpoint = destination.kind === 's3' ? s3Endpoint(options.s3Endpoint, env) : undefined;
   // Open the destination before the long part: a missing bucket fails at once.
   const sink: ArtifactSink = destination.kind === 's3'
-    ? await createS3Sink({ bucket: destination.bucket, endpoint, createBucket: options.createBucket === true, env, signal: options.signal })
+    ? await createS3Sink({ bucket: destination.bucket, endpoint, createBucket: options.createBucket === true, env, signal: options.signal, idleTimeoutMs: options.idleTimeoutMs })
     : createDirSink(destination.path);
   const artifacts = await prepareArtifacts(store, record, { format: options.format, rootfs, compression, kernelVersion: options.kernelVersion, signal: options.signal, logger });
   const { meta } = artifacts;

@@ -28,3 +28,22 @@ test('the base URL of served artifacts is path-style under a custom endpoint', (
   assert.equal(s3BaseUrl('boot-images', 'http://s3:9000/', {}), 'http://s3:9000/boot-images/');
   assert.equal(s3BaseUrl('boot-images', undefined, { AWS_REGION: 'eu-west-3' }), 'https://boot-images.s3.eu-west-3.amazonaws.com/');
 });
+
+test('an endpoint with a user or password in it is refused without being echoed', () => {
+  for (const [option, env] of [['http://key:secret@s3:9000', {}], [undefined, { AWS_ENDPOINT_URL: 'http://key:secret@s3:9000' }]] as const) {
+    assert.throws(() => s3Endpoint(option, env), (err: Error & { code?: string; hint?: string }) => {
+      assert.equal(err.code, 'CONFIG');
+      assert.doesNotMatch(`${err.message} ${err.hint}`, /secret/);
+      assert.match(err.message, /http:\/\/\*\*\*@s3:9000/);
+      assert.match(err.hint ?? '', /AWS_ACCESS_KEY_ID/);
+      return true;
+    });
+  }
+});
+
+test('the S3 client gives up on a silent connection after the idle timeout, with a bounded number of attempts', () => {
+  const config = s3ClientConfig('http://s3:9000', {}, 2_000);
+  assert.deepEqual(config.requestHandler, { connectionTimeout: 2_000, socketTimeout: 2_000 });
+  assert.equal(config.maxAttempts, 3);
+  assert.deepEqual(s3ClientConfig('http://s3:9000', {}).requestHandler, { connectionTimeout: 60_000, socketTimeout: 60_000 });
+});

@@ -2,9 +2,10 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { KilnError, ErrorCode, makeWorkDir, removeTree } from '../core/index.ts';
+import { KilnError, ErrorCode, makeWorkDir, redactUrls, removeTree } from '../core/index.ts';
 import { LABELS } from '../store/index.ts';
-import { RegistryError, causeCode, responseError } from './errors.ts';
+import { RegistryError, causeCode, idleError, responseError } from './errors.ts';
+import { DEFAULT_IDLE_TIMEOUT, fetchWithIdleTimeout } from './idle.ts';
 import { createNodeFetch, type FetchLike } from './node-fetch.ts';
 
 /** An image of the Docker daemon, named `user/name:tag`. */
@@ -29,8 +30,8 @@ export function normaliseDaemonName(repoTag: string): string {
   return repoTag.replace(/^(docker\.io|index\.docker\.io|localhost)\//u, '');
 }
 
-/** Connects to $DOCKER_HOST (`unix:///path` or `tcp://host:port`), else /var/run/docker.sock. */
-export function createDockerDaemon(env: NodeJS.ProcessEnv, fetchImpl?: FetchLike): DockerDaemon {
+/** Connects to $DOCKER_HOST (`unix:///path` or `tcp://host:port`), else /var/run/docker.sock; a daemon silent for `idleTimeoutMs` fails the call. */
+export function createDockerDaemon(env: NodeJS.ProcessEnv, fetchImpl?: FetchLike, options: { idleTimeoutMs?: number } = {}): DockerDaemon {
   const host = env.DOCKER_HOST || 'unix:///var/run/docker.sock';
   let base: string;
   let doFetch: FetchLike;
@@ -41,15 +42,18 @@ export function createDockerDaemon(env: NodeJS.ProcessEnv, fetchImpl?: FetchLike
     base = `http://${host.slice('tcp://'.length)}`;
     doFetch = fetchImpl ?? fetch;
   } else {
-    throw new KilnError(ErrorCode.CONFIG, `DOCKER_HOST "${host}" is neither unix:// nor tcp://`, { hint: 'set DOCKER_HOST=unix:///var/run/docker.sock or tcp://host:port' });
+    throw new KilnError(ErrorCode.CONFIG, `DOCKER_HOST "${redactUrls(host)}" is neither unix:// nor tcp://`, { hint: 'set DOCKER_HOST=unix:///var/run/docker.sock or tcp://host:port' });
   }
+  const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT;
   const call = async (path: string, what: string, signal?: AbortSignal): Promise<Response> => {
     let res: Response;
     try {
-      res = await doFetch(`${base}${path}`, { headers: { accept: 'application/json' }, ...(signal ? { signal } : {}) });
+      res = await fetchWithIdleTimeout(doFetch, `${base}${path}`, { headers: { accept: 'application/json' }, ...(signal ? { signal } : {}) }, idleMs,
+        (phase) => idleError('docker', what, host, idleMs, phase));
     } catch (err) {
+      if (err instanceof RegistryError) throw err;
       const code = causeCode(err);
-      throw new RegistryError(ErrorCode.NETWORK, `no Docker daemon answers at ${host}${code ? ` (${code})` : ''}`, {
+      throw new RegistryError(ErrorCode.NETWORK, `no Docker daemon answers at ${redactUrls(host)}${code ? ` (${code})` : ''}`, {
         cause: err, hint: 'start the Docker daemon (or `podman system service`), or point DOCKER_HOST at its socket',
       });
     }
@@ -57,7 +61,7 @@ export function createDockerDaemon(env: NodeJS.ProcessEnv, fetchImpl?: FetchLike
     return res;
   };
   return {
-    where: host,
+    where: redactUrls(host),
     listImages: async (label, signal) => {
       const filters = label ? `?filters=${encodeURIComponent(JSON.stringify({ label: [label] }))}` : '';
       const res = await call(`/images/json${filters}`, 'image list', signal);

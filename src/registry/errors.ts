@@ -1,4 +1,4 @@
-import { KilnError, ErrorCode, type KilnErrorOptions } from '../core/index.ts';
+import { KilnError, ErrorCode, redactUrls, type KilnErrorOptions } from '../core/index.ts';
 
 /** One entry of a Distribution error response's `errors[]` (distribution-spec, "Error Codes"). */
 export interface DistributionError {
@@ -114,8 +114,9 @@ export function causeCode(err: unknown): string | undefined {
 }
 
 /** Turns a failure to reach a registry (DNS, refused, TLS, timeout) into a RegistryError with the fix to try. */
-export function networkError(err: unknown, label: string, url: string, protocol: string): RegistryError {
+export function networkError(err: unknown, label: string, rawUrl: string, protocol: string): RegistryError {
   if (err instanceof RegistryError) return err;
+  const url = redactUrls(rawUrl);
   const code = causeCode(err);
   const name = err instanceof Error ? err.name : '';
   const origin = URL.canParse(url) && url.startsWith('http') ? new URL(url).origin : url;
@@ -140,5 +141,15 @@ export function networkError(err: unknown, label: string, url: string, protocol:
   if (name === 'AbortError') return new RegistryError(ErrorCode.NETWORK, `${label}: request to ${url} aborted`, { cause: err });
   return new RegistryError(ErrorCode.NETWORK, `${label}: cannot reach ${url}${code ? ` (${code})` : ''}`, {
     cause: err, retryable: code !== undefined && RETRY_CODES.has(code),
+  });
+}
+
+const STALL_WORDS = { answer: 'no answer', upload: 'the server stopped taking the upload', download: 'the download stopped' } as const;
+
+/** The error of a transfer that stayed silent for network_idle_timeout: not retried, since waiting again would double the wait. */
+export function idleError(label: string, what: string, url: string, idleMs: number, phase: keyof typeof STALL_WORDS): RegistryError {
+  const where = /^https?:/u.test(url) && URL.canParse(url) ? new URL(url).origin : redactUrls(url);
+  return new RegistryError(ErrorCode.NETWORK, `${label}: ${what}: ${STALL_WORDS[phase]} (nothing from ${where} for ${idleMs / 1000} s)`, {
+    hint: `the server stopped answering; once it is back, run the command again (a clone resumes where it stopped, a publish skips the blobs already sent). The wait is the network_idle_timeout setting (KILN_NETWORK_IDLE_TIMEOUT, seconds)`,
   });
 }

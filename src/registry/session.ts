@@ -3,6 +3,8 @@ import type { RegistryConfig } from '../config/index.ts';
 import { authFiles, authKeys, readCredentials, type AuthFiles, type Credentials } from './auth-file.ts';
 import { findRegistry } from './clone-url.ts';
 import { createDockerDaemon, type DockerDaemon } from './docker-daemon.ts';
+import { idleError } from './errors.ts';
+import { DEFAULT_IDLE_TIMEOUT, fetchWithIdleTimeout } from './idle.ts';
 import type { FetchLike } from './node-fetch.ts';
 import { createTransport, type RegistryTransport } from './transport.ts';
 
@@ -30,6 +32,8 @@ export interface SessionOptions {
   logger?: Logger;
   progress?: Progress;
   fetch?: FetchLike;
+  /** network_idle_timeout (ms) of every transfer of the session. */
+  idleTimeoutMs?: number | undefined;
 }
 
 /** Names under which a registry's credentials are stored in the auth files. */
@@ -44,14 +48,17 @@ export function createRegistrySession(options: SessionOptions): RegistrySession 
   const files = authFiles(env);
   const transports = new Map<string, RegistryTransport>();
   let daemon: DockerDaemon | undefined;
-  const common = { logger, ...(options.fetch ? { fetch: options.fetch } : {}) };
+  const idle = options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs };
+  const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT;
+  const common = { logger, ...idle, ...(options.fetch ? { fetch: options.fetch } : {}) };
   return {
     registries: options.registries,
     env,
     logger,
     progress: options.progress ?? silentProgress,
     authFiles: files,
-    fetch: options.fetch ?? fetch,
+    // Plain HTTPS APIs (the Hub's search) get the same idle timeout as registry requests.
+    fetch: (url, init = {}) => fetchWithIdleTimeout(options.fetch ?? fetch, url, init, idleMs, (phase) => idleError(new URL(url).host, 'request', url, idleMs, phase)),
     transport: (label) => {
       let t = transports.get(label);
       if (!t) {
@@ -63,7 +70,7 @@ export function createRegistrySession(options: SessionOptions): RegistrySession 
     },
     transportWith: (registry, credentials) => createTransport(registry, { ...common, credentials: async () => credentials, retries: 1 }),
     daemon: () => {
-      daemon ??= createDockerDaemon(env);
+      daemon ??= createDockerDaemon(env, undefined, idle);
       return daemon;
     },
   };

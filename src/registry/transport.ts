@@ -3,7 +3,8 @@ import { ErrorCode, silentLogger, type Logger } from '../core/index.ts';
 import type { RegistryConfig } from '../config/index.ts';
 import type { Credentials } from './auth-file.ts';
 import { parseChallenges, type Challenge } from './challenge.ts';
-import { RegistryError, isRetryable, networkError, responseError } from './errors.ts';
+import { RegistryError, idleError, isRetryable, networkError, responseError } from './errors.ts';
+import { DEFAULT_IDLE_TIMEOUT, fetchWithIdleTimeout } from './idle.ts';
 import { createNodeFetch, type FetchLike } from './node-fetch.ts';
 
 /** One HTTP exchange with a registry. */
@@ -39,10 +40,14 @@ export interface TransportOptions {
   credentials?: () => Promise<Credentials | undefined>;
   fetch?: FetchLike;
   logger?: Logger;
-  /** Time limit of metadata requests (ms). */
+  /** Time limit of metadata requests (ms); default: 30 s, or twice the idle timeout when that is longer. */
   timeoutMs?: number;
+  /** network_idle_timeout (ms): how long any exchange may go without a byte moving before it fails, unretried. */
+  idleTimeoutMs?: number;
   /** Attempts after the first on 429, 5xx and dropped connections. */
   retries?: number;
+  /** No retry starts once this much time (ms) went by since the first attempt; default: the idle timeout. */
+  retryBudgetMs?: number;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
 }
@@ -74,6 +79,12 @@ export function createTransport(registry: RegistryConfig, options: TransportOpti
   const retries = options.retries ?? 4;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = options.now ?? Date.now;
+  const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT;
+  const timeoutMs = options.timeoutMs ?? Math.max(DEFAULT_TIMEOUT, 2 * idleMs);
+  const budgetMs = options.retryBudgetMs ?? idleMs;
+  /** One fetch under the idle timeout: a silent server gives a NETWORK error naming the setting. */
+  const guarded = (url: string, init: RequestInit & { duplex?: 'half' }, what: string): Promise<Response> =>
+    fetchWithIdleTimeout(doFetch, url, init, idleMs, (phase) => idleError(label, what, url, idleMs, phase));
   let scheme: 'basic' | 'bearer' | undefined;
   let bearer: Challenge | undefined;
   const tokens = new Map<string, Token>();
@@ -96,7 +107,7 @@ export function createTransport(registry: RegistryConfig, options: TransportOpti
     if (c) headers.authorization = basic(c);
     let res: Response;
     try {
-      res = await doFetch(url.toString(), { headers, signal: AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT), ...(signal ? [signal] : [])]) });
+      res = await guarded(url.toString(), { headers, signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])]) }, 'token request');
     } catch (err) {
       throw networkError(err, label, url.origin, registry.protocol);
     }
@@ -168,7 +179,7 @@ export function createTransport(registry: RegistryConfig, options: TransportOpti
     const headers: Record<string, string> = { 'user-agent': 'kiln', ...request.headers };
     const auth = await authorization(request.scopes, request.signal, authRetry);
     if (auth) headers.authorization = auth;
-    const signals = [...(request.signal ? [request.signal] : []), ...(request.timeout === false ? [] : [AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT)])];
+    const signals = [...(request.signal ? [request.signal] : []), ...(request.timeout === false ? [] : [AbortSignal.timeout(timeoutMs)])];
     const body = request.body?.();
     const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers, redirect: 'follow' };
     if (signals.length > 0) init.signal = AbortSignal.any(signals);
@@ -181,7 +192,7 @@ export function createTransport(registry: RegistryConfig, options: TransportOpti
     }
     let res: Response;
     try {
-      res = await doFetch(url, init);
+      res = await guarded(url, init, request.what);
     } catch (err) {
       if (request.signal?.aborted) throw request.signal.reason;
       throw networkError(err, label, url.replace(/\?.*$/u, ''), registry.protocol);
@@ -195,12 +206,15 @@ export function createTransport(registry: RegistryConfig, options: TransportOpti
   };
 
   const send = async (request: RegistryRequest): Promise<Response> => {
+    const started = now();
     for (let n = 0; ; n++) {
       try {
         return await attempt(request, false);
       } catch (err) {
         if (!isRetryable(err) || n >= retries) throw err;
         const wait = Math.min(200 * 2 ** n, 5_000) * (0.75 + Math.random() / 2);
+        // Retries help with a blip, not with a server that keeps failing slowly: the total stays bounded.
+        if (now() - started + wait > budgetMs) throw err;
         logger.debug(`${label}: ${request.what}: ${(err as Error).message}; retry ${n + 1}/${retries} in ${Math.round(wait)} ms`);
         await sleep(wait);
       }
