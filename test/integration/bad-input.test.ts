@@ -165,6 +165,26 @@ test('bad input gets a clear error with a code and a hint, and the store stays e
       code: 'UNSAFE_PATH', message: /escapes the root/,
     },
     {
+      what: 'rootfs entry written through a symlink of the same tarball',
+      make: async () => { writeFileSync(mk('through.tar'), await makeTar([{ name: 'etc', type: 'symlink', linkname: '/tmp' }, { name: 'etc/kiln-keep', content: 'x' }])); return mk('through.tar'); },
+      code: 'UNSAFE_PATH', message: /"etc\/kiln-keep" is written through the symlink "etc"/,
+    },
+    {
+      what: 'rootfs entry written through a chain of relative symlinks',
+      make: async () => {
+        writeFileSync(mk('chain.tar'), await makeTar([
+          { name: 'b', type: 'symlink', linkname: '../../..' }, { name: 'a', type: 'symlink', linkname: 'b' }, { name: 'a/etc/kiln-keep', content: 'x' },
+        ]));
+        return mk('chain.tar');
+      },
+      code: 'UNSAFE_PATH', message: /through the symlink "a"/,
+    },
+    {
+      what: 'rootfs hardlink through a symlink of the same tarball',
+      make: async () => { writeFileSync(mk('hl-through.tar'), await makeTar([{ name: 'host', type: 'symlink', linkname: '/' }, { name: 'shadow', type: 'link', linkname: 'host/etc/shadow' }])); return mk('hl-through.tar'); },
+      code: 'UNSAFE_PATH', message: /hardlink "shadow" points through the symlink "host"/,
+    },
+    {
       what: 'archive member escaping the archive',
       make: async () => { writeFileSync(mk('evil-oci.tar'), await makeTar([{ name: 'oci-layout', content: '{}' }, { name: '../index.json', content: '{}' }])); return mk('evil-oci.tar'); },
       args: ['--format', 'oci-archive'], code: 'UNSAFE_PATH', message: /escapes the archive root/,

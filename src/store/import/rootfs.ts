@@ -1,11 +1,12 @@
 import { createReadStream } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import {
-  KilnError, ErrorCode, HashingStream, TarScanner, TeeStream, createDecompressor, layerMediaType, safeMemberName,
+  KilnError, ErrorCode, HashingStream, TarScanner, TeeStream, createDecompressor, layerMediaType,
   sniffFileCompression, start, isKilnError, type Digest, type ScannedMember,
 } from '../../core/index.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci.ts';
 import type { Staging } from '../blobs.ts';
+import { createRootfsGuard } from './rootfs-guard.ts';
 
 /** What staging a root filesystem tarball produced. */
 export interface StagedRootfs {
@@ -13,16 +14,6 @@ export interface StagedRootfs {
   diffId: Digest;
   /** The layer's members with their data offsets: the layer index, for the file-tree view. */
   members: ScannedMember[];
-}
-
-/** Fails when a rootfs member would escape the root on extraction ("..", or a hardlink out). */
-function checkMember(path: string, name: string, type: string, linkname: string | undefined): void {
-  const unsafe = safeMemberName(name) === undefined || (type === 'hardlink' && linkname !== undefined && safeMemberName(linkname) === undefined);
-  if (unsafe) {
-    throw new KilnError(ErrorCode.UNSAFE_PATH, `${path}: entry "${name}" escapes the root filesystem`, {
-      hint: 'the tarball is hostile or was made from outside the root; create it with tar -C ROOT -cf FILE .',
-    });
-  }
 }
 
 /**
@@ -64,8 +55,9 @@ export async function stageRootfs(path: string, staging: Staging): Promise<Stage
   const tee = new TeeStream(branch);
   // The same walk validates the tar and indexes it (header offsets), so a first check is quick.
   const members: ScannedMember[] = [];
+  const guard = createRootfsGuard(path);
   const scanner = new TarScanner(path, (m) => {
-    checkMember(path, m.name, m.type, m.linkname);
+    guard(m);
     members.push(m);
   });
   const validation = (async () => {
@@ -78,6 +70,8 @@ export async function stageRootfs(path: string, staging: Staging): Promise<Stage
   try {
     staged = await staging.stage(source, undefined, [tee]);
   } catch (err) {
+    // The branch never ends once staging failed (an abort, a read error): stop the walk, or it waits forever.
+    diffHash.destroy(err as Error);
     // The decompressor's or the validation's error says what is wrong with the tarball; prefer it.
     await tool;
     await validation;
