@@ -11,6 +11,9 @@ export interface Member {
   linkname?: string;
 }
 
+/** A fixed member time, so that a fixture is the same bytes on every run. */
+const MTIME = new Date('2024-01-01T00:00:00Z');
+
 /** Builds a tar in memory from members (test fixtures only: small, and hostile on purpose). */
 export async function makeTar(members: readonly Member[]): Promise<Buffer> {
   const pack = tar.pack();
@@ -20,8 +23,8 @@ export async function makeTar(members: readonly Member[]): Promise<Buffer> {
   })();
   for (const m of members) {
     const type = m.type ?? 'file';
-    if (type === 'file') pack.entry({ name: m.name, mode: 0o644 }, m.content ?? '');
-    else pack.entry({ name: m.name, type, linkname: m.linkname, mode: type === 'directory' ? 0o755 : 0o777 });
+    if (type === 'file') pack.entry({ name: m.name, mode: 0o644, mtime: MTIME }, m.content ?? '');
+    else pack.entry({ name: m.name, type, linkname: m.linkname, mode: type === 'directory' ? 0o755 : 0o777, mtime: MTIME });
   }
   pack.finalize();
   await done;

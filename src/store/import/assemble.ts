@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { layerCompression, KilnError, ErrorCode, type Digest } from '../../core/index.ts';
 import {
-  isOciManifest, parseConfig, parseManifest, renderManifest, type Descriptor, type ImageConfig,
+  configLabels, isOciManifest, parseConfig, parseManifest, renderManifest, type Descriptor, type ImageConfig,
 } from '../oci.ts';
 import type { Store } from '../store.ts';
 import type { ImageRecord } from '../catalog.ts';
@@ -16,8 +16,9 @@ export type LabelOverrides = Record<string, string>;
 
 /** Sets labels in a config, returning the new config. */
 export function withLabels(config: ImageConfig, labels: LabelOverrides): ImageConfig {
-  const inner = { ...(config.config ?? {}) };
-  inner.Labels = { ...(inner.Labels ?? {}), ...labels };
+  const given: unknown = config.config;
+  const inner = typeof given === 'object' && given !== null && !Array.isArray(given) ? { ...(given as NonNullable<ImageConfig['config']>) } : {};
+  inner.Labels = { ...configLabels(config), ...labels };
   return { ...config, config: inner };
 }
 

@@ -28,11 +28,13 @@ export function parseDockerManifest(text: string, path: string): DockerArchiveIt
   }
   if (!Array.isArray(doc) || doc.length === 0) throw bad(path, 'manifest.json lists no image');
   return doc.map((item: unknown, i) => {
-    const v = item as Partial<DockerArchiveItem>;
+    const v = (typeof item === 'object' && item !== null ? item : {}) as Partial<DockerArchiveItem>;
     if (typeof v.Config !== 'string' || !Array.isArray(v.Layers) || !v.Layers.every((l) => typeof l === 'string')) {
       throw bad(path, `manifest.json entry ${i} lacks Config or Layers`);
     }
-    return { Config: v.Config, RepoTags: v.RepoTags ?? [], Layers: v.Layers };
+    // Tags that are not strings are ignored, as if absent.
+    const tags = Array.isArray(v.RepoTags) ? v.RepoTags.filter((t): t is string => typeof t === 'string') : [];
+    return { Config: v.Config, RepoTags: tags, Layers: v.Layers };
   });
 }
 
