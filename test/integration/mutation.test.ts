@@ -396,6 +396,17 @@ test('a seeded mutation run: every import of a mutated source ends in an image o
       source = `${work}.tar`;
       writeFileSync(source, m.tar);
       what = `${kind} ${m.what}`;
+      if (kind === 'rootfs' && rng.chance(0.3)) {
+        // A gzip rootfs: the mutated tar inside, and sometimes the gzip stream itself damaged.
+        let packed: Buffer = gzipSync(m.tar);
+        what += ', gzipped';
+        if (rng.chance(0.5)) {
+          const b = mutateBytes(packed, rng);
+          packed = b.data;
+          what += `, gzip ${b.what}`;
+        }
+        writeFileSync(source, packed);
+      }
     } else {
       what = `oci ${mutateLayout(layout, work, rng)}`;
       source = work;

@@ -47,6 +47,16 @@ test('a corrupt or truncated compressed blob still stages; the tee keeps the dec
   }
 });
 
+test('gunzip ending before its input does (bytes after a zero byte past the gzip end) still settles the tee', async () => {
+  const packed = Buffer.concat([gzipSync(payload), Buffer.from('00490e970d858e182b1867e65b807729a984', 'hex'), Buffer.alloc(70_000, 9)]);
+  for (const mode of ['gzip', 'sniff'] as const) {
+    const tee = new DiffIdTee(mode);
+    // The end of the gzip stream and the bytes after it in one write: gunzip ends there.
+    assert.deepEqual(await through(tee, packed, 100), packed);
+    assert.deepEqual(tee.outcome, { compression: 'gzip', diffId: digestOf(payload) }, mode);
+  }
+});
+
 const layerOf = (data: Buffer, mediaType: string) => ({ mediaType, digest: digestOf(data), size: data.length });
 const configWith = (diffIds: string[]): ImageConfig => ({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds as ImageConfig['rootfs']['diff_ids'] } });
 

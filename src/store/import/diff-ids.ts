@@ -29,6 +29,9 @@ export class DiffIdTee extends Transform {
   readonly #hash = createHash('sha256');
   #error: Error | undefined;
   #diffId: Digest | undefined;
+  /** Set once the decompressor has ended or failed; gunzip may end before its input does (trailing bytes). */
+  #settled = false;
+  #onSettled: (() => void) | undefined;
 
   constructor(compression: 'gzip' | 'zstd' | 'sniff') {
     super();
@@ -48,16 +51,24 @@ export class DiffIdTee extends Transform {
     this.#compression = compression;
     const d = createDecompressor(compression);
     d.on('data', (chunk: Buffer) => this.#hash.update(chunk));
+    const settle = (): void => {
+      if (this.#settled) return;
+      this.#settled = true;
+      this.#onSettled?.();
+    };
     d.on('error', (err: Error) => {
       this.#error ??= err;
+      settle();
     });
+    d.on('end', settle);
+    d.on('close', settle);
     this.#decompressor = d;
   }
 
   /** Writes to the decompressor, calling `then` once it can take more (or has failed). */
   #feed(data: Buffer, then: () => void): void {
     const d = this.#decompressor;
-    if (!d || this.#error || d.write(data)) {
+    if (!d || this.#error || this.#settled || d.write(data)) {
       then();
       return;
     }
@@ -102,12 +113,15 @@ export class DiffIdTee extends Transform {
       done();
       return;
     }
-    const settle = (): void => {
+    const finish = (): void => {
       if (!this.#error) this.#diffId = `sha256:${this.#hash.digest('hex')}`;
       done();
     };
-    d.once('end', settle);
-    d.once('error', settle);
+    if (this.#settled) {
+      finish();
+      return;
+    }
+    this.#onSettled = finish;
     d.end();
   }
 
