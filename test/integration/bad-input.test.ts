@@ -118,6 +118,11 @@ test('bad input gets a clear error with a code and a hint, and the store stays e
       code: 'BAD_ARCHIVE', message: /decompress|truncated|Unexpected end/i,
     },
     {
+      what: 'gzip rootfs with bytes after the gzip stream',
+      make: async () => { const f = tarDir(makeRootfsDir(dir, 'gzt'), mk('t.tar.gz'), 'gzip'); writeFileSync(f, Buffer.concat([readFileSync(f), Buffer.from([0, 1, 2, 3])])); return f; },
+      code: 'BAD_ARCHIVE', message: /4 bytes after the end of its gzip stream/,
+    },
+    {
       what: 'truncated xz rootfs',
       make: async () => { writeFileSync(mk('r.tar.xz'), execFileSync('xz', ['-c'], { input: readFileSync(rootfs) }).subarray(0, -20)); return mk('r.tar.xz'); },
       code: 'BAD_ARCHIVE', message: /does not decompress \(xz\)/,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Transform, Writable, type Duplex, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  KilnError, ErrorCode, HashingStream, createDecompressor, layerCompression, sniffCompression, type Digest,
+  KilnError, ErrorCode, createDecompressor, layerCompression, sniffCompression, type Digest,
 } from '../../core/index.ts';
 import type { Descriptor, ImageConfig } from '../oci.ts';
 
@@ -31,6 +31,8 @@ export class DiffIdTee extends Transform {
   #diffId: Digest | undefined;
   /** Set once the decompressor has ended or failed; gunzip may end before its input does (trailing bytes). */
   #settled = false;
+  /** Compressed bytes given to the decompressor, or that came after it ended. */
+  #fed = 0;
   #onSettled: (() => void) | undefined;
 
   constructor(compression: 'gzip' | 'zstd' | 'sniff') {
@@ -68,6 +70,7 @@ export class DiffIdTee extends Transform {
   /** Writes to the decompressor, calling `then` once it can take more (or has failed). */
   #feed(data: Buffer, then: () => void): void {
     const d = this.#decompressor;
+    this.#fed += data.length;
     if (!d || this.#error || this.#settled || d.write(data)) {
       then();
       return;
@@ -114,6 +117,9 @@ export class DiffIdTee extends Transform {
       return;
     }
     const finish = (): void => {
+      // Bytes after the compressed stream (gunzip stops at a zero byte there) make a layer other tools refuse.
+      const trailing = this.#fed - (d as Duplex & { bytesWritten: number }).bytesWritten;
+      if (!this.#error && trailing > 0) this.#error = new Error(`${trailing} bytes after the end of the compressed stream`);
       if (!this.#error) this.#diffId = `sha256:${this.#hash.digest('hex')}`;
       done();
     };
@@ -144,16 +150,18 @@ function undecodable(what: string, layer: Descriptor, compression: string, cause
   });
 }
 
-/** Decompresses and hashes a layer read from `source`: its diff_id. */
+/** Decompresses and hashes a layer read from `source` (the same tee as while staging): its diff_id. */
 async function hashUncompressed(source: Readable, compression: 'gzip' | 'zstd', what: string, layer: Descriptor): Promise<Digest> {
-  const hashing = new HashingStream();
+  const tee = new DiffIdTee(compression);
   try {
-    await pipeline(source, createDecompressor(compression), hashing, new Writable({ write: (_c, _e, cb) => cb() }));
+    await pipeline(source, tee, new Writable({ write: (_c, _e, cb) => cb() }));
   } catch (err) {
     if (err instanceof KilnError) throw err;
-    throw undecodable(what, layer, compression, err);
+    throw new KilnError(ErrorCode.MISSING_BLOB, `${what}: layer ${layer.digest} cannot be read: ${(err as Error).message}`, { cause: err, hint: 'run `kiln store verify`' });
   }
-  return hashing.digest;
+  const outcome = tee.outcome;
+  if (!outcome || 'error' in outcome) throw undecodable(what, layer, compression, outcome?.error ?? new Error('no output'));
+  return outcome.diffId;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import {
   KilnError, ErrorCode, HashingStream, TarScanner, TeeStream, createDecompressor, layerMediaType,
   sniffFileCompression, start, isKilnError, type Digest, type ScannedMember,
@@ -44,8 +45,9 @@ export async function stageRootfs(path: string, staging: Staging): Promise<Stage
   const branch = new PassThrough();
   const diffHash = new HashingStream();
   let tarSource: Readable = branch.pipe(diffHash);
+  let decompress: ReturnType<typeof createDecompressor> | undefined;
   if (compression !== 'none') {
-    const decompress = createDecompressor(compression);
+    decompress = createDecompressor(compression);
     decompress.on('error', (err) => diffHash.destroy(
       new KilnError(ErrorCode.BAD_ARCHIVE, `${path} does not decompress (${compression}): ${err.message}`, { cause: err, hint: 'the file is truncated or corrupt' }),
     ));
@@ -60,10 +62,26 @@ export async function stageRootfs(path: string, staging: Staging): Promise<Stage
     guard(m);
     members.push(m);
   });
+  let compressedBytes = 0;
+  branch.on('data', (chunk: Buffer) => {
+    compressedBytes += chunk.length;
+  });
   const validation = (async () => {
     for await (const chunk of tarSource) scanner.push(chunk as Buffer);
     scanner.end();
     if (members.length === 0) throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path} holds no tar entries`, { hint: 'the file is empty or not a tar archive' });
+    if (decompress) {
+      // The decompressor may end before the file does (gunzip stops at a zero byte after the
+      // stream): read the rest, or the tee waits forever; bytes after the stream make a layer
+      // other tools refuse.
+      branch.unpipe(decompress);
+      branch.resume();
+      await finished(branch);
+      const trailing = compressedBytes - (decompress as Duplex & { bytesWritten: number }).bytesWritten;
+      if (trailing > 0) {
+        throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path} has ${trailing} bytes after the end of its ${compression} stream`, { hint: 'the file is corrupt; compress the tarball again' });
+      }
+    }
   })();
   validation.catch((err: unknown) => tee.destroy(err as Error));
   let staged;
