@@ -32,6 +32,8 @@ test('rootfs members written through a symlink of the same tarball are refused',
     { what: 'a hardlink whose target passes through a symlink', members: [sym('etc', '/'), hard('stolen', 'etc/shadow')], refused: /hardlink "stolen" points through the symlink "etc"/ },
     { what: 'a hardlink to a symlink is a symlink too', members: [sym('s', '/x'), hard('h', 's'), file('h/evil')], refused: /through the symlink "h"/ },
     { what: 'the root is a symlink', members: [sym('./', '/x'), file('etc/passwd')], refused: /the root itself is a symlink/ },
+    { what: 'a symlink replacing a directory seen clean before', members: [file('a/b/one'), sym('a', '/x'), file('a/b/two')], refused: /"a\/b\/two" is written through the symlink "a"/ },
+    { what: 'a symlink named like the clean directory', members: [file('d/x'), sym('d', '/'), file('d/y')], refused: /through the symlink "d"/ },
     { what: 'dot-dot name', members: [file('../../etc/cron.d/evil')], refused: /escapes the root/ },
     { what: 'hardlink out of the root', members: [hard('etc/shadow', '../../etc/shadow')], refused: /escapes the root/ },
   ];
