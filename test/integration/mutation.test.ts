@@ -74,7 +74,14 @@ test('a seeded mutation run: every import of a mutated source ends in an image o
   // The store starts with the base images, so that mutants also meet blobs already stored.
   for (const [name, source] of [['base-oci', layoutDir], ['base-rootfs', join(dir, 'base.tar')]] as const) {
     if (name === 'base-rootfs') writeFileSync(source, rootfs);
-    await importImage(store, source, { name });
+    const { record } = await importImage(store, source, { name });
+    if (name === 'base-oci') assert.equal(record.manifestDigest, manifestDigest, 'an OCI layout with right diff_ids is stored byte for byte');
+  }
+  // The same layout as an OCI archive and as a docker-archive imports too (the diff_ids match).
+  for (const [format, bytes] of [['oci-archive', ociArchive], ['docker-archive', dockerArchive]] as const) {
+    writeFileSync(join(dir, 'base-archive.tar'), bytes);
+    await importImage(store, join(dir, 'base-archive.tar'), { name: `base-${format}` });
+    rmSync(join(dir, 'base-archive.tar'));
   }
   const outside = (): string => JSON.stringify([readdirSync(dir).sort(), readdirSync(canary)]);
   const outsideBefore = outside();
