@@ -8,7 +8,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   HashingStream, assertContent, digestOf, isKilnError, parseDigest, scanTarFile, run, safeMemberName, sniffCompression,
-  KilnError, DEFAULT_HINTS, ErrorCode, decodeTarHeader, encodeDirectoryHeader,
+  KilnError, DEFAULT_HINTS, ErrorCode, decodeTarHeader, encodeDirectoryHeader, readTarEntries,
 } from './index.ts';
 
 test('safeMemberName normalises names and refuses ".."', () => {
@@ -87,4 +87,28 @@ test('a directory header Kiln writes decodes as the directory it names', () => {
   const decoded = decodeTarHeader(block, { pax: {} }, 512, 'test');
   assert.equal(decoded.kind, 'member');
   if (decoded.kind === 'member') assert.deepEqual([decoded.member.name, decoded.member.type, decoded.member.mode], ['proc/', 'directory', 0o755]);
+});
+
+test('readTarEntries refuses a member whose size field does not decode, instead of waiting for its data', async () => {
+  const header = Buffer.alloc(512);
+  const field = (at: number, text: string): void => void header.write(text, at, 'latin1');
+  field(0, 'link');
+  field(100, '0000777\0');
+  field(108, '0000000\0');
+  field(116, '0000000\0');
+  header.set([0xe2, 0x6f, 0x7c, 0xfb, 0xdb, 0xf9, 0x8f, 0x74, 0x0f, 0x13, 0x06, 0x56], 124); // neither octal nor base-256
+  field(136, '00000000000\0');
+  field(156, '2');
+  field(157, 'target');
+  field(257, 'ustar\0');
+  field(263, '00');
+  header.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of header) sum += b;
+  field(148, `${sum.toString(8).padStart(6, '0')}\0 `);
+  const tar = Buffer.concat([header, Buffer.alloc(1024)]);
+  await assert.rejects(
+    readTarEntries(Readable.from([tar]), 'mutant.tar', async () => undefined),
+    (err: unknown) => isKilnError(err, 'BAD_ARCHIVE') && /invalid size field/.test(err.message),
+  );
 });

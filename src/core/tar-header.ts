@@ -129,6 +129,12 @@ export function decodeTarHeader(block: Buffer, pending: PendingMeta, dataOffset:
     offset: dataOffset,
     mtime: Number.isFinite(paxMtime) ? paxMtime : parseTarNumber(block, 136, 12),
   };
+  for (const field of ['mode', 'uid', 'gid', 'devmajor', 'devminor'] as const) {
+    const value = member[field];
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new KilnError(ErrorCode.BAD_ARCHIVE, `${what}: tar member "${member.name}" at offset ${dataOffset - TAR_BLOCK} has an invalid ${field}`);
+    }
+  }
   if (Object.keys(xattrs).length > 0) member.xattrs = xattrs;
   const access = pax['SCHILY.acl.access'];
   const dflt = pax['SCHILY.acl.default'];

@@ -32,6 +32,10 @@ export async function readTarEntries(
     for await (const entry of extract) {
       const h = entry.header;
       count++;
+      // tar-stream reads a size field it cannot decode as null and then waits forever for the member's data.
+      if (typeof h.size !== 'number' || !Number.isSafeInteger(h.size) || h.size < 0) {
+        throw new KilnError(ErrorCode.BAD_ARCHIVE, `${what}: member "${h.name}" has an invalid size field`, { hint: 'the archive is corrupt; create it again' });
+      }
       await onEntry(
         { name: h.name, type: h.type ?? 'file', size: h.size ?? 0, linkname: h.linkname ?? undefined },
         entry as unknown as AsyncIterable<Buffer>,

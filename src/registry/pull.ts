@@ -1,8 +1,9 @@
+import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { KilnError, ErrorCode, layerCompression, silentLogger, type Digest, type Logger, type Progress } from '../core/index.ts';
 import {
   configLabels, formatImageRef, isOciManifest, manifestKind, parseConfig, parseIndex, parseManifest, renderManifest,
-  type Descriptor, type ImageRecord, type ImageRef, type Platform, type Store,
+  verifyDiffIds, type Descriptor, type ImageRecord, type ImageRef, type Platform, type Store,
 } from '../store/index.ts';
 import { createBlobCache, type BlobCache } from './blob-cache.ts';
 import { getBlob, getManifest, type FetchedManifest } from './distribution.ts';
@@ -110,9 +111,14 @@ export async function pullImage(o: PullOptions): Promise<PullResult> {
   });
   const configBytes = paths.has(manifest.config.digest) ? await readFile(paths.get(manifest.config.digest) as string) : await store.readManifestBytes(manifest.config.digest);
   const config = parseConfig(configBytes, `${label} config`);
-  if (config.rootfs.diff_ids.length !== manifest.layers.length) {
-    throw new KilnError(ErrorCode.BAD_ARCHIVE, `${label}: config lists ${config.rootfs.diff_ids.length} layers, manifest ${manifest.layers.length}`);
-  }
+  // The same check as imports: diff_ids that do not match the layers make an image umoci refuses.
+  await verifyDiffIds({
+    what: label, config, layers: manifest.layers,
+    open: (layer) => {
+      const path = paths.get(layer.digest);
+      return path === undefined ? store.openBlob(layer.digest, layer.size) : createReadStream(path);
+    },
+  });
   const staging = await store.createStaging(o.signal);
   try {
     for (const d of missing) staging.staged.set(d.digest, { digest: d.digest, size: d.size, path: paths.get(d.digest) as string });

@@ -11,7 +11,7 @@ export {
   parseManifest, parseIndex, parseConfig, manifestKind, renderManifest, isOciManifest,
   type Descriptor, type ImageConfig, type ImageManifest, type ImageIndex, type Platform,
 } from './oci.ts';
-export { importImage, detectImageFormat, parseImageFormat, IMAGE_FORMATS, type ImageFormat, type ImportOptions, type ImportResult } from './import/index.ts';
+export { importImage, verifyDiffIds, detectImageFormat, parseImageFormat, IMAGE_FORMATS, type ImageFormat, type ImportOptions, type ImportResult } from './import/index.ts';
 export { exportImage, type ExportOptions } from './export.ts';
 export { unpackLayers, applyLayer, resolveDirInRoot, type ApplyOptions, type ExtractMode } from './extract.ts';
 export { readImageTree, readTreeFiles, treePath, type ImageTree, type TreeEntry, type Resolution, type FileContent, type LayerSource } from './tree.ts';

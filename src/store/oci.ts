@@ -52,7 +52,8 @@ function bad(what: string, why: string): KilnError {
   return new KilnError(ErrorCode.BAD_ARCHIVE, `${what}: ${why}`, { hint: 'the image is corrupt or not an OCI/Docker image' });
 }
 
-function parseJson(bytes: Uint8Array | string, what: string): Record<string, unknown> {
+/** Parses a JSON document that must be an object (BAD_ARCHIVE otherwise). */
+export function parseJson(bytes: Uint8Array | string, what: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8'));
@@ -124,7 +125,10 @@ export function parseConfig(bytes: Uint8Array | string, what: string): ImageConf
 
 /** The labels of an image config (empty when it has none). */
 export function configLabels(config: ImageConfig): Record<string, string> {
-  return { ...(config.config?.Labels ?? {}) };
+  // Configs come from outside: keep only string labels of a labels object.
+  const labels: unknown = config.config?.Labels;
+  if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) return {};
+  return Object.fromEntries(Object.entries(labels).filter((e): e is [string, string] => typeof e[1] === 'string'));
 }
 
 /** True when a manifest is already pure OCI (no Docker media types anywhere; mediaType may be absent, as image-spec allows). */

@@ -4,7 +4,8 @@ import { cpSync, readFileSync, symlinkSync, truncateSync, unlinkSync, writeFileS
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { json, kilnFor, makeRootfsDir, scratch, sh, snapshotStore, tarDir } from '../helpers.ts';
-import { layoutBlob, makeTar, writeLayout } from '../oci-fixture.ts';
+import { gzipSync } from 'node:zlib';
+import { layoutBlob, makeTar, sha256Of, writeLayout, writeLayoutRaw } from '../oci-fixture.ts';
 
 /** Prepares a store holding one image, and sources derived from it. */
 async function setup(t: Parameters<typeof scratch>[0]) {
@@ -43,7 +44,64 @@ test('bad input gets a clear error with a code and a hint, and the store stays e
     return dest;
   };
 
+  const tarLayer = await makeTar([{ name: 'etc', type: 'directory' }, { name: 'etc/hostname', content: 'layer\n' }]);
+  const gzLayer = gzipSync(tarLayer);
+  const corruptGz = Buffer.from(gzLayer);
+  corruptGz.fill(0x5a, 20, corruptGz.length - 12);
+  const tarType = 'application/vnd.oci.image.layer.v1.tar';
+  const gzType = 'application/vnd.oci.image.layer.v1.tar+gzip';
+  const zero = `sha256:${'0'.repeat(64)}`;
+  /** A layout with the given layers and diff_ids, as a directory or (archive) an OCI archive. */
+  const rawLayout = (name: string, layers: Array<{ blob: Buffer; mediaType: string }>, diffIds: string[], archive = false): string => {
+    writeLayoutRaw(mk(name), layers, diffIds);
+    if (!archive) return mk(name);
+    sh('tar', ['-C', mk(name), '-cf', mk(`${name}.tar`), '.']);
+    return mk(`${name}.tar`);
+  };
   const cases: Array<{ what: string; make: () => Promise<string>; args?: string[]; code: string; message: RegExp }> = [
+    {
+      what: 'OCI layout whose config lists a wrong diff_id',
+      make: async () => rawLayout('wrong-diff', [{ blob: tarLayer, mediaType: tarType }], [zero]),
+      code: 'DIGEST_MISMATCH', message: /has diff_id .* the config expects sha256:0{64}/,
+    },
+    {
+      what: 'OCI layout with a gzip layer whose diff_id is the compressed digest',
+      make: async () => rawLayout('gz-diff', [{ blob: gzLayer, mediaType: gzType }], [sha256Of(gzLayer)]),
+      code: 'DIGEST_MISMATCH', message: new RegExp(`has diff_id ${sha256Of(tarLayer)}`),
+    },
+    {
+      what: 'OCI archive whose config lists a wrong diff_id',
+      make: async () => rawLayout('wrong-diff-archive', [{ blob: gzLayer, mediaType: gzType }], [zero], true),
+      code: 'DIGEST_MISMATCH', message: /has diff_id .* the config expects/,
+    },
+    {
+      what: 'OCI layout whose config lists fewer diff_ids than layers',
+      make: async () => rawLayout('few-diffs', [{ blob: tarLayer, mediaType: tarType }, { blob: gzLayer, mediaType: gzType }], [sha256Of(tarLayer)]),
+      code: 'DIGEST_MISMATCH', message: /1 diff_ids for 2 layers/,
+    },
+    {
+      what: 'OCI layout with a corrupt gzip layer (its blob digest matches)',
+      make: async () => rawLayout('corrupt-gz', [{ blob: corruptGz, mediaType: gzType }], [sha256Of(tarLayer)]),
+      code: 'BAD_ARCHIVE', message: /does not decompress \(gzip\)/,
+    },
+    {
+      what: 'OCI archive with a corrupt gzip layer',
+      make: async () => rawLayout('corrupt-gz-archive', [{ blob: corruptGz, mediaType: gzType }], [sha256Of(tarLayer)], true),
+      code: 'BAD_ARCHIVE', message: /does not decompress \(gzip\)/,
+    },
+    {
+      what: 'docker-archive with a corrupt gzip layer',
+      make: async () => {
+        const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256Of(tarLayer)] } });
+        writeFileSync(mk('gz-docker.tar'), await makeTar([
+          { name: 'layer.tar.gz', content: corruptGz },
+          { name: 'config.json', content: config },
+          { name: 'manifest.json', content: JSON.stringify([{ Config: 'config.json', RepoTags: ['x/y:1'], Layers: ['layer.tar.gz'] }]) },
+        ]));
+        return mk('gz-docker.tar');
+      },
+      code: 'BAD_ARCHIVE', message: /does not decompress \(gzip\)/,
+    },
     {
       what: 'truncated OCI archive',
       make: async () => { const f = await exportAs('oci-archive', mk('trunc-oci.tar')); truncateSync(f, Math.floor(statSync(f).size / 2)); return f; },
@@ -58,6 +116,11 @@ test('bad input gets a clear error with a code and a hint, and the store stays e
       what: 'truncated gzip rootfs',
       make: async () => { const f = tarDir(makeRootfsDir(dir, 'gz'), mk('r.tar.gz'), 'gzip'); truncateSync(f, statSync(f).size - 40); return f; },
       code: 'BAD_ARCHIVE', message: /decompress|truncated|Unexpected end/i,
+    },
+    {
+      what: 'gzip rootfs with bytes after the gzip stream',
+      make: async () => { const f = tarDir(makeRootfsDir(dir, 'gzt'), mk('t.tar.gz'), 'gzip'); writeFileSync(f, Buffer.concat([readFileSync(f), Buffer.from([0, 1, 2, 3])])); return f; },
+      code: 'BAD_ARCHIVE', message: /4 bytes after the end of its gzip stream/,
     },
     {
       what: 'truncated xz rootfs',
@@ -105,6 +168,26 @@ test('bad input gets a clear error with a code and a hint, and the store stays e
       what: 'rootfs hardlink out of the root',
       make: async () => { writeFileSync(mk('hl.tar'), await makeTar([{ name: 'etc/shadow', type: 'link', linkname: '../../etc/shadow' }])); return mk('hl.tar'); },
       code: 'UNSAFE_PATH', message: /escapes the root/,
+    },
+    {
+      what: 'rootfs entry written through a symlink of the same tarball',
+      make: async () => { writeFileSync(mk('through.tar'), await makeTar([{ name: 'etc', type: 'symlink', linkname: '/tmp' }, { name: 'etc/kiln-keep', content: 'x' }])); return mk('through.tar'); },
+      code: 'UNSAFE_PATH', message: /"etc\/kiln-keep" is written through the symlink "etc"/,
+    },
+    {
+      what: 'rootfs entry written through a chain of relative symlinks',
+      make: async () => {
+        writeFileSync(mk('chain.tar'), await makeTar([
+          { name: 'b', type: 'symlink', linkname: '../../..' }, { name: 'a', type: 'symlink', linkname: 'b' }, { name: 'a/etc/kiln-keep', content: 'x' },
+        ]));
+        return mk('chain.tar');
+      },
+      code: 'UNSAFE_PATH', message: /through the symlink "a"/,
+    },
+    {
+      what: 'rootfs hardlink through a symlink of the same tarball',
+      make: async () => { writeFileSync(mk('hl-through.tar'), await makeTar([{ name: 'host', type: 'symlink', linkname: '/' }, { name: 'shadow', type: 'link', linkname: 'host/etc/shadow' }])); return mk('hl-through.tar'); },
+      code: 'UNSAFE_PATH', message: /hardlink "shadow" points through the symlink "host"/,
     },
     {
       what: 'archive member escaping the archive',

@@ -2,14 +2,17 @@ import { createReadStream } from 'node:fs';
 import { posix } from 'node:path';
 import { KilnError, ErrorCode, readTarEntries, safeMemberName, type Digest } from '../../core/index.ts';
 import type { Staging } from '../blobs.ts';
+import { DiffIdTee, type DiffIdLedger } from './diff-ids.ts';
 
 /**
  * Streams every regular file of a container archive (OCI archive or docker-archive)
  * into the staging area, hashing as it goes. Returns member name → digest; symlinks and
  * hardlinks between members (old docker-archives use them for shared layers) resolve to
  * their target's digest. Blobs named `blobs/sha256/<hex>` must hash to their name.
+ * Members that start like gzip or zstd are decompressed as they stream in, so that the
+ * diff_ids of compressed layers land in `diffIds` without a second pass.
  */
-export async function stageArchiveMembers(path: string, staging: Staging): Promise<Map<string, Digest>> {
+export async function stageArchiveMembers(path: string, staging: Staging, diffIds: DiffIdLedger): Promise<Map<string, Digest>> {
   const members = new Map<string, Digest>();
   const links = new Map<string, string>();
   await readTarEntries(createReadStream(path), path, async (header, content) => {
@@ -27,7 +30,8 @@ export async function stageArchiveMembers(path: string, staging: Staging): Promi
       return;
     }
     if (header.type !== 'file' && header.type !== 'contiguous-file') return;
-    const staged = await staging.stage(content);
+    const tee = new DiffIdTee('sniff');
+    const staged = await staging.stage(content, undefined, [tee]);
     if (staged.size !== header.size) {
       throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path}: member ${name} is truncated`, { hint: 'the archive is truncated; create it again' });
     }
@@ -37,6 +41,8 @@ export async function stageArchiveMembers(path: string, staging: Staging): Promi
         hint: 'the archive is corrupt or was modified; create it again',
       });
     }
+    const outcome = tee.outcome;
+    if (outcome) diffIds.set(staged.digest, outcome);
     members.set(name, staged.digest);
   });
   for (const [name, target] of links) {

@@ -1,20 +1,24 @@
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { layerCompression, KilnError, ErrorCode, type Digest } from '../../core/index.ts';
 import {
-  isOciManifest, parseConfig, parseManifest, renderManifest, type Descriptor, type ImageConfig,
+  configLabels, isOciManifest, parseConfig, parseManifest, renderManifest, type Descriptor, type ImageConfig,
 } from '../oci.ts';
 import type { Store } from '../store.ts';
 import type { ImageRecord } from '../catalog.ts';
 import type { Staging } from '../blobs.ts';
 import type { ImageRef } from '../reference.ts';
 import type { LayoutSource } from './source.ts';
+import { verifyDiffIds } from './diff-ids.ts';
 
 /** Labels to set on an image's config (`--label k=v`); the config and manifest are rewritten. */
 export type LabelOverrides = Record<string, string>;
 
 /** Sets labels in a config, returning the new config. */
 export function withLabels(config: ImageConfig, labels: LabelOverrides): ImageConfig {
-  const inner = { ...(config.config ?? {}) };
-  inner.Labels = { ...(inner.Labels ?? {}), ...labels };
+  const given: unknown = config.config;
+  const inner = typeof given === 'object' && given !== null && !Array.isArray(given) ? { ...(given as NonNullable<ImageConfig['config']>) } : {};
+  inner.Labels = { ...configLabels(config), ...labels };
   return { ...config, config: inner };
 }
 
@@ -36,11 +40,9 @@ export async function importManifest(input: {
   const manifestBytes = await source.readSmall(descriptor);
   const manifest = parseManifest(manifestBytes, `${source.what} manifest ${descriptor.digest}`);
   let config = parseConfig(await source.readSmall(manifest.config), `${source.what} config ${manifest.config.digest}`);
-  if (config.rootfs.diff_ids.length !== manifest.layers.length) {
-    throw new KilnError(ErrorCode.BAD_ARCHIVE, `${source.what}: config lists ${config.rootfs.diff_ids.length} layers, manifest ${manifest.layers.length}`);
-  }
   const inStore = (d: Digest): boolean => store.hasBlob(d);
   for (const layer of manifest.layers) await source.provide(layer, staging, inStore);
+  await verifyDiffIds({ what: source.what, config, layers: manifest.layers, ledger: source.diffIds, open: layerReader(store, staging) });
 
   const relabel = Object.keys(input.labels).length > 0;
   if (!relabel && isOciManifest(manifest)) {
@@ -57,6 +59,14 @@ export async function importManifest(input: {
     await source.provide(manifest.config, staging, inStore);
   }
   return assembleImage({ store, staging, ref: input.ref, config, configDesc, layers: manifest.layers, annotations: manifest.annotations, force: input.force });
+}
+
+/** Reads a layer from the staging area, else from the store (verified as it is read). */
+export function layerReader(store: Store, staging: Staging): (layer: Descriptor) => Readable {
+  return (layer) => {
+    const staged = staging.staged.get(layer.digest);
+    return staged ? createReadStream(staged.path) : store.openBlob(layer.digest, layer.size);
+  };
 }
 
 /** Writes a Kiln-rendered OCI manifest for a staged config and layers, and commits the image. */

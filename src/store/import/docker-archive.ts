@@ -1,13 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import {
-  KilnError, ErrorCode, HashingStream, assertLayerCompression, createDecompressor, layerMediaType, sniffFileCompression,
-  type Digest,
+  KilnError, ErrorCode, assertLayerCompression, layerMediaType, sniffFileCompression, type Digest,
 } from '../../core/index.ts';
 import { parseConfig, type Descriptor } from '../oci.ts';
 import type { StagedBlob, Staging } from '../blobs.ts';
+import { verifyDiffIds, type DiffIdLedger } from './diff-ids.ts';
 
 /** One entry of a docker-archive's manifest.json. */
 export interface DockerArchiveItem {
@@ -30,11 +28,13 @@ export function parseDockerManifest(text: string, path: string): DockerArchiveIt
   }
   if (!Array.isArray(doc) || doc.length === 0) throw bad(path, 'manifest.json lists no image');
   return doc.map((item: unknown, i) => {
-    const v = item as Partial<DockerArchiveItem>;
+    const v = (typeof item === 'object' && item !== null ? item : {}) as Partial<DockerArchiveItem>;
     if (typeof v.Config !== 'string' || !Array.isArray(v.Layers) || !v.Layers.every((l) => typeof l === 'string')) {
       throw bad(path, `manifest.json entry ${i} lacks Config or Layers`);
     }
-    return { Config: v.Config, RepoTags: v.RepoTags ?? [], Layers: v.Layers };
+    // Tags that are not strings are ignored, as if absent.
+    const tags = Array.isArray(v.RepoTags) ? v.RepoTags.filter((t): t is string => typeof t === 'string') : [];
+    return { Config: v.Config, RepoTags: tags, Layers: v.Layers };
   });
 }
 
@@ -51,24 +51,17 @@ export function pickDockerItem(items: DockerArchiveItem[], selector: string | un
   });
 }
 
-/** The digest of a layer's uncompressed tar (its diff_id). */
-async function diffIdOf(blob: StagedBlob, compression: 'none' | 'gzip' | 'zstd'): Promise<Digest> {
-  if (compression === 'none') return blob.digest;
-  const hashing = new HashingStream();
-  await pipeline(createReadStream(blob.path), createDecompressor(compression), hashing, new Writable({ write: (_c, _e, cb) => cb() }));
-  return hashing.digest;
-}
-
 /**
  * Turns a staged docker-archive into an OCI config and layer descriptors. Layers keep
  * their bytes (docker-archives hold uncompressed tars: OCI `tar` layers); every layer
- * must match the config's diff_ids.
+ * must match the config's diff_ids (`diffIds`: those computed while the archive was staged).
  */
 export async function dockerItemToOci(
   item: DockerArchiveItem,
   members: ReadonlyMap<string, Digest>,
   staging: Staging,
   path: string,
+  diffIds: DiffIdLedger,
 ): Promise<{ configBlob: StagedBlob; layers: Descriptor[] }> {
   const lookup = (member: string): StagedBlob => {
     const digest = members.get(member.replace(/^\.\//u, ''));
@@ -78,21 +71,16 @@ export async function dockerItemToOci(
   };
   const configBlob = lookup(item.Config);
   const config = parseConfig(await readFile(configBlob.path), `${path} config ${item.Config}`);
-  if (config.rootfs.diff_ids.length !== item.Layers.length) {
-    throw bad(path, `config lists ${config.rootfs.diff_ids.length} layers, manifest.json ${item.Layers.length}`);
-  }
   const layers: Descriptor[] = [];
-  for (const [i, member] of item.Layers.entries()) {
+  for (const member of item.Layers) {
     const blob = lookup(member);
     const compression = await sniffFileCompression(blob.path);
     assertLayerCompression(compression, `${path} layer ${member}`);
-    const diffId = await diffIdOf(blob, compression);
-    if (diffId !== config.rootfs.diff_ids[i]) {
-      throw new KilnError(ErrorCode.DIGEST_MISMATCH, `${path}: layer ${member} has diff_id ${diffId}, the config expects ${config.rootfs.diff_ids[i]}`, {
-        hint: 'the docker-archive is corrupt or was modified; save it again',
-      });
-    }
     layers.push({ mediaType: layerMediaType(compression), digest: blob.digest, size: blob.size });
   }
+  await verifyDiffIds({
+    what: path, config, layers, ledger: diffIds,
+    open: (layer) => createReadStream((staging.staged.get(layer.digest) as StagedBlob).path),
+  });
   return { configBlob, layers };
 }

@@ -13,7 +13,9 @@ import { assembleImage, importManifest, withLabels } from './assemble.ts';
 import { stageArchiveMembers } from './archive.ts';
 import { dockerItemToOci, parseDockerManifest, pickDockerItem } from './docker-archive.ts';
 import { rootfsConfig, stageRootfs } from './rootfs.ts';
+import type { DiffIdLedger } from './diff-ids.ts';
 
+export { verifyDiffIds } from './diff-ids.ts';
 export { IMAGE_FORMATS, parseImageFormat, detectImageFormat, classifyTarNames, type ImageFormat } from './detect.ts';
 
 /** Options of {@link importImage}. */
@@ -93,10 +95,11 @@ async function importWith(format: ImageFormat, store: Store, staging: Staging, p
     }
     case 'oci-archive':
     case 'docker-archive': {
-      const members = await stageArchiveMembers(path, staging);
+      const diffIds: DiffIdLedger = new Map();
+      const members = await stageArchiveMembers(path, staging, diffIds);
       if (members.has('index.json') && (format === 'oci-archive' || members.has('oci-layout'))) {
         // Docker 25+ writes an OCI layout inside its docker-archive: the OCI manifest is exact.
-        const source = stagedSource(path, staging, members);
+        const source = stagedSource(path, staging, members, diffIds);
         const { descriptor, name } = await resolveManifest(source, { selector: o.selector, platform: o.platform });
         return importManifest({ store, staging, source, descriptor, ref: targetRef(store, o.name, name, path), labels: o.labels, force: o.force });
       }
@@ -106,7 +109,7 @@ async function importWith(format: ImageFormat, store: Store, staging: Staging, p
         throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path} has neither index.json nor manifest.json`, { hint: 'it is not an OCI archive nor a docker-archive; for a root filesystem use --format rootfs' });
       }
       const item = pickDockerItem(parseDockerManifest(await readFile(manifestBlob.path, 'utf8'), path), o.selector, path);
-      const { configBlob, layers } = await dockerItemToOci(item, members, staging, path);
+      const { configBlob, layers } = await dockerItemToOci(item, members, staging, path, diffIds);
       let config = parseConfig(await readFile(configBlob.path), `${path} config`);
       let configDesc: Descriptor = { mediaType: MediaType.ociConfig, digest: configBlob.digest, size: configBlob.size };
       if (Object.keys(o.labels).length > 0) {

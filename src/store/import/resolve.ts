@@ -1,6 +1,6 @@
 import { KilnError, ErrorCode } from '../../core/index.ts';
 import {
-  REF_NAME_ANNOTATION, manifestKind, parseIndex, platformMatches, type Descriptor, type ImageIndex, type Platform,
+  REF_NAME_ANNOTATION, manifestKind, parseIndex, parseJson, platformMatches, type Descriptor, type ImageIndex, type Platform,
 } from '../oci.ts';
 import type { LayoutSource } from './source.ts';
 
@@ -8,7 +8,9 @@ const CONTAINERD_NAME = 'io.containerd.image.name';
 
 /** The name an index entry carries (OCI ref.name, else containerd's image name). */
 export function entryName(desc: Descriptor): string | undefined {
-  return desc.annotations?.[REF_NAME_ANNOTATION] ?? desc.annotations?.[CONTAINERD_NAME];
+  // Annotations come from outside: a name that is not a string is no name.
+  const name: unknown = desc.annotations?.[REF_NAME_ANNOTATION] ?? desc.annotations?.[CONTAINERD_NAME];
+  return typeof name === 'string' ? name : undefined;
 }
 
 function formatPlatform(p: Platform | undefined): string {
@@ -62,7 +64,7 @@ export async function resolveManifest(
   const name = entryName(chosen);
   for (let depth = 0; depth < 4; depth++) {
     const bytes = await source.readSmall(chosen);
-    const doc = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+    const doc = parseJson(bytes, `${source.what} manifest ${chosen.digest}`);
     if (manifestKind(doc, chosen.mediaType) === 'manifest') return { descriptor: chosen, name };
     const nested: ImageIndex = parseIndex(bytes, `${source.what} index ${chosen.digest}`);
     chosen = pickPlatform(nested.manifests, options.platform, source.what);

@@ -1,13 +1,15 @@
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import {
-  KilnError, ErrorCode, HashingStream, TarScanner, TeeStream, createDecompressor, layerMediaType, safeMemberName,
+  KilnError, ErrorCode, HashingStream, TarScanner, TeeStream, createDecompressor, layerMediaType,
   sniffFileCompression, start, isKilnError, type Digest,
 } from '../../core/index.ts';
 import { createLayerIndexWriter } from '../layer-index.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci.ts';
 import type { Staging } from '../blobs.ts';
+import { createRootfsGuard } from './rootfs-guard.ts';
 
 /** What staging a root filesystem tarball produced. */
 export interface StagedRootfs {
@@ -15,16 +17,6 @@ export interface StagedRootfs {
   diffId: Digest;
   /** The layer's index (members and their data offsets, for the file-tree view), a file in the staging area. */
   indexFile: string;
-}
-
-/** Fails when a rootfs member would escape the root on extraction ("..", or a hardlink out). */
-function checkMember(path: string, name: string, type: string, linkname: string | undefined): void {
-  const unsafe = safeMemberName(name) === undefined || (type === 'hardlink' && linkname !== undefined && safeMemberName(linkname) === undefined);
-  if (unsafe) {
-    throw new KilnError(ErrorCode.UNSAFE_PATH, `${path}: entry "${name}" escapes the root filesystem`, {
-      hint: 'the tarball is hostile or was made from outside the root; create it with tar -C ROOT -cf FILE .',
-    });
-  }
 }
 
 /**
@@ -55,8 +47,9 @@ export async function stageRootfs(path: string, staging: Staging): Promise<Stage
   const branch = new PassThrough();
   const diffHash = new HashingStream();
   let tarSource: Readable = branch.pipe(diffHash);
+  let decompress: ReturnType<typeof createDecompressor> | undefined;
   if (compression !== 'none') {
-    const decompress = createDecompressor(compression);
+    decompress = createDecompressor(compression);
     decompress.on('error', (err) => diffHash.destroy(
       new KilnError(ErrorCode.BAD_ARCHIVE, `${path} does not decompress (${compression}): ${err.message}`, { cause: err, hint: 'the file is truncated or corrupt' }),
     ));
@@ -68,16 +61,33 @@ export async function stageRootfs(path: string, staging: Staging): Promise<Stage
   // The index goes to disk as it is read: a layer of millions of members must not be held in memory.
   const index = createLayerIndexWriter(join(staging.dir, 'rootfs.index.db'));
   let count = 0;
+  const guard = createRootfsGuard(path);
   const scanner = new TarScanner(path, (m) => {
-    checkMember(path, m.name, m.type, m.linkname);
+    guard(m);
     index.add(m);
     count++;
+  });
+  let compressedBytes = 0;
+  branch.on('data', (chunk: Buffer) => {
+    compressedBytes += chunk.length;
   });
   const validation = (async () => {
     for await (const chunk of tarSource) scanner.push(chunk as Buffer);
     scanner.end();
     index.finish();
     if (count === 0) throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path} holds no tar entries`, { hint: 'the file is empty or not a tar archive' });
+    if (decompress) {
+      // The decompressor may end before the file does (gunzip stops at a zero byte after the
+      // stream): read the rest, or the tee waits forever; bytes after the stream make a layer
+      // other tools refuse.
+      branch.unpipe(decompress);
+      branch.resume();
+      await finished(branch);
+      const trailing = compressedBytes - (decompress as Duplex & { bytesWritten: number }).bytesWritten;
+      if (trailing > 0) {
+        throw new KilnError(ErrorCode.BAD_ARCHIVE, `${path} has ${trailing} bytes after the end of its ${compression} stream`, { hint: 'the file is corrupt; compress the tarball again' });
+      }
+    }
   })();
   validation.catch((err: unknown) => tee.destroy(err as Error));
   let staged;
@@ -85,6 +95,8 @@ export async function stageRootfs(path: string, staging: Staging): Promise<Stage
     try {
       staged = await staging.stage(source, undefined, [tee]);
     } catch (err) {
+      // The branch never ends once staging failed (an abort, a read error): stop the walk, or it waits forever.
+      diffHash.destroy(err as Error);
       // The decompressor's or the validation's error says what is wrong with the tarball; prefer it.
       await tool;
       await validation;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { KilnError, ErrorCode, assertContent, digestHex, digestOf, isErrno, type Digest } from '../../core/index.ts';
 import type { Descriptor } from '../oci.ts';
 import type { Staging } from '../blobs.ts';
+import { diffIdTeeFor, type DiffIdLedger } from './diff-ids.ts';
 
 /** Where an OCI layout's blobs come from: a directory on disk, or an archive already staged. */
 export interface LayoutSource {
@@ -14,6 +15,8 @@ export interface LayoutSource {
   readSmall(desc: Descriptor): Promise<Buffer>;
   /** Makes sure a blob is staged or already in the store (`inStore`), verifying what it copies. */
   provide(desc: Descriptor, staging: Staging, inStore: (d: Digest) => boolean): Promise<void>;
+  /** Diff_ids of compressed layers, computed while their blobs streamed in. */
+  readonly diffIds: DiffIdLedger;
 }
 
 const SMALL_LIMIT = 16 << 20;
@@ -27,6 +30,7 @@ function missing(what: string, digest: Digest, cause?: unknown): KilnError {
 
 /** A layout directory: blobs are files under blobs/sha256/, never followed through symlinks. */
 export function directorySource(dir: string): LayoutSource {
+  const diffIds: DiffIdLedger = new Map();
   const path = (digest: Digest): string => join(dir, 'blobs', 'sha256', digestHex(digest));
   const checkFile = async (digest: Digest): Promise<void> => {
     let info;
@@ -44,6 +48,7 @@ export function directorySource(dir: string): LayoutSource {
   };
   return {
     what: dir,
+    diffIds,
     readIndex: async () => {
       try {
         return await readFile(join(dir, 'index.json'));
@@ -61,15 +66,19 @@ export function directorySource(dir: string): LayoutSource {
     provide: async (desc, staging, inStore) => {
       if (inStore(desc.digest) || staging.staged.has(desc.digest)) return;
       await checkFile(desc.digest);
-      await staging.stage(createReadStream(path(desc.digest)), desc);
+      const tee = diffIdTeeFor(desc);
+      await staging.stage(createReadStream(path(desc.digest)), desc, tee ? [tee] : []);
+      const outcome = tee?.outcome;
+      if (outcome) diffIds.set(desc.digest, outcome);
     },
   };
 }
 
 /** An archive whose members were staged: `members` maps member names to staged digests. */
-export function stagedSource(what: string, staging: Staging, members: ReadonlyMap<string, Digest>): LayoutSource {
+export function stagedSource(what: string, staging: Staging, members: ReadonlyMap<string, Digest>, diffIds: DiffIdLedger): LayoutSource {
   return {
     what,
+    diffIds,
     readIndex: async () => {
       const digest = members.get('index.json');
       const blob = digest && staging.staged.get(digest);
