@@ -2,8 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError, ErrorCode, existsInRoot, removeInRoot, resolveInRoot, writeFileInRoot } from '../core/index.ts';
 import type { StepInput } from './plan.ts';
-import { runInRoot, type SandboxResult } from './sandbox.ts';
-import { runOnHost } from './host-run.ts';
+import { runConfinedOnHost, runInRoot, type SandboxResult } from './sandbox.ts';
 
 /** A repos or package step of an rpm-family package manager. */
 export type RpmInput = Extract<StepInput, { kind: 'repos' | 'package_groups' | 'packages' | 'remove_packages' }> & { pkg_manager: 'dnf' | 'zypper' };
@@ -87,7 +86,9 @@ export async function runRpmStep(input: RpmInput, root: string, work: string, op
   const home = join(work, 'rpm-home');
   await mkdir(home, { recursive: true });
   await writeFile(join(home, '.rpmmacros'), `%_dbpath ${await rpmDbPath(root)}\n`);
-  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: home, LC_ALL: 'C', ...proxyEnv };
+  const tmp = join(work, 'tmp');
+  await mkdir(tmp, { recursive: true });
+  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: home, TMPDIR: tmp, LC_ALL: 'C', ...proxyEnv };
   if (pm === 'dnf') {
     await mkdir(join(work, 'dnf-log'), { recursive: true }); // dnf fails when its log directory is missing
     const args = [
@@ -95,14 +96,14 @@ export async function runRpmStep(input: RpmInput, root: string, work: string, op
       `--setopt=reposdir=${(await resolveInRoot(root, REPO_DIRS.dnf)).host}`, `--setopt=cachedir=${join(work, 'dnf-cache')}`, `--setopt=logdir=${join(work, 'dnf-log')}`,
       ...(options.proxy ? [`--setopt=proxy=${options.proxy}`] : []), ...packageArgs(input),
     ];
-    return runOnHost('dnf', args, { env, ...base });
+    return runConfinedOnHost('dnf', args, { env, writable: [root, work], ...base });
   }
   const args = [
     '--root', root, '--non-interactive', '--gpg-auto-import-keys', '--cache-dir', join(work, 'zypp-cache'),
     ...(input.releasever !== undefined ? ['--releasever', input.releasever] : []), ...packageArgs(input),
   ];
   try {
-    return await runOnHost('zypper', args, { env, ...base });
+    return await runConfinedOnHost('zypper', args, { env, writable: [root, work], ...base });
   } finally {
     await removeInRoot(root, 'run/zypp.pid'); // zypper's lock, left in the root it ran on
   }

@@ -1,6 +1,6 @@
 import { lstat, mkdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, isErrno, isKilnError, pathExists, resolveInRoot, KilnError, ErrorCode } from '../core/index.ts';
+import { run, isErrno, isKilnError, pathExists, resolveInRoot, KilnError, ErrorCode, TOOL_PACKAGES } from '../core/index.ts';
 import { runOnHost, type SandboxResult } from './host-run.ts';
 
 /** An overlay mount: read-only lower directories (top first), a fresh upper directory, the merged root. */
@@ -139,4 +139,39 @@ export async function runInRoot(root: string, argv: readonly string[], options: 
   } finally {
     await removeMountPoints(root, mounts.created);
   }
+}
+
+/** Options of {@link runConfinedOnHost}. */
+export interface ConfinedOptions {
+  /** The only host paths the tool may write: the image root it works on, its own work directory. */
+  writable: readonly string[];
+  env: Record<string, string>;
+  signal?: AbortSignal;
+  onLine?: (line: string) => void;
+}
+
+/**
+ * Runs a host tool that works on an image root from outside (dnf --installroot, zypper
+ * --root) inside bubblewrap with the host read-only and only `writable` writable: a symlink
+ * of the image that leads out of its root then ends on a read-only host path (the tool
+ * fails) instead of a host file. /dev and /proc are fresh, /tmp is the host's, read-only (give
+ * the tool a TMPDIR among `writable`); the network is the host's.
+ */
+export async function runConfinedOnHost(tool: string, args: readonly string[], options: ConfinedOptions): Promise<SandboxResult> {
+  const path = options.env.PATH ?? process.env.PATH ?? '';
+  if (!(await Promise.all(path.split(':').filter(Boolean).map((dir) => pathExists(join(dir, tool))))).some(Boolean)) {
+    const pkg = TOOL_PACKAGES[tool] ?? tool;
+    throw new KilnError(ErrorCode.TOOL_MISSING, `${tool} not found`, { hint: `install ${pkg}: apt-get install ${pkg}` });
+  }
+  const bwrapArgs = [
+    '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc',
+    ...options.writable.flatMap((dir) => ['--bind', dir, dir]),
+    '--unshare-pid', '--unshare-ipc', '--die-with-parent', '--new-session', '--clearenv',
+    ...Object.entries(options.env).flatMap(([k, v]) => ['--setenv', k, v]),
+    '--', tool, ...args,
+  ];
+  return runOnHost('bwrap', bwrapArgs, {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onLine ? { onLine: options.onLine } : {}),
+  });
 }

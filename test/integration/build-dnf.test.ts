@@ -137,3 +137,26 @@ test('zypper: a scratch layer with zypper --root from the same repository, and a
   const again = json<Built[]>(await kiln(['image', 'build', base, child, '--json']));
   assert.ok(again.every((b) => b.steps.every((s) => s.cached)));
 });
+
+test('host dnf and zypper on a hostile parent: the image\'s symlinks out of its root meet a read-only host', async (t) => {
+  const dir = scratch(t, 'kiln-dnf-hostile');
+  const repo = makeRpmRepo(join(dir, 'rpms'), RPMS.slice(0, 1));
+  const kiln = kilnFor(join(dir, 'home'), 'builder');
+  const canary = join(dir, 'canary');
+  mkdirSync(canary);
+  // A parent without dnf or zypper of its own: the host's run with --installroot/--root on it.
+  const parent = join(dir, 'parent');
+  mkdirSync(join(parent, 'etc'), { recursive: true });
+  sh('ln', ['-s', canary, join(parent, 'var')]);
+  sh('ln', ['-s', canary, join(parent, 'usr')]);
+  sh('tar', ['-C', parent, '-cf', join(dir, 'parent.tar'), '.']);
+  assert.equal((await kiln(['image', 'import', join(dir, 'parent.tar'), 'hostile'])).code, 0);
+  for (const pm of ['dnf', 'zypper']) {
+    const spec = join(dir, `${pm}.yaml`);
+    writeFileSync(spec, `options:\n  name: 'on-hostile-${pm}'\n  pkg_manager: '${pm}'\n  parent: 'hostile'\n  releasever: '9'\nrepos:\n  - alias: 'Kiln_Local'\n    url: 'file://${repo}'\npackages:\n  - kiln-hello\n`);
+    const r = await kiln(['image', 'build', spec]);
+    assert.equal(r.code, 1, `${pm}: the step cannot write through the links: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /BUILD_FAILED/);
+    assert.deepEqual(sh('find', [canary, '-mindepth', '1']).trim(), '', `${pm}: nothing was written on the host`);
+  }
+});
