@@ -42,18 +42,23 @@ export interface LayerBlob {
   mediaType: string;
 }
 
+/** A function that stores bytes as a blob of the layout in `dir` and returns its descriptor fields. */
+function blobWriter(dir: string): (data: Buffer | string) => { digest: string; size: number } {
+  const blobs = join(dir, 'blobs', 'sha256');
+  mkdirSync(blobs, { recursive: true });
+  return (data) => {
+    const digest = sha(data);
+    writeFileSync(join(blobs, digest.slice(7)), data);
+    return { digest, size: Buffer.byteLength(data) };
+  };
+}
+
 /**
  * Writes an OCI layout with one image whose config lists `diffIds` as given (right or
  * wrong on purpose); returns the manifest digest.
  */
 export function writeLayoutRaw(dir: string, layers: readonly LayerBlob[], diffIds: readonly string[], ref = 'fixture:latest'): string {
-  const blobs = join(dir, 'blobs', 'sha256');
-  mkdirSync(blobs, { recursive: true });
-  const put = (data: Buffer | string): { digest: string; size: number } => {
-    const digest = sha(data);
-    writeFileSync(join(blobs, digest.slice(7)), data);
-    return { digest, size: Buffer.byteLength(data) };
-  };
+  const put = blobWriter(dir);
   const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: diffIds } });
   const manifest = JSON.stringify({
     schemaVersion: 2,
@@ -80,13 +85,7 @@ export function writeLayout(dir: string, layers: readonly Buffer[], labels: Reco
   const types = docker
     ? { manifest: 'application/vnd.docker.distribution.manifest.v2+json', config: 'application/vnd.docker.container.image.v1+json', layer: 'application/vnd.docker.image.rootfs.diff.tar' }
     : { manifest: 'application/vnd.oci.image.manifest.v1+json', config: 'application/vnd.oci.image.config.v1+json', layer: 'application/vnd.oci.image.layer.v1.tar' };
-  const blobs = join(dir, 'blobs', 'sha256');
-  mkdirSync(blobs, { recursive: true });
-  const put = (data: Buffer | string): { digest: string; size: number } => {
-    const digest = sha(data);
-    writeFileSync(join(blobs, digest.slice(7)), data);
-    return { digest, size: Buffer.byteLength(data) };
-  };
+  const put = blobWriter(dir);
   const layerDescs = layers.map((l, i) => ({ mediaType: gzipped[i] ? `${types.layer}${docker ? '.gzip' : '+gzip'}` : types.layer, ...put(l) }));
   const config = JSON.stringify({
     architecture: 'amd64',

@@ -8,18 +8,7 @@ import { applyLayer, type Descriptor } from '../../src/store/index.ts';
 import { digestOf, isKilnError, type Digest } from '../../src/core/index.ts';
 import { scratch } from '../helpers.ts';
 import { rawTar, type RawMember } from '../raw-tar.ts';
-
-/** mulberry32: a tiny seeded PRNG, so that a failing case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../mutators.ts';
 
 function fingerprint(dir: string): string {
   const lines: string[] = [];

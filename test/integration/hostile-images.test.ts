@@ -138,21 +138,27 @@ const CONSUMERS: Array<{ name: string; args: (img: string, out: string) => strin
   { name: 'boot', args: (img, out) => ['image', 'export', img, out, '--format', 'boot', '--layout', 'kiln'] },
 ];
 
-test('hostile images: no consumer writes outside the image or copies host files into an artifact', async (t) => {
-  const dir = scratch(t, 'kiln-hostile');
+/** A scratch directory with a canary, a store, and each case of the corpus imported as `<prefix>-<i>`. */
+async function corpus(t: Parameters<typeof scratch>[0], prefix: string) {
+  const dir = scratch(t, `kiln-${prefix}`);
   const canary = makeCanary(dir);
-  const home = join(dir, 'home');
-  const kiln = kilnFor(home);
-  const before = canary.fingerprint();
+  const kiln = kilnFor(join(dir, 'home'));
+  for (const [i, c] of CASES.entries()) {
+    const layout = join(dir, `layout-${i}`);
+    writeLayout(layout, c.layers(canary.path), { 'walt.node.models': 'pc-x86-64' });
+    const imported = await kiln(['image', 'import', layout, `${prefix}-${i}`]);
+    assert.equal(imported.code, 0, `${c.name}: import: ${imported.stderr}`);
+  }
+  return { dir, canary, kiln, before: canary.fingerprint() };
+}
+
+test('hostile images: no consumer writes outside the image or copies host files into an artifact', async (t) => {
+  const { dir, canary, kiln, before } = await corpus(t, 'hostile');
   const shadowBefore = existsSync('/etc/shadow') ? readFileSync('/etc/shadow', 'latin1') : '';
   // The host's root entry is long and specific enough not to appear by chance.
   const shadow = shadowBefore.split('\n')[0] ?? '';
   for (const [i, c] of CASES.entries()) {
-    const layout = join(dir, `layout-${i}`);
-    writeLayout(layout, c.layers(canary.path), { 'walt.node.models': 'pc-x86-64' });
     const name = `hostile-${i}`;
-    const imported = await kiln(['image', 'import', layout, name]);
-    assert.equal(imported.code, 0, `${c.name}: import: ${imported.stderr}`);
     for (const consumer of CONSUMERS) {
       const out = join(dir, `out-${i}-${consumer.name.replace(' ', '-')}`);
       mkdirSync(out, { recursive: true });
@@ -176,15 +182,8 @@ test('hostile images: no consumer writes outside the image or copies host files 
 });
 
 test('hostile images as build parents: unpacking for overlayfs and the step set-up stay inside the image', async (t) => {
-  const dir = scratch(t, 'kiln-hostile-build');
-  const canary = makeCanary(dir);
-  const home = join(dir, 'home');
-  const kiln = kilnFor(home);
-  const before = canary.fingerprint();
+  const { dir, canary, kiln, before } = await corpus(t, 'parent');
   for (const [i, c] of CASES.entries()) {
-    const layout = join(dir, `layout-${i}`);
-    writeLayout(layout, c.layers(canary.path), { 'walt.node.models': 'pc-x86-64' });
-    assert.equal((await kiln(['image', 'import', layout, `parent-${i}`])).code, 0);
     const spec = join(dir, `child-${i}.yaml`);
     writeFileSync(spec, `options:\n  name: child-${i}\n  pkg_manager: apt\n  parent: 'parent-${i}'\ncmds:\n  - cmd: 'true'\n`);
     const r = await kiln(['image', 'build', spec]);
