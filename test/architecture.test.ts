@@ -13,10 +13,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   store: ['core'],
   registry: ['core', 'config', 'store'],
   check: ['core', 'store'],
-  build: ['core', 'config', 'store', 'registry', 'check', 'export'],
+  builder: ['core', 'config', 'store', 'registry', 'check', 'export'],
   export: ['core', 'config', 'store', 'check'],
   boot: ['core', 'config', 'store', 'check', 'export'],
-  cli: ['core', 'config', 'store', 'registry', 'check', 'build', 'export', 'boot'],
+  cli: ['core', 'config', 'store', 'registry', 'check', 'builder', 'export', 'boot'],
 };
 
 function sourceFiles(dir: string): string[] {

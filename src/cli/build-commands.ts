@@ -1,4 +1,4 @@
-import { buildImages, formatPlan } from '../build/index.ts';
+import { buildImages, formatPlan } from '../builder/index.ts';
 import { checkImage, formatCheckSummary } from '../check/index.ts';
 import { formatImageRef, labelModels, shortImageName } from '../store/index.ts';
 import type { Command } from './command.ts';

@@ -1,6 +1,6 @@
 import { SETTINGS } from '../config/index.ts';
 import { KilnError, ErrorCode, isProcessAlive, type Digest } from '../core/index.ts';
-import { pruneBuildCache } from '../build/index.ts';
+import { pruneBuildCache } from '../builder/index.ts';
 import { pruneExportCache } from '../export/index.ts';
 import { pruneBlobCache } from '../registry/index.ts';
 import type { Command } from './command.ts';
