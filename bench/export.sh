@@ -9,7 +9,7 @@
 #   kiln        kiln image export <img> <dir> --format squashfs --layout kiln   (gzip, as mksquashfs)
 #   kiln-again  the same export again: unchanged image, served from the export cache
 #   openchami   buildah mount <ctr> && mksquashfs <mnt> <out> -noappend          (defaults: gzip, all cores)
-# and, to show why Kiln streams one-layer images into tar2sqfs, the tools alone on the tarball:
+# and, for reference, the tools alone on the tarball:
 #   tar2sqfs    tar2sqfs -c gzip -j <cores> < rootfs.tar
 #   untar+mksq  tar -x (owners, xattrs) then mksquashfs <dir> -comp gzip
 # Medians of RUNS runs (default 3) are printed with the ratio openchami/kiln (>1: Kiln faster).

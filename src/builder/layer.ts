@@ -6,10 +6,8 @@ import type { Readable } from 'node:stream';
 import {
   HashingStream, digestHex, removeTree, run, start, type Digest,
 } from '../core/index.ts';
-import { applyLayer, type Descriptor } from '../store/index.ts';
+import { OPAQUE, WHITEOUT, applyLayer, type Descriptor } from '../store/index.ts';
 
-const WHITEOUT = '.wh.';
-const OPAQUE = '.wh..wh..opq';
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
 
 /** A layer tarball Kiln wrote: uncompressed, so its digest is its diff_id. */

@@ -8,9 +8,8 @@ import {
   KilnError, ErrorCode, decompressedStream, isKilnError, layerCompression, readTarMembers, resolveInRootSync, run, safeMemberName, start, type ScannedMember,
 } from '../core/index.ts';
 import type { Descriptor } from './oci.ts';
+import { OPAQUE, WHITEOUT, isWhiteoutName } from './whiteout.ts';
 
-const WHITEOUT = '.wh.';
-const OPAQUE = '.wh..wh..opq';
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
 const IS_ROOT = process.getuid?.() === 0;
 
@@ -221,6 +220,8 @@ async function walkLayer(layer: Descriptor, open: () => Readable, onMember: (m: 
     await readTarMembers(stream as AsyncIterable<Buffer>, what, async (member, data) => {
       const rel = safeMemberName(member.name);
       if (rel === undefined) throw unsafe(what, member.name, 'escapes the root with ".."');
+      const base = posix.basename(rel);
+      if (base !== OPAQUE && base.startsWith(WHITEOUT) && !isWhiteoutName(base)) throw unsafe(what, member.name, 'is a whiteout of its own directory or of its parent');
       try {
         await onMember(member, rel, data);
       } catch (err) {

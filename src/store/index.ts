@@ -13,6 +13,7 @@ export {
 } from './oci.ts';
 export { importImage, verifyDiffIds, detectImageFormat, parseImageFormat, IMAGE_FORMATS, type ImageFormat, type ImportOptions, type ImportResult } from './import/index.ts';
 export { exportImage, type ExportOptions } from './export.ts';
+export { OPAQUE, WHITEOUT, isWhiteoutName } from './whiteout.ts';
 export { unpackLayers, applyLayer, resolveDirInRoot, type ApplyOptions, type ExtractMode } from './extract.ts';
 export { readImageTree, readTreeFiles, treePath, type ImageTree, type TreeEntry, type Resolution, type FileContent, type LayerSource } from './tree.ts';
 export { NODE_MODELS, OCI_ARCHITECTURES, MAX_SERVER_VERSION, DEFAULT_SERVER_VERSION, LABELS, labelModels, modelOciArchitectures } from './node-models.ts';

@@ -7,6 +7,7 @@ import {
   type ScannedMember,
 } from '../core/index.ts';
 import type { Descriptor } from './oci.ts';
+import { OPAQUE, WHITEOUT, isWhiteoutName } from './whiteout.ts';
 
 /** The layer's uncompressed tar stream; destroying it also closes the blob; corruption is DIGEST_MISMATCH. */
 export function decompressedLayer(stream: Readable, layer: Descriptor): Readable {
@@ -57,8 +58,6 @@ const UNSAFE_EXAMPLES = 20;
 const ROOT_PARENT = '/';
 const TYPES: readonly IndexedType[] = ['file', 'directory', 'symlink', 'hardlink', 'char', 'block', 'fifo', 'implied'];
 const TYPE_CODE = new Map(TYPES.map((t, i) => [t, i]));
-const WHITEOUT = '.wh.';
-const OPAQUE = '.wh..wh..opq';
 
 const SCHEMA = `
   PRAGMA journal_mode = OFF;
@@ -115,6 +114,11 @@ export function createLayerIndexWriter(file: string): LayerIndexWriter {
         return;
       }
       const [parent, name] = path === '' ? [ROOT_PARENT, ''] : splitPath(path);
+      if (name !== OPAQUE && name.startsWith(WHITEOUT) && !isWhiteoutName(name)) {
+        // ".wh.", ".wh.." or ".wh...": a whiteout of the directory itself or of its parent.
+        if (unsafeCount++ < UNSAFE_EXAMPLES) insertUnsafe.run(m.name);
+        return;
+      }
       if (name === OPAQUE) {
         insertHide.run(parent, 1);
         return;

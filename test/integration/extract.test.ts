@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { applyLayer, resolveDirInRoot, type Descriptor } from '../../src/store/index.ts';
-import { digestOf, type Digest } from '../../src/core/index.ts';
+import { digestOf, isKilnError, type Digest } from '../../src/core/index.ts';
 import { scratch, sh } from '../helpers.ts';
 import { rawTar, type RawMember } from '../raw-tar.ts';
 
@@ -105,4 +105,19 @@ test('resolveDirInRoot: absolute links restart at the root, ".." stops there, lo
   assert.equal(resolveDirInRoot(root, 'host', true), join(root, 'nonexistent/host/dir'));
   assert.ok(lstatSync(join(root, 'nonexistent/host/dir')).isDirectory());
   assert.throws(() => resolveDirInRoot(root, 'loop/x', true), /symlink loop/);
+});
+
+test('a whiteout of "." or ".." is refused in both modes and removes nothing', async (t) => {
+  const dir = scratch(t, 'kiln-extract');
+  const root = join(dir, 'root');
+  mkdirSync(root);
+  writeFileSync(join(dir, 'sibling'), 'outside\n');
+  await apply(root, [[{ name: 'etc/', type: 'directory' }, { name: 'etc/x', content: 'x' }]]);
+  for (const mode of ['merge', 'overlay'] as const) {
+    for (const name of ['.wh...', 'etc/.wh...', 'etc/.wh..', '.wh.']) {
+      await assert.rejects(apply(root, [[{ name }]], mode), (e) => isKilnError(e, 'UNSAFE_PATH'), `${mode} ${name}`);
+    }
+  }
+  assert.equal(readFileSync(join(dir, 'sibling'), 'utf8'), 'outside\n');
+  assert.equal(readFileSync(join(root, 'etc/x'), 'utf8'), 'x');
 });

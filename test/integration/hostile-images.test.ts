@@ -60,6 +60,8 @@ function differential(member: RawMember): Buffer {
 interface Case {
   name: string;
   layers: (canary: string) => Buffer[];
+  /** Every consumer must refuse it (UNSAFE_PATH). */
+  refused?: boolean;
 }
 
 const CASES: Case[] = [
@@ -106,6 +108,11 @@ const CASES: Case[] = [
   {
     name: 'absolute member names land inside the root',
     layers: (c) => [rawTar([...BOOT, { name: `${c}/keep`, content: 'inside\n' }])],
+  },
+  {
+    name: 'whiteouts of the directory itself and of its parent',
+    layers: () => [rawTar([...BOOT, { name: 'etc/', type: 'directory' }]), rawTar([{ name: '.wh...' }, { name: 'etc/.wh...' }, { name: 'etc/.wh..' }])],
+    refused: true,
   },
   {
     name: 'symlink loop',
@@ -167,6 +174,7 @@ test('hostile images: no consumer writes outside the image or copies host files 
       t.diagnostic(`${label}: exit ${r.code} ${r.stderr.split('\n')[0] ?? ''}`);
       assert.ok(r.code === 0 || r.code === 1, `${label}: exit ${r.code}: ${r.stderr}`);
       if (r.code === 1) assert.match(r.stderr, /kiln: error \[(UNSAFE_PATH|BAD_ARCHIVE)\]/, `${label}: refused with a code: ${r.stderr}`);
+      if (c.refused) assert.match(r.stderr, /kiln: error \[UNSAFE_PATH\]/, `${label}: refused`);
       assert.doesNotMatch(r.stderr, /TypeError|ReferenceError|at .*\.ts:\d+/, `${label}: no crash`);
       assert.equal(canary.fingerprint(), before, `${label}: the host canary is unchanged`);
       for (const file of filesUnder(out)) {
