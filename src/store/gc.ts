@@ -1,4 +1,4 @@
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { digestHex, isErrno, isProcessAlive, isStaleWork, makeWorkDir, removeTree, workDirOwner, type Digest } from '../core/index.ts';
@@ -64,9 +64,24 @@ export async function collectBlobs(input: { layout: LayoutPaths; catalog: Catalo
       });
     }
   } finally {
-    await removeTree(trash);
+    await emptyTrash(trash);
   }
   return report;
+}
+
+/**
+ * Deletes the trash folder's files a few at a time with async unlinks: a recursive `rm`
+ * of a thousand files holds the event loop for tens of milliseconds.
+ */
+async function emptyTrash(trash: string): Promise<void> {
+  const names = await readdir(trash);
+  for (let i = 0; i < names.length; i += 16) {
+    await Promise.all(names.slice(i, i + 16).map((name) => unlink(join(trash, name)).catch((err: unknown) => {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    })));
+  }
+  await rmdir(trash);
+  await removeTree(trash); // ends its lease (the folder is gone already)
 }
 
 /** Removes work directories (`<prefix>-<pid>-…`) of processes that no longer run or whose lease expired. */
