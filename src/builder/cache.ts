@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { digestHex, isErrno, makeWorkDir, removeTree, writeFileAtomic, type Digest } from '../core/index.ts';
+import { digestHex, isErrno, isStaleWork, makeWorkDir, removeTree, workDirOwner, writeFileAtomic, type Digest } from '../core/index.ts';
 import type { Descriptor } from '../store/index.ts';
 import { unpackLayerForOverlay } from './layer.ts';
 
@@ -89,7 +89,7 @@ export function openBuildCache(home: string): BuildCache {
 /**
  * Cleans the build cache for `kiln store gc`: step entries, layer tarballs and unpacked
  * layers whose layer is not in any image of the store (`keep`), and work directories of
- * processes that no longer run. Steps of images that exist stay cached; while a build
+ * processes that no longer run or whose lease expired. Steps of images that exist stay cached; while a build
  * runs (a live process owns a work directory) nothing is removed.
  */
 export async function pruneBuildCache(home: string, keep: ReadonlySet<Digest>, isAlive: (pid: number) => boolean): Promise<number> {
@@ -97,10 +97,13 @@ export async function pruneBuildCache(home: string, keep: ReadonlySet<Digest>, i
   const list = async (dir: string): Promise<string[]> => readdir(dir).catch((err: unknown) => (isErrno(err, 'ENOENT') ? [] : Promise.reject(err)));
   const kept = (hex: string): boolean => keep.has(`sha256:${hex}`);
   let removed = 0;
-  const live = (await list(join(cache.root, 'work'))).some((name) => {
-    const pid = Number(/^[a-z]+-(\d+)-/u.exec(name)?.[1]);
-    return Number.isInteger(pid) && isAlive(pid);
-  });
+  // Work of a live owner whose lease is fresh is a build running now (see core's lease.ts).
+  const work = await list(join(cache.root, 'work'));
+  const stale = new Set<string>();
+  for (const name of work) {
+    if (await isStaleWork(join(cache.root, 'work', name), workDirOwner(name), { isAlive })) stale.add(name);
+  }
+  const live = work.some((name) => workDirOwner(name) !== undefined && !stale.has(name));
   // A build running now has steps and unpacked layers no image uses yet: leave the cache alone.
   if (live) return 0;
   for (const name of await list(join(cache.root, 'steps'))) {
@@ -119,9 +122,6 @@ export async function pruneBuildCache(home: string, keep: ReadonlySet<Digest>, i
     await removeTree(join(cache.root, 'layers', name));
     removed++;
   }
-  for (const name of await list(join(cache.root, 'work'))) {
-    const pid = Number(/^[a-z]+-(\d+)-/u.exec(name)?.[1]);
-    if (Number.isInteger(pid) && !isAlive(pid)) await removeTree(join(cache.root, 'work', name));
-  }
+  for (const name of stale) await removeTree(join(cache.root, 'work', name));
   return removed;
 }

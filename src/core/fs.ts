@@ -2,6 +2,7 @@ import { open, rename, rm, mkdir, mkdtemp, lstat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { isErrno } from './errors.ts';
+import { leases } from './lease.ts';
 
 /** fsyncs a file, or a directory so that a rename inside it survives a crash. */
 export async function syncPath(path: string): Promise<void> {
@@ -60,14 +61,26 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   await syncDir(dirname(path));
 }
 
-/** Creates a fresh private work directory under `parent`; remove it with {@link removeTree}. */
+/**
+ * Creates a fresh private work directory `<prefix>-<pid>-…` under `parent`, and holds its
+ * lease (see lease.ts) until it is removed with {@link removeTree}.
+ */
 export async function makeWorkDir(parent: string, prefix: string): Promise<string> {
   await mkdir(parent, { recursive: true });
-  return mkdtemp(join(parent, `${prefix}-${process.pid}-`));
+  const dir = await mkdtemp(join(parent, `${prefix}-${process.pid}-`));
+  leases.hold(dir);
+  return dir;
 }
 
-/** Removes a file or directory tree; absent is fine. */
+/** The owner's pid in the name of work made by {@link makeWorkDir} (`<prefix>-<pid>-…`), if it is such a name. */
+export function workDirOwner(name: string): number | undefined {
+  const pid = /^[a-z]+-(\d+)-/u.exec(name)?.[1];
+  return pid === undefined ? undefined : Number(pid);
+}
+
+/** Removes a file or directory tree (ending its lease, if any); absent is fine. */
 export async function removeTree(path: string): Promise<void> {
+  leases.release(path);
   await rm(path, { recursive: true, force: true });
 }
 

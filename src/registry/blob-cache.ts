@@ -4,7 +4,7 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertContent, digestHex, isErrno, isProcessAlive, silentProgress, type Digest, type Logger, type Progress } from '../core/index.ts';
+import { assertContent, digestHex, isErrno, isProcessAlive, isStaleWork, leases, silentProgress, type Digest, type Logger, type Progress } from '../core/index.ts';
 
 /**
  * Where pulled blobs land before they join the store: `<home>/tmp/registry-blobs/`.
@@ -70,6 +70,8 @@ export function createBlobCache(home: string, options: { logger: Logger; progres
       const partial = join(dir, `${hex}.partial.${process.pid}`);
       await claimPartial(hex, partial);
       const task = progress.start(blob.digest.slice(7, 19), blob.size);
+      // While this process downloads, the partial file's lease stays fresh (see core's lease.ts).
+      leases.hold(partial);
       try {
         for (let attempt = 1; ; attempt++) {
           let offset = (await sizeOf(partial)) ?? 0;
@@ -120,6 +122,7 @@ export function createBlobCache(home: string, options: { logger: Logger; progres
           }
         }
       } finally {
+        leases.release(partial);
         task.done();
       }
     },
@@ -128,7 +131,7 @@ export function createBlobCache(home: string, options: { logger: Logger; progres
 
 /**
  * Cleans the blob cache for `kiln store gc`: partial files of processes that no longer
- * run, and complete blobs the store already holds (a pull that died after committing).
+ * run or whose lease expired, and complete blobs the store already holds (a pull that died after committing).
  * Complete blobs the store lacks stay, so that the pull can be run again without
  * downloading them. Returns how many files went.
  */
@@ -144,7 +147,7 @@ export async function pruneBlobCache(home: string, inStore: (digest: Digest) => 
   let removed = 0;
   for (const name of names) {
     const partial = /^([a-f0-9]{64})\.partial\.(\d+)$/u.exec(name);
-    const stale = partial ? !isProcessAlive(Number(partial[2])) : /^[a-f0-9]{64}$/u.test(name) && inStore(`sha256:${name}`);
+    const stale = partial ? await isStaleWork(join(dir, name), Number(partial[2])) : /^[a-f0-9]{64}$/u.test(name) && inStore(`sha256:${name}`);
     if (stale) {
       await rm(join(dir, name), { force: true });
       removed++;

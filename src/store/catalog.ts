@@ -1,6 +1,8 @@
 import { DatabaseSync } from 'node:sqlite';
 import type { Digest } from '../core/index.ts';
 import type { ImageRef } from './reference.ts';
+import { BUSY_TIMEOUT_MS, retryBusy, retryBusySync } from './busy.ts';
+import { CATALOG_VERSION, catalogVersion, migrate } from './migrations.ts';
 import type { Platform } from './oci.ts';
 
 /** One image in the catalog. */
@@ -17,34 +19,6 @@ export interface ImageRecord {
   added: string;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS images (
-  owner TEXT NOT NULL,
-  name TEXT NOT NULL,
-  tag TEXT NOT NULL,
-  manifest_digest TEXT NOT NULL,
-  created TEXT NOT NULL,
-  size INTEGER NOT NULL,
-  labels TEXT NOT NULL,
-  platform TEXT NOT NULL,
-  added TEXT NOT NULL,
-  PRIMARY KEY (owner, name, tag)
-);
-CREATE INDEX IF NOT EXISTS images_manifest ON images (manifest_digest);
-CREATE TABLE IF NOT EXISTS manifest_blobs (
-  manifest_digest TEXT NOT NULL,
-  blob_digest TEXT NOT NULL,
-  PRIMARY KEY (manifest_digest, blob_digest)
-);
-CREATE INDEX IF NOT EXISTS manifest_blobs_blob ON manifest_blobs (blob_digest);
-CREATE TABLE IF NOT EXISTS pins (
-  digest TEXT NOT NULL,
-  pid INTEGER NOT NULL,
-  token TEXT NOT NULL,
-  since INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS pins_digest ON pins (digest);
-`;
 
 interface ImageRow {
   owner: string;
@@ -70,10 +44,26 @@ function toRecord(row: ImageRow): ImageRecord {
   };
 }
 
+/** A node's image as stored in `nodes.image`: `<user>/<name>:<tag>`. */
+function parseNodeImage(text: string): ImageRef {
+  const slash = text.indexOf('/');
+  const colon = text.lastIndexOf(':');
+  return { user: text.slice(0, slash), name: text.slice(slash + 1, colon), tag: text.slice(colon + 1) };
+}
+
 /** The catalog: names, owners, labels, sizes and blob references, in SQLite. */
 export interface Catalog {
-  /** Runs `fn` inside one write transaction (BEGIN IMMEDIATE): writers across processes are serialised. */
+  /** How many schema steps opening this catalog applied (0 when it was up to date). */
+  readonly migrated: number;
+  /** The schema version (`PRAGMA user_version`). */
+  version(): number;
+  /**
+   * Runs `fn` inside one write transaction (BEGIN IMMEDIATE): writers across processes are
+   * serialised. Waiting for the lock blocks the thread; async code uses {@link writeAsync}.
+   */
   write<T>(fn: () => T): T;
+  /** Like {@link write}, but waits for the lock on timers, so the event loop keeps turning. */
+  writeAsync<T>(what: string, fn: () => T): Promise<T>;
   listImages(): ImageRecord[];
   findImage(ref: ImageRef): ImageRecord | undefined;
   putImage(record: ImageRecord, blobs: readonly Digest[]): void;
@@ -84,23 +74,23 @@ export interface Catalog {
   imagesUsing(digest: Digest): ImageRef[];
   /** Every blob digest some image needs (manifests, configs, layers). */
   referencedBlobs(): Set<Digest>;
-  pin(digests: readonly Digest[], token: string): void;
-  unpin(token: string): void;
+  pin(digests: readonly Digest[], token: string): Promise<void>;
+  unpin(token: string): Promise<void>;
+  /** The images nodes boot (`nodes.image`), sorted; each at most once. */
+  imagesInUse(): ImageRef[];
   /** Digests pinned by live processes; pins of dead processes are dropped. */
   pinnedBlobs(isAlive: (pid: number) => boolean): Set<Digest>;
   close(): void;
 }
 
-/** Opens (and creates) the catalog database. */
+/** Opens (and creates, or upgrades to the current schema) the catalog database. */
 export function openCatalog(path: string): Catalog {
-  const db = new DatabaseSync(path, { timeout: 60_000 });
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;');
-  db.exec(SCHEMA);
+  // A short busy timeout: SQLite sleeps on the calling thread while it waits (see busy.ts).
+  const db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
+  retryBusySync('opening the catalog', () => db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;'));
   let depth = 0;
 
-  const write = <T>(fn: () => T): T => {
-    if (depth > 0) return fn();
-    db.exec('BEGIN IMMEDIATE');
+  const transaction = <T>(fn: () => T): T => {
     depth++;
     try {
       const result = fn();
@@ -114,12 +104,37 @@ export function openCatalog(path: string): Catalog {
     }
   };
 
+  const write = <T>(fn: () => T): T => {
+    if (depth > 0) return fn();
+    retryBusySync('waiting to write the catalog', () => db.exec('BEGIN IMMEDIATE'));
+    return transaction(fn);
+  };
+
+  const writeAsync = async <T>(what: string, fn: () => T): Promise<T> => {
+    if (depth > 0) return fn();
+    // BEGIN and `fn` run in one synchronous stretch: no other caller of this process can
+    // start a transaction on the connection in between.
+    return retryBusy(what, () => {
+      db.exec('BEGIN IMMEDIATE');
+      return transaction(fn);
+    });
+  };
+
+  const read = <T>(fn: () => T): T => retryBusySync('reading the catalog', fn);
+
+  // Only a catalog behind the current version takes the write lock to upgrade.
+  // (a newer catalog is refused inside `migrate`).
+  const migrated = read(() => catalogVersion(db)) === CATALOG_VERSION ? 0 : write(() => migrate(db, path));
+
   return {
+    migrated,
+    version: () => read(() => catalogVersion(db)),
     write,
+    writeAsync,
     listImages: () =>
-      (db.prepare('SELECT * FROM images ORDER BY owner, name, tag').all() as unknown as ImageRow[]).map(toRecord),
+      read(() => db.prepare('SELECT * FROM images ORDER BY owner, name, tag').all() as unknown as ImageRow[]).map(toRecord),
     findImage: (ref) => {
-      const row = db.prepare('SELECT * FROM images WHERE owner = ? AND name = ? AND tag = ?').get(ref.user, ref.name, ref.tag) as ImageRow | undefined;
+      const row = read(() => db.prepare('SELECT * FROM images WHERE owner = ? AND name = ? AND tag = ?').get(ref.user, ref.name, ref.tag)) as ImageRow | undefined;
       return row ? toRecord(row) : undefined;
     },
     putImage: (record, blobs) => {
@@ -142,24 +157,27 @@ export function openCatalog(path: string): Catalog {
       return rows.map((r) => r.blob_digest as Digest);
     },
     imagesUsing: (digest) =>
-      (db
+      (read(() => db
         .prepare('SELECT owner, name, tag FROM images WHERE manifest_digest IN (SELECT manifest_digest FROM manifest_blobs WHERE blob_digest = ?) ORDER BY owner, name, tag')
-        .all(digest) as Array<{ owner: string; name: string; tag: string }>).map((r) => ({ user: r.owner, name: r.name, tag: r.tag })),
+        .all(digest)) as Array<{ owner: string; name: string; tag: string }>).map((r) => ({ user: r.owner, name: r.name, tag: r.tag })),
     referencedBlobs: () => {
-      const rows = db
+      const rows = read(() => db
         .prepare('SELECT DISTINCT blob_digest FROM manifest_blobs WHERE manifest_digest IN (SELECT manifest_digest FROM images)')
-        .all() as Array<{ blob_digest: string }>;
+        .all()) as Array<{ blob_digest: string }>;
       return new Set(rows.map((r) => r.blob_digest as Digest));
     },
-    pin: (digests, token) => {
-      write(() => {
+    pin: async (digests, token) => {
+      await writeAsync('pinning blobs', () => {
         const insert = db.prepare('INSERT INTO pins (digest, pid, token, since) VALUES (?, ?, ?, ?)');
         for (const d of digests) insert.run(d, process.pid, token, Date.now());
       });
     },
-    unpin: (token) => {
-      write(() => db.prepare('DELETE FROM pins WHERE token = ?').run(token));
+    unpin: async (token) => {
+      await writeAsync('unpinning blobs', () => db.prepare('DELETE FROM pins WHERE token = ?').run(token));
     },
+    imagesInUse: () =>
+      (read(() => db.prepare('SELECT DISTINCT image FROM nodes ORDER BY image').all()) as Array<{ image: string }>)
+        .map((r) => parseNodeImage(r.image)),
     pinnedBlobs: (isAlive) => {
       const rows = db.prepare('SELECT digest, pid FROM pins').all() as Array<{ digest: string; pid: number }>;
       const dead = new Set<number>();

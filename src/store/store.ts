@@ -1,20 +1,23 @@
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, writeSync, readFileSync, mkdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { KilnError, ErrorCode, isErrno, isProcessAlive, silentLogger, type Digest, type Logger, type Progress } from '../core/index.ts';
+import { silentLogger, type Digest, type Logger, type Progress } from '../core/index.ts';
 import { openCatalog, type Catalog, type ImageRecord } from './catalog.ts';
 import {
   blobPath, blobSize, createStaging, initLayout, layoutPaths, openVerifiedBlob, readSmallBlob,
   type LayoutPaths, type Staging,
 } from './blobs.ts';
-import { configLabels, parseConfig, parseManifest, type Descriptor, type ImageConfig, type ImageManifest, type Platform } from './oci.ts';
-import { renderLayoutIndex } from './layout-index.ts';
-import { formatImageRef, sameRef, type ImageRef } from './reference.ts';
+import { parseConfig, parseManifest, type Descriptor, type ImageConfig, type ImageManifest } from './oci.ts';
+import { sameRef, type ImageRef } from './reference.ts';
 import { verifyStore, type VerifyReport } from './verify.ts';
 import { readImageTree, type ImageTree, type LayerSource } from './tree.ts';
 import { adoptLayerIndex } from './layer-index.ts';
+import { collectBlobs, removeOrphanCaches, removeStaleWorkDirs, type GcReport } from './gc.ts';
+import { commitImage, exists, notFound, type NewImage } from './commit.ts';
+import { expectedIndexText, syncLayoutIndex } from './index-sync.ts';
+
+export type { GcReport } from './gc.ts';
+export type { NewImage } from './commit.ts';
 
 /** How to open a store. */
 export interface StoreOptions {
@@ -25,21 +28,6 @@ export interface StoreOptions {
   logger?: Logger;
   /** Shows transfers as blobs stream in (the CLI passes a terminal display). */
   progress?: Progress;
-}
-
-/** What a new image consists of, its blobs already staged or in the store. */
-export interface NewImage {
-  ref: ImageRef;
-  manifestDigest: Digest;
-  manifestSize: number;
-  manifest: ImageManifest;
-  config: ImageConfig;
-}
-
-/** What `gc` removed. */
-export interface GcReport {
-  removedBlobs: number;
-  freedBytes: number;
 }
 
 /** The local image store: an OCI image layout plus a SQLite catalog, safe for concurrent processes. */
@@ -72,23 +60,14 @@ export interface Store {
   duplicate(source: ImageRef, target: ImageRef, options?: { force?: boolean }): ImageRecord;
   rename(source: ImageRef, target: ImageRef, options?: { force?: boolean }): ImageRecord;
   remove(refs: readonly ImageRef[]): Promise<ImageRecord[]>;
+  /** The images nodes boot (from the catalog's nodes table), each once: `kiln image show` reports them in use. */
+  imagesInUse(): ImageRef[];
   verify(): Promise<VerifyReport>;
+  /** Deletes unreferenced blobs, stale work (dead owner or expired lease) and caches of deleted blobs, without stalling the event loop. */
   gc(): Promise<GcReport>;
   close(): void;
 }
 
-
-function notFound(ref: ImageRef): KilnError {
-  return new KilnError(ErrorCode.NOT_FOUND, `no image ${formatImageRef(ref)} in the store`, {
-    hint: 'list images with `kiln image show` (add --all for other users\' images)',
-  });
-}
-
-function exists(ref: ImageRef): KilnError {
-  return new KilnError(ErrorCode.ALREADY_EXISTS, `image ${formatImageRef(ref)} already exists`, {
-    hint: 'choose another name, remove it first with `kiln image remove`, or pass --force to replace it',
-  });
-}
 
 /** Opens the store under `home`, creating it when absent. */
 export function openStore(options: StoreOptions): Store {
@@ -99,55 +78,8 @@ export function openStore(options: StoreOptions): Store {
   initLayout(layout);
   const catalog: Catalog = openCatalog(join(options.home, 'kiln.db'));
 
-  /** index.json as the catalog says it must be. */
-  const expectedIndexText = (): string =>
-    renderLayoutIndex(
-      catalog.listImages().map((r) => ({
-        ref: r.ref,
-        manifestDigest: r.manifestDigest,
-        manifestSize: blobSize(layout, r.manifestDigest) ?? 0,
-        platform: r.platform,
-      })),
-    );
-
-  /** Rewrites index.json from the catalog; called inside every write transaction. */
-  const syncIndex = (): void => {
-    const tmp = `${layout.indexPath}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const fd = openSync(tmp, 'wx', 0o644);
-    try {
-      writeSync(fd, expectedIndexText());
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, layout.indexPath);
-    const dirFd = openSync(layout.dir, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
-  };
-
-  /** Deletes blob files among `candidates` that no image references and no live process pinned. */
-  const collect = (candidates: Iterable<Digest> | 'all'): GcReport => {
-    const report: GcReport = { removedBlobs: 0, freedBytes: 0 };
-    catalog.write(() => {
-      catalog.pruneManifests();
-      const keep = catalog.referencedBlobs();
-      for (const d of catalog.pinnedBlobs(isProcessAlive)) keep.add(d);
-      const list = candidates === 'all' ? readdirSync(layout.blobsDir).map((hex) => `sha256:${hex}` as Digest) : candidates;
-      for (const digest of list) {
-        if (keep.has(digest)) continue;
-        const size = blobSize(layout, digest);
-        if (size === undefined) continue;
-        unlinkSync(blobPath(layout, digest));
-        report.removedBlobs++;
-        report.freedBytes += size;
-      }
-    });
-    return report;
-  };
+  const syncIndex = (): void => syncLayoutIndex(layout, catalog);
+  const collect = (candidates: Iterable<Digest> | 'all'): Promise<GcReport> => collectBlobs({ layout, catalog, tmpDir }, candidates);
 
   const treeCacheDir = join(options.home, 'cache', 'tree');
   const layerSource: LayerSource = {
@@ -177,46 +109,7 @@ export function openStore(options: StoreOptions): Store {
     hasBlob: (digest) => blobSize(layout, digest) !== undefined,
     createStaging: (signal) => createStaging(tmpDir, signal, options.progress),
 
-    commitImage: async (staging, image, opts = {}) => {
-      if (!opts.force && catalog.findImage(image.ref)) throw exists(image.ref);
-      const blobs: Digest[] = [image.manifestDigest, image.manifest.config.digest, ...image.manifest.layers.map((l) => l.digest)];
-      const token = randomBytes(8).toString('hex');
-      catalog.pin(blobs, token);
-      const added: Digest[] = [];
-      let committed = false;
-      try {
-        await staging.publish(layout, blobs, added);
-        const platform: Platform = { os: image.config.os, architecture: image.config.architecture };
-        if (image.config.variant) platform.variant = image.config.variant;
-        const now = new Date().toISOString();
-        const record: ImageRecord = {
-          ref: image.ref,
-          manifestDigest: image.manifestDigest,
-          created: typeof image.config.created === 'string' ? image.config.created : now,
-          size: image.manifestSize + image.manifest.config.size + image.manifest.layers.reduce((n, l) => n + l.size, 0),
-          labels: configLabels(image.config),
-          platform,
-          added: now,
-        };
-        catalog.write(() => {
-          const missing = blobs.filter((d) => blobSize(layout, d) === undefined);
-          if (missing.length > 0) {
-            throw new KilnError(ErrorCode.CONFLICT, `blob ${missing[0]} disappeared while the image was being added`, {
-              hint: 'another kiln process removed it (gc or remove); run the command again',
-            });
-          }
-          if (!opts.force && catalog.findImage(image.ref)) throw exists(image.ref);
-          catalog.putImage(record, blobs);
-          syncIndex();
-        });
-        committed = true;
-        return record;
-      } finally {
-        catalog.unpin(token);
-        // On failure, blobs this operation brought in are orphans: take them out again.
-        if (!committed && added.length > 0) collect(added);
-      }
-    },
+    commitImage: (staging, image, opts) => commitImage({ layout, catalog, collect }, staging, image, opts),
 
     duplicate: (source, target, opts = {}) =>
       catalog.write(() => {
@@ -243,7 +136,7 @@ export function openStore(options: StoreOptions): Store {
       }),
 
     remove: async (refs) => {
-      const removed = catalog.write(() => {
+      const removed = await catalog.writeAsync('removing images', () => {
         const records = refs.map((ref) => {
           const record = catalog.findImage(ref);
           if (!record) throw notFound(ref);
@@ -263,16 +156,18 @@ export function openStore(options: StoreOptions): Store {
           logger.debug(`remove: manifest ${r.manifestDigest} unreadable (${String(err)}); blobs left for gc`);
         }
       }
-      collect(candidates);
+      await collect(candidates);
       return removed;
     },
 
-    verify: () => verifyStore({ layout, catalog, expectedIndex: expectedIndexText }),
+    imagesInUse: () => catalog.imagesInUse(),
+
+    verify: () => verifyStore({ layout, catalog, expectedIndex: () => expectedIndexText(layout, catalog) }),
 
     gc: async () => {
-      const report = collect('all');
+      const report = await collect('all');
       await removeStaleWorkDirs(tmpDir);
-      await removeOrphanCaches(join(options.home, 'cache'), (hex) => blobSize(layout, `sha256:${hex}`) !== undefined);
+      await removeOrphanCaches(join(options.home, 'cache'), async (hex) => blobSize(layout, `sha256:${hex}`) !== undefined);
       return report;
     },
 
@@ -280,37 +175,6 @@ export function openStore(options: StoreOptions): Store {
   };
 
   return store;
-}
-
-/** Removes work directories (`<prefix>-<pid>-…`) left by processes that no longer run. */
-async function removeStaleWorkDirs(tmpDir: string): Promise<void> {
-  for (const name of readdirSync(tmpDir)) {
-    const pid = Number(/^[a-z]+-(\d+)-/u.exec(name)?.[1]);
-    if (Number.isInteger(pid) && !isProcessAlive(pid)) await rm(join(tmpDir, name), { recursive: true, force: true });
-  }
-}
-
-/**
- * Removes per-blob cache files (`cache/<kind>/<hex>.json`, `<hex>.index.db`) whose blob is gone,
- * layer indexes left half-written by dead processes, and tree indexes of the old JSON format.
- */
-async function removeOrphanCaches(cacheRoot: string, blobExists: (hex: string) => boolean): Promise<void> {
-  let kinds: string[];
-  try {
-    kinds = readdirSync(cacheRoot);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return;
-    throw err;
-  }
-  for (const kind of kinds) {
-    for (const name of readdirSync(join(cacheRoot, kind))) {
-      const hex = /^([a-f0-9]{64})\.(?:json|index\.db)$/u.exec(name)?.[1];
-      const writer = /^\.[a-f0-9]{64}\.(\d+)\.\d+\.tmp$/u.exec(name)?.[1];
-      const stale = (hex !== undefined && (!blobExists(hex) || (kind === 'tree' && name.endsWith('.json'))))
-        || (writer !== undefined && !isProcessAlive(Number(writer)));
-      if (stale) await rm(join(cacheRoot, kind, name), { force: true });
-    }
-  }
 }
 
 /** Reads the current index.json text (for verification and tests). */
