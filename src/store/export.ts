@@ -113,7 +113,7 @@ async function writeRootfs(store: Store, record: ImageRecord, out: Writable, sig
   const manifest = await store.readManifest(record.manifestDigest);
   // Even one layer goes through the extractor: the tar given to the user holds what Kiln's
   // one parse decided, never a member another tar would write through a symlink.
-  const work = await makeWorkDir(join(store.home, 'tmp'), 'rootfs');
+  const work = await store.dirs.workDir('rootfs');
   try {
     const root = join(work, 'root');
     await mkdir(root);
