@@ -1,6 +1,7 @@
 import { lstat, mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { removeTree, run, start, type Digest } from '../core/index.ts';
 import { applyLayer, type Descriptor } from '../store/index.ts';
 
@@ -70,7 +71,9 @@ export async function dirToLayer(upper: string, sink: LayerSink, work: string, e
     ...(epoch !== undefined ? [`--mtime=@${epoch}`, '--clamp-mtime'] : []), '.',
   ];
   const tar = start('tar', args, { stdout: 'pipe' });
-  const [layer] = await Promise.all([sink(tar.child.stdout as Readable), tar.done]);
+  // Listen from the start: Node drops the unread output of a child that exits before anyone reads it.
+  const body = new PassThrough();
+  const [layer] = await Promise.all([sink(body), pipeline(tar.child.stdout as Readable, body), tar.done]);
   await removeTree(staging);
   return layer;
 }
