@@ -70,3 +70,34 @@ test('every package in package.json is named in the README with its reason', () 
     assert.match(section, new RegExp('`' + name.replace(/[/.]/g, '\\$&') + '`[^\\n]*\\S'), `README explains why ${name} is a dependency`);
   }
 });
+
+/** Source text without comments (a rough cut: enough for the rules below). */
+const codeOf = (text: string): string => text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+
+/**
+ * The store owns the KILN_HOME layout: outside src/store/, code asks the store for a
+ * directory of a kind (`store.dirs`) or for a blob by digest, and never builds a path
+ * under the home directory. Forbidden elsewhere: reading a `.home` property, joining
+ * onto a variable named `home`, reading KILN_HOME from the environment, and reading a blob's file by path
+ * (`.blobFile(`, `blobPath(`). The settings (src/config/) define where KILN_HOME is, and
+ * the one place that opens the store from them (src/cli/context.ts) passes it on.
+ */
+test('outside src/store/, no source builds paths under KILN_HOME or reads blob files by path', () => {
+  const RULES: ReadonlyArray<[RegExp, string]> = [
+    [/\.home\b/, 'reads a .home property'],
+    [/\b(?:join|resolve)\(\s*home\b/, 'joins a path onto the home directory'],
+    [/\benv(?:\.KILN_HOME|\[\s*['"]KILN_HOME)/, 'reads KILN_HOME from the environment'],
+    [/\.blobFile\(|\bblobPath\(/, 'reads a blob file by path'],
+  ];
+  const EXEMPT: Record<string, string> = {
+    'src/cli/context.ts': 'opens the store at the configured home',
+  };
+  const problems: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const rel = relative(ROOT, file);
+    if (rel.startsWith('src/store/') || rel.startsWith('src/config/') || rel.endsWith('.test.ts') || rel in EXEMPT) continue;
+    const code = codeOf(readFileSync(file, 'utf8'));
+    for (const [pattern, what] of RULES) if (pattern.test(code)) problems.push(`${rel} ${what}: ask the store (store.dirs, openBlob, openBlobRange)`);
+  }
+  assert.deepEqual(problems, []);
+});

@@ -128,7 +128,7 @@ export async function buildImages(store: Store, files: readonly string[], option
   const setup: PublishSetup = options.publish ?? { registries: [], env: process.env, logger: options.logger };
   const resolved = resolveParents(store, specs, setup.registries);
   const publishPlans = planPublish(specs, setup.registries);
-  const cache = openBuildCache(store.home);
+  const cache = openBuildCache(store.dirs.cacheDir('build'), (digest) => store.hasBlob(digest));
   // While a build runs, `kiln store gc` leaves the build cache alone: it sees this live work directory.
   const running = options.dryRun ? undefined : await cache.workDir('build');
   try {

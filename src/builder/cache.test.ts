@@ -18,10 +18,10 @@ test('gc of the build cache keeps what images use, and leaves everything while a
     }
     const keep = new Set([`sha256:${used}` as const]);
     mkdirSync(join(root, 'work', `build-${process.pid}-abc`));
-    assert.equal(await pruneBuildCache(home, keep, (pid) => pid === process.pid), 0, 'a live build: nothing removed');
+    assert.equal(await pruneBuildCache(root, keep, (pid) => pid === process.pid), 0, 'a live build: nothing removed');
     assert.equal(readdirSync(join(root, 'steps')).length, 2);
     // The build's process is gone: its work directory and what no image uses go.
-    assert.equal(await pruneBuildCache(home, keep, () => false), 3);
+    assert.equal(await pruneBuildCache(root, keep, () => false), 3);
     assert.deepEqual(readdirSync(join(root, 'steps')), ['k1.json']);
     assert.deepEqual(readdirSync(join(root, 'blobs')), [`${used}.tar`]);
     assert.deepEqual(readdirSync(join(root, 'layers')), [used]);

@@ -6,7 +6,7 @@ import { digestHex, isErrno, isStaleWork, makeWorkDir, removeTree, workDirOwner,
 import type { Descriptor } from '../store/index.ts';
 import { unpackLayerForOverlay } from './layer.ts';
 
-/** A cached step result: the layer it produced. */
+/** A cached step result: the layer it produced, a blob of the store. */
 export interface StepEntry {
   key: string;
   digest: Digest;
@@ -15,14 +15,15 @@ export interface StepEntry {
   createdBy: string;
 }
 
-/** The build cache under $KILN_HOME/cache/build: step entries, layer tarballs, layers unpacked for overlayfs. */
+/**
+ * The build cache (the store's `build` cache directory): step entries and layers unpacked for
+ * overlayfs. The layer tarballs are blobs of the store, stored once.
+ */
 export interface BuildCache {
   readonly root: string;
+  /** The entry of a step, or undefined when absent or when its layer left the store (gc). */
   read(key: string): Promise<StepEntry | undefined>;
   write(entry: StepEntry): Promise<void>;
-  /** The layer tarball of a step result. */
-  blobFile(digest: Digest): string;
-  blobsDir: string;
   /** Where a layer is unpacked for overlayfs. */
   layerDir(digest: Digest): string;
   /** The unpacked directory of a layer, unpacking it once if needed. */
@@ -32,19 +33,14 @@ export interface BuildCache {
   workDir(prefix: string): Promise<string>;
 }
 
-/** Opens the build cache of a KILN_HOME. */
-export function openBuildCache(home: string): BuildCache {
-  const root = join(home, 'cache', 'build');
+/** Opens the build cache in `root`; `hasBlob` says whether a step's layer is still in the store. */
+export function openBuildCache(root: string, hasBlob: (digest: Digest) => boolean): BuildCache {
   const steps = join(root, 'steps');
-  const blobsDir = join(root, 'blobs');
   const layers = join(root, 'layers');
   const work = join(root, 'work');
-  const blobFile = (digest: Digest): string => join(blobsDir, `${digestHex(digest)}.tar`);
   const layerDir = (digest: Digest): string => join(layers, digestHex(digest));
   return {
     root,
-    blobsDir,
-    blobFile,
     layerDir,
     read: async (key) => {
       let text: string;
@@ -55,8 +51,8 @@ export function openBuildCache(home: string): BuildCache {
         throw err;
       }
       const entry = JSON.parse(text) as StepEntry;
-      // An entry whose layer tarball is gone is a miss: the step runs again.
-      return existsSync(blobFile(entry.digest)) ? entry : undefined;
+      // An entry whose layer gc removed from the store is a miss: the step runs again.
+      return hasBlob(entry.digest) ? entry : undefined;
     },
     write: async (entry) => {
       await mkdir(steps, { recursive: true });
@@ -87,13 +83,14 @@ export function openBuildCache(home: string): BuildCache {
 }
 
 /**
- * Cleans the build cache for `kiln store gc`: step entries, layer tarballs and unpacked
- * layers whose layer is not in any image of the store (`keep`), and work directories of
- * processes that no longer run or whose lease expired. Steps of images that exist stay cached; while a build
- * runs (a live process owns a work directory) nothing is removed.
+ * Cleans the build cache in `root` for `kiln store gc`: step entries and unpacked layers
+ * whose layer is not in any image of the store (`keep`; the store's gc drops such layers'
+ * blobs), layer tarballs that earlier versions kept in `blobs/`, and work directories of
+ * processes that no longer run or whose lease expired. Steps of images that exist stay cached; while a build runs
+ * (a live process owns a work directory) nothing is removed.
  */
-export async function pruneBuildCache(home: string, keep: ReadonlySet<Digest>, isAlive: (pid: number) => boolean): Promise<number> {
-  const cache = openBuildCache(home);
+export async function pruneBuildCache(root: string, keep: ReadonlySet<Digest>, isAlive: (pid: number) => boolean): Promise<number> {
+  const cache = { root, blobsDir: join(root, 'blobs') };
   const list = async (dir: string): Promise<string[]> => readdir(dir).catch((err: unknown) => (isErrno(err, 'ENOENT') ? [] : Promise.reject(err)));
   const kept = (hex: string): boolean => keep.has(`sha256:${hex}`);
   let removed = 0;

@@ -1,11 +1,10 @@
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { KilnError, ErrorCode, MediaType, removeTree, start, type Digest, type Logger } from '../core/index.ts';
 import {
-  parseManifest, renderManifest, type Descriptor, type ImageConfig, type ImageManifest, type ImageRecord, type ImageRef, type Store,
+  parseManifest, renderManifest, type BlobHold, type Descriptor, type ImageConfig, type ImageManifest, type ImageRecord, type ImageRef, type Store,
 } from '../store/index.ts';
 import type { BuildCache, StepEntry } from './cache.ts';
-import { dirToLayer, openFile } from './layer.ts';
+import { dirToLayer } from './layer.ts';
 import type { BuildPlan, PlanStep } from './plan.ts';
 import { mountOverlay, runInRoot, type SandboxResult } from './sandbox.ts';
 import { stepCommand } from './steps.ts';
@@ -76,8 +75,8 @@ async function bootstrap(input: Extract<PlanStep['input'], { kind: 'bootstrap' }
   return { code: tool.child.exitCode ?? -1, tail };
 }
 
-/** Runs one step: its result is a directory in overlayfs format, turned into a cached layer. */
-async function runStep(plan: BuildPlan, step: PlanStep, lowers: string[], options: ExecuteOptions): Promise<StepEntry> {
+/** Runs one step: its result is a directory in overlayfs format, turned into a layer blob of the store (under `hold`). */
+async function runStep(store: Store, hold: BlobHold, plan: BuildPlan, step: PlanStep, lowers: string[], options: ExecuteOptions): Promise<StepEntry> {
   const { cache, logger } = options;
   const threshold = OUTPUT_LEVELS[plan.spec.options.log_level] ?? 20;
   const level = OUTPUT_LEVELS[step.loglevel ?? 'INFO'] ?? 20;
@@ -102,7 +101,7 @@ async function runStep(plan: BuildPlan, step: PlanStep, lowers: string[], option
         await overlay.unmount();
       }
     }
-    const layer = await dirToLayer(upper, cache.blobsDir, work, options.epoch);
+    const layer = await dirToLayer(upper, (tar) => store.addBlob(tar, hold, options.signal ? { signal: options.signal } : {}), work, options.epoch);
     await cache.adoptLayerDir(layer.digest, upper);
     const created = options.epoch !== undefined ? new Date(Number(options.epoch) * 1000).toISOString() : new Date().toISOString();
     const entry: StepEntry = { key: step.key as string, digest: layer.digest, size: layer.size, created, createdBy: `kiln image build: ${step.name}` };
@@ -121,33 +120,49 @@ const layerDescriptor = (entry: StepEntry): Descriptor => ({ mediaType: MediaTyp
  * before anything is tagged.
  */
 export async function executePlan(store: Store, plan: BuildPlan, parent: ParentImage | undefined, options: ExecuteOptions): Promise<BuildResult> {
-  const { cache, logger } = options;
+  const { cache } = options;
   const parentLayers = parent?.manifest.layers ?? [];
   const entries: StepEntry[] = [];
   const outcomes: StepOutcome[] = [];
   const lowerDirs = async (): Promise<string[]> => {
     const dirs: string[] = [];
     for (const layer of parentLayers) dirs.push(await cache.ensureLayerDir(layer, () => store.openBlob(layer.digest, layer.size)));
-    for (const e of entries) dirs.push(await cache.ensureLayerDir(layerDescriptor(e), (): Readable => openFile(cache.blobFile(e.digest))));
+    for (const e of entries) dirs.push(await cache.ensureLayerDir(layerDescriptor(e), () => store.openBlob(e.digest, e.size)));
     return dirs.reverse();
   };
-  for (const step of plan.steps) {
-    if (step.key === undefined) throw new KilnError(ErrorCode.BUILD_FAILED, `${plan.spec.file}: step ${step.name} has no cache key (its parent is not built)`);
-    const total = plan.steps.length;
-    const hit = options.noCache ? undefined : await cache.read(step.key);
-    if (hit) {
-      logger.info(`[${step.index}/${total}] cached  ${step.name}`);
-      entries.push(hit);
-      outcomes.push({ index: step.index, name: step.name, key: step.key, cached: true, digest: hit.digest });
-      continue;
-    }
-    logger.info(`[${step.index}/${total}] run     ${step.name}`);
-    const entry = await runStep(plan, step, step.input.kind === 'bootstrap' ? [] : await lowerDirs(), options);
-    entries.push(entry);
-    outcomes.push({ index: step.index, name: step.name, key: step.key, cached: false, digest: entry.digest });
+  // The steps' layers are store blobs no image refers to until the commit: held from gc till then.
+  const hold = store.holdBlobs();
+  try {
+    for (const step of plan.steps) await runOrReuse(store, hold, plan, step, entries, outcomes, lowerDirs, options);
+    const { record, refs } = await commitBuild(store, plan, parent, entries, options);
+    return { record, refs, steps: outcomes };
+  } finally {
+    hold.release();
   }
-  const { record, refs } = await commitBuild(store, plan, parent, entries, options);
-  return { record, refs, steps: outcomes };
+}
+
+/** Reuses a step's cached layer (held, then checked still there) or runs the step. */
+async function runOrReuse(
+  store: Store, hold: BlobHold, plan: BuildPlan, step: PlanStep, entries: StepEntry[], outcomes: StepOutcome[],
+  lowerDirs: () => Promise<string[]>, options: ExecuteOptions,
+): Promise<void> {
+  const { cache, logger } = options;
+  if (step.key === undefined) throw new KilnError(ErrorCode.BUILD_FAILED, `${plan.spec.file}: step ${step.name} has no cache key (its parent is not built)`);
+  const total = plan.steps.length;
+  let hit = options.noCache ? undefined : await cache.read(step.key);
+  if (hit) hold.add([hit.digest]);
+  // A gc between the read and the hold may have taken the layer: then the step runs again.
+  if (hit && !store.hasBlob(hit.digest)) hit = undefined;
+  if (hit) {
+    logger.info(`[${step.index}/${total}] cached  ${step.name}`);
+    entries.push(hit);
+    outcomes.push({ index: step.index, name: step.name, key: step.key, cached: true, digest: hit.digest });
+    return;
+  }
+  logger.info(`[${step.index}/${total}] run     ${step.name}`);
+  const entry = await runStep(store, hold, plan, step, step.input.kind === 'bootstrap' ? [] : await lowerDirs(), options);
+  entries.push(entry);
+  outcomes.push({ index: step.index, name: step.name, key: step.key, cached: false, digest: entry.digest });
 }
 
 /** Writes the config and manifest of a build and tags it; the same steps give the same manifest. */
@@ -169,11 +184,9 @@ async function commitBuild(store: Store, plan: BuildPlan, parent: ParentImage | 
     history: [...(base.history ?? []), ...entries.map((e) => ({ created: e.created, created_by: e.createdBy, comment: `kiln build step ${e.key}` }))],
   };
   const layers = [...(parent?.manifest.layers ?? []), ...entries.map(layerDescriptor)];
+  // The layers are in the store already (held); only the config and manifest are new.
   const staging = await store.createStaging(options.signal);
   try {
-    for (const e of entries) {
-      if (!store.hasBlob(e.digest)) await staging.stage(openFile(options.cache.blobFile(e.digest)), { digest: e.digest, size: e.size });
-    }
     const configBlob = await staging.stageBytes(JSON.stringify(config));
     const text = renderManifest({ mediaType: MediaType.ociConfig, digest: configBlob.digest, size: configBlob.size }, layers);
     const manifestBlob = await staging.stageBytes(text);

@@ -1,11 +1,8 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
-import {
-  HashingStream, digestHex, removeTree, run, start, type Digest,
-} from '../core/index.ts';
+import { removeTree, run, start, type Digest } from '../core/index.ts';
 import { OPAQUE, WHITEOUT, applyLayer, type Descriptor } from '../store/index.ts';
 
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
@@ -14,8 +11,10 @@ const OPAQUE_XATTR = 'trusted.overlay.opaque';
 export interface BuiltLayer {
   digest: Digest;
   size: number;
-  file: string;
 }
+
+/** Where a layer tarball goes as tar writes it (the store), returning what it turned out to be. */
+export type LayerSink = (tar: Readable) => Promise<BuiltLayer>;
 
 /** Directories of `root` (relative paths) that overlayfs marked opaque, read with getfattr in one pass. */
 async function opaqueDirs(root: string): Promise<Set<string>> {
@@ -35,8 +34,9 @@ async function opaqueDirs(root: string): Promise<Set<string>> {
  * (character device 0:0) become `.wh.<name>`, opaque directories get `.wh..wh..opq`.
  * The conversion happens in a hardlinked copy, so the upper directory stays usable as
  * an overlay lower directory. Entries are sorted and, with SOURCE_DATE_EPOCH, mtimes clamped.
+ * The tarball streams into `sink` (the store), so it is written once.
  */
-export async function dirToLayer(upper: string, outDir: string, work: string, epoch: string | undefined): Promise<BuiltLayer> {
+export async function dirToLayer(upper: string, sink: LayerSink, work: string, epoch: string | undefined): Promise<BuiltLayer> {
   const staging = join(work, 'layer-root');
   await removeTree(staging);
   await run('cp', ['-a', '--link', upper, staging]);
@@ -63,20 +63,17 @@ export async function dirToLayer(upper: string, outDir: string, work: string, ep
     if (changed) await utimes(dir, info.atime, info.mtime);
   };
   await walk('');
-  const tmp = join(outDir, `.tmp-${process.pid}-${Date.now()}.tar`);
-  await mkdir(outDir, { recursive: true });
   const args = [
     '-c', '-f', '-', '-C', staging, '--format=posix', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--xattrs-exclude=trusted.overlay.*', '--acls',
     '--sort=name', '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
     ...(epoch !== undefined ? [`--mtime=@${epoch}`, '--clamp-mtime'] : []), '.',
   ];
   const tar = start('tar', args, { stdout: 'pipe' });
-  const hashing = new HashingStream();
-  await Promise.all([pipeline(tar.child.stdout as Readable, hashing, createWriteStream(tmp, { flags: 'wx' })), tar.done]);
-  const file = join(outDir, `${digestHex(hashing.digest)}.tar`);
-  await rename(tmp, file);
+  // Listen from the start: Node drops the unread output of a child that exits before anyone reads it.
+  const body = new PassThrough();
+  const [layer] = await Promise.all([sink(body), pipeline(tar.child.stdout as Readable, body), tar.done]);
   await removeTree(staging);
-  return { digest: hashing.digest, size: hashing.size, file };
+  return layer;
 }
 
 /**
@@ -90,7 +87,3 @@ export async function unpackLayerForOverlay(dir: string, layer: Descriptor, open
   await applyLayer(dir, layer, open, { mode: 'overlay' });
 }
 
-/** Streams a file (for staging a cached layer into the store). */
-export function openFile(file: string): Readable {
-  return createReadStream(file);
-}

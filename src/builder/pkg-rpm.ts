@@ -83,12 +83,12 @@ export async function runRpmStep(input: RpmInput, root: string, work: string, op
     return runInRoot(root, ['/bin/sh', '-c', script, 'sh', ...cmd, ...packageArgs(input)], { env: proxyEnv, ...base });
   }
   // Debian's rpm keeps its database in ~/.rpmdb: a private HOME with .rpmmacros puts it where the image's rpm looks.
-  const home = join(work, 'rpm-home');
-  await mkdir(home, { recursive: true });
-  await writeFile(join(home, '.rpmmacros'), `%_dbpath ${await rpmDbPath(root)}\n`);
+  const rpmHome = join(work, 'rpm-home');
+  await mkdir(rpmHome, { recursive: true });
+  await writeFile(join(rpmHome, '.rpmmacros'), `%_dbpath ${await rpmDbPath(root)}\n`);
   const tmp = join(work, 'tmp');
   await mkdir(tmp, { recursive: true });
-  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: home, TMPDIR: tmp, LC_ALL: 'C', ...proxyEnv };
+  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: rpmHome, TMPDIR: tmp, LC_ALL: 'C', ...proxyEnv };
   if (pm === 'dnf') {
     await mkdir(join(work, 'dnf-log'), { recursive: true }); // dnf fails when its log directory is missing
     const args = [

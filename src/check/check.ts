@@ -70,7 +70,7 @@ export function makeReport(image: string, digest: string, models: string[], find
 /**
  * Checks whether a stored image can boot the node models it claims (seeds 000/001/002) or
  * boot diskless (seed 004), reading only layer headers and the few files rules need. Layer
- * indexes are cached under $KILN_HOME/cache/tree/, so a second check is faster.
+ * indexes are cached by the store, so a second check is faster.
  */
 export async function checkImage(store: Store, record: ImageRecord, options: CheckOptions = {}): Promise<CheckReport> {
   const manifest = await store.readManifest(record.manifestDigest);

@@ -40,13 +40,13 @@ const gc: Command = {
     const store = ctx.store();
     const report = await store.gc();
     // Blobs of pulls that died: partial files of dead processes, and ones the store already holds.
-    await pruneBlobCache(store.home, (digest) => store.hasBlob(digest));
+    await pruneBlobCache(store.dirs.cacheDir('registry-blobs'), (digest) => store.hasBlob(digest));
     // Build steps whose layer no image uses any more, and boot artifacts of manifests gone.
     const images = store.listImages();
     const layers = new Set<Digest>();
     for (const image of images) for (const layer of (await store.readManifest(image.manifestDigest)).layers) layers.add(layer.digest);
-    await pruneBuildCache(store.home, layers, isProcessAlive);
-    await pruneExportCache(store.home, new Set(images.map((i) => i.manifestDigest)));
+    await pruneBuildCache(store.dirs.cacheDir('build'), layers, isProcessAlive);
+    await pruneExportCache(store.dirs.cacheDir('export'), new Set(images.map((i) => i.manifestDigest)));
     if (ctx.json) ctx.out(JSON.stringify(report));
     else if (!ctx.quiet) ctx.out(`Removed ${report.removedBlobs} blobs, freed ${formatSize(report.freedBytes)}`);
   },

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import {
-  KilnError, ErrorCode, makeWorkDir, removeTree, type Logger,
+  KilnError, ErrorCode, removeTree, type Logger,
 } from '../core/index.ts';
 import { formatImageRef, readTreeFiles, type ImageRecord, type ImageTree, type Store } from '../store/index.ts';
 import { commitCache, describeFile, readCache, type CacheMeta, type CachedFile } from './cache.ts';
@@ -53,20 +53,20 @@ async function readOsRelease(store: Store, tree: ImageTree): Promise<OsRelease> 
 }
 
 /**
- * Returns the artifacts of an image from the export cache ($KILN_HOME/cache/export/<key>),
+ * Returns the artifacts of an image from the export cache (the store's `export` cache directory, `<key>/`),
  * making them first when absent: the root filesystem image and, for `boot`, the kernel and
  * initramfs copied out of the image. Nothing is visible in the cache until complete.
  */
 export async function prepareArtifacts(store: Store, record: ImageRecord, options: BuildOptions): Promise<Artifacts> {
   const key = exportCacheKey({ manifestDigest: record.manifestDigest, format: options.format, rootfs: options.rootfs, compression: options.compression, kernelVersion: options.kernelVersion });
-  const dir = join(store.home, 'cache', 'export', key);
+  const dir = join(store.dirs.cacheDir('export'), key);
   const hit = await readCache(dir);
   if (hit) {
     options.logger.debug(`export cache hit: ${dir}`);
     return { dir, meta: hit, cached: true };
   }
   await removeTree(dir);
-  await mkdir(join(store.home, 'cache', 'export'), { recursive: true });
+  await mkdir(store.dirs.cacheDir('export'), { recursive: true });
   const image = formatImageRef(record.ref);
   const manifest = await store.readManifest(record.manifestDigest);
   const tree = await store.readTree(manifest);
@@ -76,7 +76,7 @@ export async function prepareArtifacts(store: Store, record: ImageRecord, option
     });
   }
   const os = await readOsRelease(store, tree);
-  const work = await makeWorkDir(join(store.home, 'tmp'), 'export');
+  const work = await store.dirs.workDir('export');
   try {
     const out = join(work, 'out');
     await mkdir(out);
@@ -90,7 +90,7 @@ export async function prepareArtifacts(store: Store, record: ImageRecord, option
       const [kernel, initrd] = await extractFiles(tree, [
         { path: pair.kernel, dest: join(out, 'vmlinuz') },
         { path: pair.initramfs, dest: join(out, 'initramfs.img') },
-      ], store.layerSource, options.signal);
+      ], { openLayer: store.layerSource.openLayer, openRange: (layer, range) => store.openBlobRange(layer.digest, range) }, options.signal);
       Object.assign(meta, { kernelVersion: pair.version, initramfs, kernelFile: posix.basename(pair.kernel), initramfsFile: posix.basename(pair.initramfs) });
       kernelFiles = {
         kernel: await describeFile(out, 'vmlinuz', kernel, `/${pair.kernel}`),

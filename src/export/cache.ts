@@ -98,11 +98,10 @@ export async function commitCache(built: string, dir: string, meta: CacheMeta): 
 }
 
 /**
- * Cleans the export cache for `kiln store gc`: entries made from a manifest no image in
+ * Cleans the export cache (its directory `root`) for `kiln store gc`: entries made from a manifest no image in
  * the store has (`keep`), entries without one, and half-made entries. Returns how many went.
  */
-export async function pruneExportCache(home: string, keep: ReadonlySet<Digest>): Promise<number> {
-  const root = join(home, 'cache', 'export');
+export async function pruneExportCache(root: string, keep: ReadonlySet<Digest>): Promise<number> {
   const names = await readdir(root).catch((err: unknown) => (isErrno(err, 'ENOENT') ? [] : Promise.reject(err)));
   let removed = 0;
   for (const name of names) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,7 +9,8 @@ import type { Descriptor, ImageTree, TreeEntry } from '../store/index.ts';
 /** Where the layers' bytes come from. */
 export interface LayerSource {
   openLayer: (layer: Descriptor) => Readable;
-  blobFile: (layer: Descriptor) => string;
+  /** Bytes `start`..`end` (both included) of an uncompressed layer, read in place. */
+  openRange: (layer: Descriptor, range: { start: number; end: number }) => Readable;
 }
 
 /** A regular file of the image copied out: its size and sha256. */
@@ -56,7 +57,7 @@ export async function extractFiles(tree: ImageTree, items: ReadonlyArray<{ path:
     if (compression === 'none') {
       for (const f of files) {
         const hash = new HashingStream();
-        const range = f.entry.size === 0 ? [] : [createReadStream(source.blobFile(layer), { start: f.entry.offset, end: f.entry.offset + f.entry.size - 1 })];
+        const range = f.entry.size === 0 ? [] : [source.openRange(layer, { start: f.entry.offset, end: f.entry.offset + f.entry.size - 1 })];
         await pipeline([...range, hash, createWriteStream(f.dest, { flags: 'wx' })] as unknown as NodeJS.ReadWriteStream[], { signal });
         if (hash.size !== f.entry.size) throw new KilnError(ErrorCode.SIZE_MISMATCH, `layer ${layer.digest} ends inside /${f.entry.path}`);
         results[f.index] = { path: f.dest, size: hash.size, digest: hash.digest };

@@ -18,13 +18,13 @@ export interface AuthFiles {
 /** Where credentials live: $REGISTRY_AUTH_FILE, else ${XDG_RUNTIME_DIR}/containers/auth.json (podman's), then ~/.docker/config.json. */
 export function authFiles(env: NodeJS.ProcessEnv): AuthFiles {
   const uid = process.getuid?.() ?? 0;
-  const home = env.HOME ?? homedir();
+  const userHome = env.HOME ?? homedir();
   const write = env.REGISTRY_AUTH_FILE
     ?? (env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json') : join('/run', 'containers', String(uid), 'auth.json'));
   const read = [
     write,
-    join(env.XDG_CONFIG_HOME ?? join(home, '.config'), 'containers', 'auth.json'),
-    join(env.DOCKER_CONFIG ?? join(home, '.docker'), 'config.json'),
+    join(env.XDG_CONFIG_HOME ?? join(userHome, '.config'), 'containers', 'auth.json'),
+    join(env.DOCKER_CONFIG ?? join(userHome, '.docker'), 'config.json'),
   ];
   return { write, read: [...new Set(read)] };
 }

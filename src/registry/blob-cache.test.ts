@@ -13,7 +13,7 @@ test('pruning the pull cache drops dead partials and blobs the store has, and ke
     const [a, b, c] = ['a', 'b', 'c'].map((x) => x.repeat(64)) as [string, string, string];
     const files = [`${a}.partial.2147483646`, `${b}.partial.${process.pid}`, a, c];
     for (const f of files) writeFileSync(join(dir, f), 'x');
-    const removed = await pruneBlobCache(home, (digest) => digest === `sha256:${a}`);
+    const removed = await pruneBlobCache(dir, (digest) => digest === `sha256:${a}`);
     assert.equal(removed, 2);
     assert.deepEqual(readdirSync(dir).sort(), [`${b}.partial.${process.pid}`, c].sort(), 'a live partial and a blob the store lacks stay');
     assert.equal(await pruneBlobCache(join(home, 'nowhere'), () => true), 0);

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { assertContent, digestHex, isErrno, isProcessAlive, isStaleWork, leases, silentProgress, type Digest, type Logger, type Progress } from '../core/index.ts';
 
 /**
- * Where pulled blobs land before they join the store: `<home>/tmp/registry-blobs/`.
+ * Where pulled blobs land before they join the store: the store's `registry-blobs` directory.
  * A blob downloads to `<hex>.partial.<pid>`; once its digest and size check out it is
  * renamed to `<hex>`. A pull killed halfway leaves both kinds behind: the next pull uses
  * the complete ones as they are and resumes a dead process's partial file with a Range
@@ -34,9 +34,8 @@ async function sizeOf(path: string): Promise<number | undefined> {
 
 const ATTEMPTS = 3;
 
-/** Opens the blob cache under a store's home. */
-export function createBlobCache(home: string, options: { logger: Logger; progress?: Progress }): BlobCache {
-  const dir = join(home, 'tmp', 'registry-blobs');
+/** Opens the blob cache in `dir` (on the store's filesystem, so that its files join the store by a rename). */
+export function createBlobCache(dir: string, options: { logger: Logger; progress?: Progress }): BlobCache {
   const { logger } = options;
   const progress = options.progress ?? silentProgress;
 
@@ -135,8 +134,7 @@ export function createBlobCache(home: string, options: { logger: Logger; progres
  * Complete blobs the store lacks stay, so that the pull can be run again without
  * downloading them. Returns how many files went.
  */
-export async function pruneBlobCache(home: string, inStore: (digest: Digest) => boolean): Promise<number> {
-  const dir = join(home, 'tmp', 'registry-blobs');
+export async function pruneBlobCache(dir: string, inStore: (digest: Digest) => boolean): Promise<number> {
   let names: string[];
   try {
     names = await readdir(dir);

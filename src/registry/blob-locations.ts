@@ -17,9 +17,9 @@ type Doc = Record<string, Record<string, string>>;
 
 const MAX_PER_REGISTRY = 20_000;
 
-/** Loads the hints of `<home>/registry/blob-locations.json` (absent or unreadable: none). */
-export async function loadBlobLocations(home: string): Promise<BlobLocations> {
-  const path = join(home, 'registry', 'blob-locations.json');
+/** Loads the hints of `blob-locations.json` in `dir` (absent or unreadable: none). */
+export async function loadBlobLocations(dir: string): Promise<BlobLocations> {
+  const path = join(dir, 'blob-locations.json');
   let doc: Doc = {};
   try {
     const parsed = JSON.parse(await readFile(path, 'utf8')) as unknown;

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { KilnError, ErrorCode, type Digest } from '../core/index.ts';
 import { formatImageRef, importImage, parseImageRef, type ImageRecord, type ImageRef, type Platform, type Store } from '../store/index.ts';
 import { loadBlobLocations } from './blob-locations.ts';
@@ -67,7 +66,7 @@ export async function cloneImage(session: RegistrySession, store: Store, urlText
     if (!found) {
       throw new KilnError(ErrorCode.NOT_FOUND, `the Docker daemon at ${daemon.where} has no image ${source}`, { hint: '`kiln image search` lists its node images' });
     }
-    const saved = await daemon.saveImage(found.daemonName, join(store.home, 'tmp'), options.signal);
+    const saved = await daemon.saveImage(found.daemonName, store.dirs.workDir, options.signal);
     try {
       const { record } = await importImage(store, saved.file, { name: `${target.name}:${target.tag}`, format: 'docker-archive', force, ...(options.signal ? { signal: options.signal } : {}) });
       return { record, url };
@@ -81,7 +80,7 @@ export async function cloneImage(session: RegistrySession, store: Store, urlText
     store, transport, repo, reference: url.tag, target, platform: options.platform, force,
     logger: session.logger, progress: session.progress, signal: options.signal,
   });
-  const locations = await loadBlobLocations(store.home);
+  const locations = await loadBlobLocations(store.dirs.cacheDir('registry'));
   const manifest = await store.readManifest(result.record.manifestDigest);
   locations.note(transport.baseUrl, repo, [manifest.config.digest, ...manifest.layers.map((l) => l.digest)]);
   await locations.save();

@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { KilnError, ErrorCode, makeWorkDir, redactUrls, removeTree } from '../core/index.ts';
+import { KilnError, ErrorCode, redactUrls, removeTree } from '../core/index.ts';
 import { LABELS } from '../store/index.ts';
 import { RegistryError, causeCode, idleError, responseError } from './errors.ts';
 import { DEFAULT_IDLE_TIMEOUT, fetchWithIdleTimeout } from './idle.ts';
@@ -21,8 +21,8 @@ export interface DockerDaemon {
   readonly where: string;
   /** Images carrying a label (the API's label filter), or all images. */
   listImages(label?: string, signal?: AbortSignal): Promise<DaemonImage[]>;
-  /** Saves an image as a docker-archive file (GET /images/{name}/get) under `tmpDir`; returns the file and a cleanup. */
-  saveImage(daemonName: string, tmpDir: string, signal?: AbortSignal): Promise<{ file: string; cleanup: () => Promise<void> }>;
+  /** Saves an image as a docker-archive file (GET /images/{name}/get) in a work directory made by `workDir`; returns the file and a cleanup. */
+  saveImage(daemonName: string, workDir: (kind: string) => Promise<string>, signal?: AbortSignal): Promise<{ file: string; cleanup: () => Promise<void> }>;
 }
 
 /** `docker.io/library/x:t`, `localhost/alice/x:t` → `library/x:t`, `alice/x:t` */
@@ -75,8 +75,8 @@ export function createDockerDaemon(env: NodeJS.ProcessEnv, fetchImpl?: FetchLike
       }
       return out;
     },
-    saveImage: async (daemonName, tmpDir, signal) => {
-      const dir = await makeWorkDir(tmpDir, 'docker');
+    saveImage: async (daemonName, workDir, signal) => {
+      const dir = await workDir('docker');
       const file = join(dir, 'image.tar');
       try {
         const res = await call(`/images/${encodeURIComponent(daemonName)}/get`, `export of ${daemonName}`, signal);

@@ -45,7 +45,7 @@ export async function publishImage(session: RegistrySession, store: Store, image
   const registry = publishTarget(session.registries, label);
   const transport = session.transport(registry.label);
   const repo = repositoryName(registry, `${ref.user}/${ref.name}`);
-  const locations = await loadBlobLocations(store.home);
+  const locations = await loadBlobLocations(store.dirs.cacheDir('registry'));
   const pushed = await pushImage({ store, transport, record, repo, tag: ref.tag, locations, logger: session.logger, signal });
   await locations.save();
   if (registry.api === 'docker-hub' && labelModels(record.labels).length > 0) {

@@ -94,7 +94,7 @@ export async function pullImage(o: PullOptions): Promise<PullResult> {
   const { store } = o;
   const logger = o.logger ?? silentLogger;
   if (!o.force && store.findImage(o.target)) throw exists(o.target);
-  const cache = createBlobCache(store.home, { logger, ...(o.progress ? { progress: o.progress } : {}) });
+  const cache = createBlobCache(store.dirs.cacheDir('registry-blobs'), { logger, ...(o.progress ? { progress: o.progress } : {}) });
   const { fetched, label } = await resolveImage(o, cache);
   const manifest = parseManifest(fetched.bytes, `${label} manifest`);
   for (const layer of manifest.layers) {

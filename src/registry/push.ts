@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { MediaType, silentLogger, type Digest, type Logger } from '../core/index.ts';
 import { parseManifest, type ImageRecord, type Store } from '../store/index.ts';
@@ -44,7 +43,7 @@ export async function pushImage(o: PushOptions): Promise<PushResult> {
     return { digest: o.record.manifestDigest, blobs };
   }
   const open = (digest: Digest) => (start: number, end: number): Readable =>
-    end < start ? Readable.from([]) : createReadStream(store.blobFile(digest), { start, end });
+    store.openBlobRange(digest, { start, end });
   const push = async (d: { digest: Digest; size: number }): Promise<void> => {
     const mountFrom = o.locations?.find(transport.baseUrl, d.digest, repo);
     const how = await pushBlob(transport, repo, d, open(d.digest), { mountFrom, signal: o.signal });

@@ -5,7 +5,7 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import {
-  KilnError, ErrorCode, MediaType, digestHex, makeWorkDir, pathExists,
+  KilnError, ErrorCode, MediaType, digestHex, pathExists,
   removeTree, start, syncDir, syncPath, tempSibling, type Digest,
 } from '../core/index.ts';
 import { REF_NAME_ANNOTATION, type Descriptor, type ImageManifest } from './oci.ts';
@@ -113,7 +113,7 @@ async function writeRootfs(store: Store, record: ImageRecord, out: Writable, sig
   const manifest = await store.readManifest(record.manifestDigest);
   // Even one layer goes through the extractor: the tar given to the user holds what Kiln's
   // one parse decided, never a member another tar would write through a symlink.
-  const work = await makeWorkDir(join(store.home, 'tmp'), 'rootfs');
+  const work = await store.dirs.workDir('rootfs');
   try {
     const root = join(work, 'root');
     await mkdir(root);

@@ -1,6 +1,8 @@
 /** Store: the OCI image layout and SQLite catalog under KILN_HOME, import and export. */
 export { openStore, readLayoutIndex, type Store, type StoreOptions, type NewImage, type GcReport } from './store.ts';
 export type { ImageRecord } from './catalog.ts';
+export type { HomeLayout, CacheKind, BlobRange } from './home-layout.ts';
+export type { BlobHold, AddedBlob } from './held-blobs.ts';
 export type { VerifyReport } from './verify.ts';
 export {
   parseImageRef, formatImageRef, shortImageName, waltCloneUrl, sameRef, suggestNameFrom, validateUser,

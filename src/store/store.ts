@@ -1,5 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { silentLogger, type Digest, type Logger, type Progress } from '../core/index.ts';
 import { openCatalog, type Catalog, type ImageRecord } from './catalog.ts';
@@ -18,6 +17,8 @@ import { expectedIndexText, syncLayoutIndex } from './index-sync.ts';
 
 export type { GcReport } from './gc.ts';
 export type { NewImage } from './commit.ts';
+import { createHomeLayout, openBlobRange, type BlobRange, type HomeLayout } from './home-layout.ts';
+import { createHeldBlobs, type AddedBlob, type BlobHold } from './held-blobs.ts';
 
 /** How to open a store. */
 export interface StoreOptions {
@@ -32,9 +33,10 @@ export interface StoreOptions {
 
 /** The local image store: an OCI image layout plus a SQLite catalog, safe for concurrent processes. */
 export interface Store {
-  readonly home: string;
   readonly user: string;
   readonly layout: LayoutPaths;
+  /** Work and cache directories of KILN_HOME by kind: no other domain joins paths under it. */
+  readonly dirs: HomeLayout;
   listImages(): ImageRecord[];
   findImage(ref: ImageRef): ImageRecord | undefined;
   /** The image, or NOT_FOUND with a hint. */
@@ -51,8 +53,15 @@ export interface Store {
   adoptLayerIndex(layer: Descriptor, file: string): Promise<void>;
   /** A stream of a blob, verified against its digest as it is read. */
   openBlob(digest: Digest, size?: number): Readable;
-  blobFile(digest: Digest): string;
+  /** A byte range of a blob (both ends included), unverified: for serving parts of files. */
+  openBlobRange(digest: Digest, range: BlobRange): Readable;
+  /** The size of a blob, or undefined when the store does not have it. */
+  blobSize(digest: Digest): number | undefined;
   hasBlob(digest: Digest): boolean;
+  /** Keeps blobs no image refers to yet from gc while this process runs, until released. */
+  holdBlobs(): BlobHold;
+  /** Streams a blob into the store outside any image, under a hold (e.g. a built layer). */
+  addBlob(source: Readable | AsyncIterable<Uint8Array>, hold: BlobHold, options?: { expected?: { digest: Digest; size?: number }; signal?: AbortSignal }): Promise<AddedBlob>;
   /** A staging area for a new image's blobs. */
   createStaging(signal?: AbortSignal): Promise<Staging>;
   /** Makes a staged image visible under its name, atomically, or leaves the store as it was. */
@@ -72,25 +81,26 @@ export interface Store {
 /** Opens the store under `home`, creating it when absent. */
 export function openStore(options: StoreOptions): Store {
   const logger = options.logger ?? silentLogger;
-  const layout = layoutPaths(join(options.home, 'store'));
-  const tmpDir = join(options.home, 'tmp');
-  mkdirSync(tmpDir, { recursive: true });
+  const paths = createHomeLayout(options.home);
+  const layout = layoutPaths(paths.storeDir);
+  const { tmpDir } = paths;
   initLayout(layout);
-  const catalog: Catalog = openCatalog(join(options.home, 'kiln.db'));
+  const catalog: Catalog = openCatalog(paths.catalogPath);
+  const held = createHeldBlobs(catalog, layout, tmpDir, options.progress);
 
   const syncIndex = (): void => syncLayoutIndex(layout, catalog);
   const collect = (candidates: Iterable<Digest> | 'all'): Promise<GcReport> => collectBlobs({ layout, catalog, tmpDir }, candidates);
 
-  const treeCacheDir = join(options.home, 'cache', 'tree');
+  const treeCacheDir = paths.cacheDir('tree');
   const layerSource: LayerSource = {
     blobFile: (layer) => blobPath(layout, layer.digest),
     openLayer: (layer) => openVerifiedBlob(layout, layer.digest, layer.size),
   };
 
   const store: Store = {
-    home: options.home,
     user: options.user,
     layout,
+    dirs: { cacheDir: paths.cacheDir, workDir: paths.workDir },
     listImages: () => catalog.listImages(),
     findImage: (ref) => catalog.findImage(ref),
     getImage: (ref) => {
@@ -105,8 +115,11 @@ export function openStore(options: StoreOptions): Store {
     readTree: (manifest) => readImageTree(manifest.layers, layerSource.openLayer, { blobFile: layerSource.blobFile, cacheDir: treeCacheDir }),
     adoptLayerIndex: (layer, file) => adoptLayerIndex(treeCacheDir, layer, file),
     openBlob: (digest, size) => openVerifiedBlob(layout, digest, size),
-    blobFile: (digest) => blobPath(layout, digest),
+    openBlobRange: (digest, range) => openBlobRange(layout, digest, range),
+    blobSize: (digest) => blobSize(layout, digest),
     hasBlob: (digest) => blobSize(layout, digest) !== undefined,
+    holdBlobs: held.holdBlobs,
+    addBlob: held.addBlob,
     createStaging: (signal) => createStaging(tmpDir, signal, options.progress),
 
     commitImage: (staging, image, opts) => commitImage({ layout, catalog, collect }, staging, image, opts),
@@ -167,7 +180,7 @@ export function openStore(options: StoreOptions): Store {
     gc: async () => {
       const report = await collect('all');
       await removeStaleWorkDirs(tmpDir);
-      await removeOrphanCaches(join(options.home, 'cache'), async (hex) => blobSize(layout, `sha256:${hex}`) !== undefined);
+      await removeOrphanCaches(paths.cacheRoot, async (hex) => blobSize(layout, `sha256:${hex}`) !== undefined);
       return report;
     },
 

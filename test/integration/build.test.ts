@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KILN, ROOT, json, kilnFor, runProgram, scratch, sh } from '../helpers.ts';
@@ -101,7 +101,9 @@ test('a Debian scratch layer and a child layer build with apt, with whiteouts, c
   assert.deepEqual(edited?.steps.map((s) => s.cached), [true, true, true, true, false]);
 
   // gc keeps the steps of images that exist and drops the replaced last step.
-  const cachedLayer = (layer: string | undefined): boolean => readdirSync(join(HOME, 'cache', 'build', 'blobs')).includes(`${(layer ?? '').slice(7)}.tar`);
+  // A step's layer is stored once, as a blob of the store: the step is cached while the blob is there.
+  const cachedLayer = (layer: string | undefined): boolean => existsSync(join(HOME, 'store', 'blobs', 'sha256', (layer ?? '').slice(7)));
+  assert.ok(!existsSync(join(HOME, 'cache', 'build', 'blobs', `${(edited?.steps.at(-1)?.layer ?? '').slice(7)}.tar`)), 'no second copy of a layer in the build cache');
   assert.ok(cachedLayer(c1?.steps.at(-1)?.layer), 'before gc, the replaced step is cached');
   assert.equal((await kiln(['store', 'gc'])).code, 0);
   assert.ok(!cachedLayer(c1?.steps.at(-1)?.layer), 'gc dropped the step no image uses');
