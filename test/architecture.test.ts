@@ -6,7 +6,7 @@ import { ROOT } from './helpers.ts';
 
 const SRC = join(ROOT, 'src');
 
-/** Which domains each domain may import (through their index.ts). cli wires everything. */
+/** Which domains each domain may import (through their index.ts). app composes the domains; cli (and later server) are edges over app. */
 const ALLOWED: Record<string, readonly string[]> = {
   core: [],
   config: ['core'],
@@ -16,7 +16,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   builder: ['core', 'config', 'store', 'registry', 'check', 'export'],
   export: ['core', 'config', 'store', 'check'],
   boot: ['core', 'config', 'store', 'check', 'export'],
-  cli: ['core', 'config', 'store', 'registry', 'check', 'builder', 'export', 'boot'],
+  app: ['core', 'config', 'store', 'registry', 'check', 'builder', 'export', 'boot'],
+  // Edges: the core's operations, plus core and config for types, output helpers and the settings table.
+  cli: ['core', 'config', 'app'],
+  server: ['core', 'config', 'app'],
 };
 
 function sourceFiles(dir: string): string[] {

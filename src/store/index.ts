@@ -3,8 +3,8 @@ export { openStore, readLayoutIndex, type Store, type StoreOptions, type NewImag
 export type { ImageRecord } from './catalog.ts';
 export type { VerifyReport } from './verify.ts';
 export {
-  parseImageRef, formatImageRef, shortImageName, waltCloneUrl, sameRef, suggestNameFrom, validateUser,
-  type ImageRef,
+  parseImageRef, parseOwnImageRef, formatImageRef, shortImageName, waltCloneUrl, sameRef, suggestNameFrom, validateUser,
+  type ImageRef, type OwnPurpose,
 } from './reference.ts';
 export {
   REF_NAME_ANNOTATION, hostPlatform, parsePlatform, platformMatches, configLabels,

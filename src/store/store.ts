@@ -20,11 +20,7 @@ import { adoptLayerIndex } from './layer-index.ts';
 export interface StoreOptions {
   /** KILN_HOME: holds store/ (the OCI layout), kiln.db (the catalog) and tmp/. */
   home: string;
-  /** The calling user: owner of what they import, build or clone. */
-  user: string;
   logger?: Logger;
-  /** Shows transfers as blobs stream in (the CLI passes a terminal display). */
-  progress?: Progress;
 }
 
 /** What a new image consists of, its blobs already staged or in the store. */
@@ -45,7 +41,6 @@ export interface GcReport {
 /** The local image store: an OCI image layout plus a SQLite catalog, safe for concurrent processes. */
 export interface Store {
   readonly home: string;
-  readonly user: string;
   readonly layout: LayoutPaths;
   listImages(): ImageRecord[];
   findImage(ref: ImageRef): ImageRecord | undefined;
@@ -65,8 +60,8 @@ export interface Store {
   openBlob(digest: Digest, size?: number): Readable;
   blobFile(digest: Digest): string;
   hasBlob(digest: Digest): boolean;
-  /** A staging area for a new image's blobs. */
-  createStaging(signal?: AbortSignal): Promise<Staging>;
+  /** A staging area for a new image's blobs; `progress` (the request's) shows them streaming in. */
+  createStaging(signal?: AbortSignal, progress?: Progress): Promise<Staging>;
   /** Makes a staged image visible under its name, atomically, or leaves the store as it was. */
   commitImage(staging: Staging, image: NewImage, options?: { force?: boolean }): Promise<ImageRecord>;
   duplicate(source: ImageRef, target: ImageRef, options?: { force?: boolean }): ImageRecord;
@@ -157,7 +152,6 @@ export function openStore(options: StoreOptions): Store {
 
   const store: Store = {
     home: options.home,
-    user: options.user,
     layout,
     listImages: () => catalog.listImages(),
     findImage: (ref) => catalog.findImage(ref),
@@ -175,7 +169,7 @@ export function openStore(options: StoreOptions): Store {
     openBlob: (digest, size) => openVerifiedBlob(layout, digest, size),
     blobFile: (digest) => blobPath(layout, digest),
     hasBlob: (digest) => blobSize(layout, digest) !== undefined,
-    createStaging: (signal) => createStaging(tmpDir, signal, options.progress),
+    createStaging: (signal, progress) => createStaging(tmpDir, signal, progress),
 
     commitImage: async (staging, image, opts = {}) => {
       if (!opts.force && catalog.findImage(image.ref)) throw exists(image.ref);
