@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tar from 'tar-stream';
 import { loadConfig } from '../config/index.ts';
-import { isKilnError } from '../core/index.ts';
+import { isKilnError, type ErrorCode } from '../core/index.ts';
 import { createKiln, type ImageUsage, type Kiln } from './index.ts';
 
 /** A root filesystem tarball: enough to import, not enough to boot. */
@@ -35,7 +35,7 @@ async function setUp(t: TestContext, usage?: ImageUsage): Promise<{ kiln: Kiln; 
   return { kiln, rootfs };
 }
 
-const refused = (code: string, message: RegExp) => (err: unknown): boolean => isKilnError(err, code) && message.test(err.message);
+const refused = (code: ErrorCode, message: RegExp) => (err: unknown): boolean => isKilnError(err, code) && message.test(err.message);
 
 test('each call acts as its request\'s user: one Kiln serves alice and bob', async (t) => {
   const { kiln } = await setUp(t);
