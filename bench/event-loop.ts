@@ -25,7 +25,7 @@ const { openStore } = await import(pathToFileURL(storeModule).href) as typeof im
 
 const home = mkdtempSync(join(tmpdir(), 'kiln-bench-loop-'));
 try {
-  const store = openStore({ home, user: 'bench' });
+  const store = openStore({ home });
   const count = Number(blobsArg);
   for (let i = 0; i < count; i++) {
     const bytes = randomBytes(Number(sizeArg));

@@ -1,4 +1,5 @@
-import { KilnError, ErrorCode, isKilnError, removeTree, type Logger } from '../core/index.ts';
+import { KilnError, ErrorCode, isKilnError, removeTree, type Logger, type Progress } from '../core/index.ts';
+import { gatePublish } from '../check/index.ts';
 import type { RegistryConfig } from '../config/index.ts';
 import { formatImageRef, parseImageRef, sameRef, type ImageRef, type Store } from '../store/index.ts';
 import { openBuildCache, type BuildCache } from './cache.ts';
@@ -14,7 +15,13 @@ import { checkPullOpts, describeRemote, ensureRemoteParent, remoteParent, type R
 
 /** Options of {@link buildImages}. */
 export interface BuildOptions {
+  /** The acting user: owner of the built images and of parents named without a user. */
+  user: string;
   logger: Logger;
+  /** Shows layers as they enter the store. */
+  progress?: Progress;
+  /** Publish images that fail the bootability check (the same escape as `kiln image publish --force`). */
+  force?: boolean;
   dryRun?: boolean;
   noCache?: boolean;
   signal?: AbortSignal;
@@ -42,7 +49,7 @@ type Resolved = { kind: 'scratch' } | { kind: 'store'; ref: ImageRef } | { kind:
  * Resolves each spec's parent: scratch, an image built by an earlier spec of the same run,
  * a store image, or a remote one (clone URL or registry reference, see parent.ts). Problems are reported together.
  */
-function resolveParents(store: Store, specs: readonly BuildSpec[], registries: readonly RegistryConfig[]): Resolved[] {
+function resolveParents(store: Store, user: string, specs: readonly BuildSpec[], registries: readonly RegistryConfig[]): Resolved[] {
   const problems: string[] = [];
   let pullProblems = 0;
   const out = specs.map((spec, i): Resolved => {
@@ -53,14 +60,14 @@ function resolveParents(store: Store, specs: readonly BuildSpec[], registries: r
     if (parent === 'scratch') return { kind: 'scratch' };
     let ref: ImageRef | undefined;
     try {
-      ref = parseImageRef(parent, store.user, { allowReserved: true });
+      ref = parseImageRef(parent, user, { allowReserved: true });
     } catch {
       ref = undefined;
     }
     if (ref === undefined || !store.findImage(ref)) {
       let remote: ReturnType<typeof remoteParent>;
       try {
-        remote = pullOpts.length > 0 ? undefined : remoteParent(parent, spec.options.registry_opts_pull, registries, store.user);
+        remote = pullOpts.length > 0 ? undefined : remoteParent(parent, spec.options.registry_opts_pull, registries, user);
       } catch (err) {
         if (!isKilnError(err)) throw err;
         if (err.code === ErrorCode.AUTH) throw new KilnError(err.code, `${specPosition(spec, 'options.parent')}: ${err.message}`, { hint: err.hint });
@@ -76,7 +83,7 @@ function resolveParents(store: Store, specs: readonly BuildSpec[], registries: r
     }
     for (let j = i - 1; j >= 0; j--) {
       const earlier = specs[j] as BuildSpec;
-      if (earlier.options.publish_tags.some((tag) => sameRef(ref, { user: store.user, name: earlier.options.name, tag }))) return { kind: 'earlier', ref, index: j };
+      if (earlier.options.publish_tags.some((tag) => sameRef(ref, { user, name: earlier.options.name, tag }))) return { kind: 'earlier', ref, index: j };
     }
     if (store.findImage(ref)) return { kind: 'store', ref };
     problems.push(`${specPosition(spec, 'options.parent')}: unknown parent image ${formatImageRef(ref)}: it is not in the store nor built by an earlier spec of this command`);
@@ -126,7 +133,7 @@ export async function buildImages(store: Store, files: readonly string[], option
   const specs = await loadSpecs(files, { allowHostPaths: options.allowHostPaths ?? [] });
   if (options.logLevel !== undefined) for (const spec of specs) spec.options.log_level = options.logLevel.toUpperCase();
   const setup: PublishSetup = options.publish ?? { registries: [], env: process.env, logger: options.logger };
-  const resolved = resolveParents(store, specs, setup.registries);
+  const resolved = resolveParents(store, options.user, specs, setup.registries);
   const publishPlans = planPublish(specs, setup.registries);
   const cache = openBuildCache(store.dirs.cacheDir('build'), (digest) => store.hasBlob(digest));
   // While a build runs, `kiln store gc` leaves the build cache alone: it sees this live work directory.
@@ -136,7 +143,7 @@ export async function buildImages(store: Store, files: readonly string[], option
     const pulled = new Set<string>();
     for (const [i, r] of resolved.entries()) {
       if (r.kind !== 'remote' || options.dryRun || pulled.has(formatImageRef(r.ref))) continue;
-      await ensureRemoteParent(store, r.remote, specs[i] as BuildSpec, options.signal ? { ...setup, signal: options.signal } : setup);
+      await ensureRemoteParent(store, r.remote, specs[i] as BuildSpec, { ...setup, user: options.user, ...(options.signal ? { signal: options.signal } : {}) });
       pulled.add(formatImageRef(r.ref));
     }
     const outcomes: SpecOutcome[] = [];
@@ -160,14 +167,21 @@ export async function buildImages(store: Store, files: readonly string[], option
       }
       if (options.noCache === true || plan.steps.some((s) => !s.cached)) await checkForeignArch(platform);
       options.logger.info(`Building ${spec.file}: ${spec.options.publish_tags.map((t) => `${spec.options.name}:${t}`).join(', ')}`);
-      const result = await executePlan(store, plan, parent, { cache, logger: options.logger, noCache: options.noCache === true, ...(options.signal ? { signal: options.signal } : {}), ...(options.epoch !== undefined ? { epoch: options.epoch } : {}) });
+      const result = await executePlan(store, plan, parent, { cache, user: options.user, logger: options.logger, ...(options.progress ? { progress: options.progress } : {}), noCache: options.noCache === true, ...(options.signal ? { signal: options.signal } : {}), ...(options.epoch !== undefined ? { epoch: options.epoch } : {}) });
       outcomes.push({ plan, result });
     }
     // Publish only once every spec of the command is built: a failed build publishes nothing.
     if (options.publish && !options.dryRun) {
-      for (const [i, outcome] of outcomes.entries()) {
+      const toPublish = outcomes.flatMap((outcome, i) => {
         const p = publishPlans[i];
-        if (p && outcome.result && (p.registry || p.s3)) outcome.published = await publishBuilt(store, p, outcome.result.refs, options.publish);
+        return p && outcome.result && (p.registry || p.s3) ? [{ outcome, p, result: outcome.result }] : [];
+      });
+      // The publish gate of `kiln image publish`: a node image that cannot boot leaves for no registry or bucket, unless forced.
+      for (const { result } of toPublish) {
+        await gatePublish(store, result.record, { force: options.force === true, logger: options.logger, scope: 'node-images' });
+      }
+      for (const { outcome, p, result } of toPublish) {
+        outcome.published = await publishBuilt(store, p, result.refs, { ...options.publish, user: options.user });
       }
     }
     return outcomes;

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { KilnError, ErrorCode, MediaType, removeTree, start, type Digest, type Logger } from '../core/index.ts';
+import { KilnError, ErrorCode, MediaType, removeTree, start, type Digest, type Logger, type Progress } from '../core/index.ts';
 import {
   parseManifest, renderManifest, type BlobHold, type Descriptor, type ImageConfig, type ImageManifest, type ImageRecord, type ImageRef, type Store,
 } from '../store/index.ts';
@@ -14,7 +14,11 @@ import { debianArch } from './foreign.ts';
 /** Options of {@link executePlan}. */
 export interface ExecuteOptions {
   cache: BuildCache;
+  /** The acting user: owner of the built image. */
+  user: string;
   logger: Logger;
+  /** Shows the layers as they enter the store. */
+  progress?: Progress;
   noCache?: boolean;
   signal?: AbortSignal;
   /** SOURCE_DATE_EPOCH: layer mtimes are clamped to it and image times set from it. */
@@ -185,13 +189,13 @@ async function commitBuild(store: Store, plan: BuildPlan, parent: ParentImage | 
   };
   const layers = [...(parent?.manifest.layers ?? []), ...entries.map(layerDescriptor)];
   // The layers are in the store already (held); only the config and manifest are new.
-  const staging = await store.createStaging(options.signal);
+  const staging = await store.createStaging(options.signal, options.progress);
   try {
     const configBlob = await staging.stageBytes(JSON.stringify(config));
     const text = renderManifest({ mediaType: MediaType.ociConfig, digest: configBlob.digest, size: configBlob.size }, layers);
     const manifestBlob = await staging.stageBytes(text);
     const manifest = parseManifest(text, 'built manifest');
-    const refs = spec.options.publish_tags.map((tag) => ({ user: store.user, name: spec.options.name, tag }));
+    const refs = spec.options.publish_tags.map((tag) => ({ user: options.user, name: spec.options.name, tag }));
     const [first, ...others] = refs as [ImageRef, ...ImageRef[]];
     const record = await store.commitImage(staging, { ref: first, manifestDigest: manifestBlob.digest, manifestSize: manifestBlob.size, manifest, config }, { force: true });
     for (const ref of others) store.duplicate(first, ref, { force: true });

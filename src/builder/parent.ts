@@ -86,7 +86,7 @@ async function remoteConfigDigests(t: RegistryTransport, repo: string, tag: stri
  * present, compares it with the registry (manifest digest, else image config digest) and
  * pulls nothing when they match. A different local image of that name is never replaced.
  */
-export async function ensureRemoteParent(store: Store, remote: RemoteParent, spec: BuildSpec, setup: PublishSetup): Promise<'pulled' | 'present'> {
+export async function ensureRemoteParent(store: Store, remote: RemoteParent, spec: BuildSpec, setup: PublishSetup & { user: string }): Promise<'pulled' | 'present'> {
   const at = specPosition(spec, 'options.parent');
   const local = store.findImage(remote.ref);
   const name = formatImageRef(remote.ref);
@@ -107,7 +107,7 @@ export async function ensureRemoteParent(store: Store, remote: RemoteParent, spe
         // The Docker daemon has no registry digest to compare with: a local copy is used as it is.
         if (local) return 'present';
         const session = createRegistrySession({ registries, env: setup.env, logger: setup.logger, idleTimeoutMs: setup.idleTimeoutMs, ...(setup.progress ? { progress: setup.progress } : {}) });
-        await cloneImage(session, store, remote.text, { signal: setup.signal });
+        await cloneImage(session, store, remote.text, { user: setup.user, signal: setup.signal });
         return 'pulled';
       }
       label = url.location;
@@ -129,7 +129,7 @@ export async function ensureRemoteParent(store: Store, remote: RemoteParent, spe
       });
     }
     setup.logger.info(`Pulling parent ${remote.text} as ${name}`);
-    if (remote.source.kind === 'clone') await cloneImage(session, store, remote.text, { signal: setup.signal, name: `${remote.ref.name}:${remote.ref.tag}` });
+    if (remote.source.kind === 'clone') await cloneImage(session, store, remote.text, { user: setup.user, signal: setup.signal, name: `${remote.ref.name}:${remote.ref.tag}` });
     else await pullImage({ store, transport, repo, reference: tag, target: remote.ref, logger: setup.logger, progress: setup.progress, signal: setup.signal });
     return 'pulled';
   } catch (err) {

@@ -153,7 +153,7 @@ export async function settleProtocol(target: RegistryTarget, setup: Pick<Publish
  * publish`; another namespace gets the same push under `<namespace>/<name>`), then SquashFS,
  * kernel and initramfs to S3 under OpenCHAMI's names.
  */
-export async function publishBuilt(store: Store, plan: PublishPlan, refs: readonly ImageRef[], setup: PublishSetup): Promise<PublishOutcome> {
+export async function publishBuilt(store: Store, plan: PublishPlan, refs: readonly ImageRef[], setup: PublishSetup & { user: string }): Promise<PublishOutcome> {
   const out: PublishOutcome = { registry: [], s3: [] };
   if (plan.registry) {
     const registry = await settleProtocol(plan.registry, setup);
@@ -162,8 +162,8 @@ export async function publishBuilt(store: Store, plan: PublishPlan, refs: readon
     const namespace = plan.registry.namespace;
     for (const ref of refs) {
       const where = `${registry.host}:${registry.port}`;
-      if (namespace === undefined || namespace === store.user) {
-        const r = await publishImage(session, store, `${ref.name}:${ref.tag}`, registry.label, setup.signal);
+      if (namespace === undefined || namespace === setup.user) {
+        const r = await publishImage(session, store, setup.user, `${ref.name}:${ref.tag}`, registry.label, setup.signal);
         out.registry.push(`${where}/${repositoryName(registry, `${ref.user}/${ref.name}`)}:${ref.tag}`);
         setup.logger.info(`published ${ref.name}:${ref.tag} to ${registry.label} (${r.cloneUrl})`);
       } else {

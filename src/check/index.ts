@@ -4,3 +4,4 @@ export { formatCheckReport, formatCheckSummary, formatFinding } from './format.t
 export type { ContentSource } from './gather.ts';
 export type { Finding, Status, Rule, CheckInput, Need } from './types.ts';
 export { NODE_MODELS, MAX_SERVER_VERSION, DEFAULT_SERVER_VERSION, labelModels } from './models.ts';
+export { gatePublish, type GateOptions } from './gate.ts';

@@ -1,40 +1,30 @@
-import { buildImages, formatPlan } from '../builder/index.ts';
-import { checkImage, formatCheckSummary } from '../check/index.ts';
-import { formatImageRef, labelModels, shortImageName } from '../store/index.ts';
+import { formatCheckSummary, formatPlan, shortImageName } from '../app/index.ts';
 import type { Command } from './command.ts';
 
 const build: Command = {
   path: ['image', 'build'],
-  usage: 'kiln image build <spec.yaml>... [--dry-run] [--no-cache] [--log-level DEBUG|INFO|WARN|ERROR] [--allow-host-path <dir>]...',
-  summary: 'build images from OpenCHAMI image-builder specs (apt), each step cached; --dry-run prints the plan',
+  usage: 'kiln image build <spec.yaml>... [--dry-run] [--no-cache] [--force] [--log-level DEBUG|INFO|WARN|ERROR] [--allow-host-path <dir>]...',
+  summary: 'build images from OpenCHAMI image-builder specs (apt), each step cached; --dry-run prints the plan; --force publishes node images that fail the check',
   // --allow-host-path: copyfiles may read below <dir> besides the spec's directory (with kiln.yaml's allow_host_paths).
-  options: { 'dry-run': { type: 'boolean' }, 'no-cache': { type: 'boolean' }, 'log-level': { type: 'string' }, 'allow-host-path': { type: 'string', multiple: true } },
+  options: { 'dry-run': { type: 'boolean' }, 'no-cache': { type: 'boolean' }, force: { type: 'boolean' }, 'log-level': { type: 'string' }, 'allow-host-path': { type: 'string', multiple: true } },
   positionals: [1, Infinity],
   run: async (ctx, files, values) => {
-    const store = ctx.store();
     // Ctrl-C stops the running step; the build then unmounts and cleans up before exiting.
     const abort = new AbortController();
     const onSignal = (): void => abort.abort();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      const epoch = process.env.SOURCE_DATE_EPOCH;
-      const outcomes = await buildImages(store, files, {
-        logger: ctx.logger, dryRun: values['dry-run'] === true, noCache: values['no-cache'] === true, signal: abort.signal,
-        ...(typeof values['log-level'] === 'string' ? { logLevel: values['log-level'] } : {}),
-        allowHostPaths: [...ctx.config.allowHostPaths, ...(Array.isArray(values['allow-host-path']) ? values['allow-host-path'] : [])],
-        ...(epoch !== undefined && /^\d+$/.test(epoch) ? { epoch } : {}),
-        publish: {
-          registries: ctx.config.registries, env: process.env, logger: ctx.logger, signal: abort.signal,
-          progress: ctx.progress, idleTimeoutMs: ctx.idleTimeoutMs(),
-        },
+      const outcomes = await ctx.kiln.buildImages(ctx.request(abort.signal), files, {
+        dryRun: values['dry-run'] === true, noCache: values['no-cache'] === true, force: values.force === true,
+        logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined,
+        allowHostPaths: Array.isArray(values['allow-host-path']) ? values['allow-host-path'] : [],
       });
       const json = [];
-      for (const { plan, result, published } of outcomes) {
-        const check = result && labelModels(result.record.labels).length > 0 ? await checkImage(store, result.record) : undefined;
+      for (const { spec, plan, images, result, check, published } of outcomes) {
         json.push({
-          spec: plan.spec.file,
-          images: result ? result.refs.map(formatImageRef) : plan.spec.options.publish_tags.map((t) => `${store.user}/${plan.spec.options.name}:${t}`),
+          spec,
+          images,
           digest: result?.record.manifestDigest,
           steps: (result?.steps ?? plan.steps).map((s) => ({
             index: s.index, name: s.name, key: s.key, cached: s.cached, ...('digest' in s ? { layer: s.digest } : {}), ...('hostFiles' in s && s.hostFiles ? { copies: s.hostFiles } : {}),

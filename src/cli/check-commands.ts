@@ -1,6 +1,5 @@
 import { KilnError, ErrorCode } from '../core/index.ts';
-import { checkImage, formatCheckReport } from '../check/index.ts';
-import { parseImageRef } from '../store/index.ts';
+import { formatCheckReport } from '../app/index.ts';
 import type { Command } from './command.ts';
 
 const check: Command = {
@@ -10,9 +9,7 @@ const check: Command = {
   options: { model: { type: 'string', multiple: true } },
   positionals: [1, 1],
   run: async (ctx, [name], values) => {
-    const store = ctx.store();
-    const record = store.getImage(parseImageRef(name as string, store.user, { allowReserved: true }));
-    const report = await checkImage(store, record, { models: (values.model as string[] | undefined) ?? [] });
+    const report = await ctx.kiln.checkImage(ctx.request(), name as string, { models: (values.model as string[] | undefined) ?? [] });
     if (ctx.json) ctx.out(JSON.stringify(report, null, 2));
     else if (!ctx.quiet || !report.ok) ctx.out(formatCheckReport(report));
     if (!report.ok) {

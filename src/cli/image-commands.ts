@@ -1,52 +1,7 @@
 import { KilnError, ErrorCode } from '../core/index.ts';
-import {
-  LABELS, labelModels, exportImage, formatImageRef, importImage, parseImageFormat, parseImageRef, parsePlatform, shortImageName, waltCloneUrl,
-  type ImageRecord, type ImageRef,
-} from '../store/index.ts';
-import { BOOT_FORMATS, COMPRESSIONS, exportBootArtifacts, parseChoice, parseLayout } from '../export/index.ts';
-import { checkImage, formatCheckSummary } from '../check/index.ts';
+import { LABELS, formatCheckSummary, formatImageRef, shortImageName, type ImageView } from '../app/index.ts';
 import type { Command, Values } from './command.ts';
-import type { Context } from './context.ts';
 import { formatDate, formatSize, renderTable } from './format.ts';
-
-
-function isNodeImage(record: ImageRecord): boolean {
-  return labelModels(record.labels).length > 0;
-}
-
-/** The JSON view of an image shared by show and inspect. */
-function imageJson(ctx: Context, record: ImageRecord): Record<string, unknown> {
-  const own = record.ref.user === ctx.store().user;
-  return {
-    name: own ? shortImageName(record.ref) : formatImageRef(record.ref),
-    ref: formatImageRef(record.ref),
-    user: record.ref.user,
-    image: record.ref.name,
-    tag: record.ref.tag,
-    created: record.created,
-    size: record.size,
-    models: labelModels(record.labels),
-    inUse: false,
-    cloneUrl: waltCloneUrl(record.ref),
-    digest: record.manifestDigest,
-    platform: record.platform,
-    labels: record.labels,
-  };
-}
-
-function ownRef(ctx: Context, text: string): ImageRef {
-  const ref = parseImageRef(text, ctx.store().user);
-  if (ref.user !== ctx.store().user) {
-    throw new KilnError(ErrorCode.INVALID_NAME, `${formatImageRef(ref)} belongs to ${ref.user}, not to you (${ctx.store().user})`, {
-      hint: `copy it first: kiln image duplicate ${formatImageRef(ref)} <name>`,
-    });
-  }
-  return ref;
-}
-
-function anyRef(ctx: Context, text: string): ImageRef {
-  return parseImageRef(text, ctx.store().user, { allowReserved: true });
-}
 
 function parseLabels(values: Values): Record<string, string> {
   const labels: Record<string, string> = {};
@@ -58,14 +13,6 @@ function parseLabels(values: Values): Record<string, string> {
   return labels;
 }
 
-function warnIfNotNodeImage(ctx: Context, record: ImageRecord, path?: string): void {
-  if (isNodeImage(record)) return;
-  ctx.logger.warn(
-    `${formatImageRef(record.ref)} has no label ${LABELS.models}: it is not a node image, so \`kiln image show\` leaves it out. ` +
-      `Add it with: kiln image import ${path ?? '<path>'} ${shortImageName(record.ref)} --force --label ${LABELS.models}=<model>[,<model>...]`,
-  );
-}
-
 const show: Command = {
   path: ['image', 'show'],
   usage: 'kiln image show [--all] [--names-only] [--json]',
@@ -73,29 +20,26 @@ const show: Command = {
   options: { all: { type: 'boolean' }, 'names-only': { type: 'boolean' } },
   positionals: [0, 0],
   run: async (ctx, _args, values) => {
-    const store = ctx.store();
-    const images = store.listImages().filter(isNodeImage);
-    const mine = images.filter((i) => i.ref.user === store.user);
-    const others = values.all ? images.filter((i) => i.ref.user !== store.user) : [];
+    const { mine, others } = ctx.kiln.listImages(ctx.request(), { all: values.all === true });
     if (ctx.json) {
-      ctx.out(JSON.stringify([...mine, ...others].map((r) => imageJson(ctx, r)), null, 2));
+      ctx.out(JSON.stringify([...mine, ...others], null, 2));
       return;
     }
     if (values['names-only']) {
-      for (const r of mine) ctx.out(shortImageName(r.ref));
-      for (const r of others) ctx.out(waltCloneUrl(r.ref));
+      for (const v of mine) ctx.out(v.name);
+      for (const v of others) ctx.out(v.cloneUrl);
       return;
     }
     if (mine.length === 0 && others.length === 0) {
       ctx.out(values.all ? 'No node images in the store.' : 'You have no node images (kiln image import, or --all for other users\' images).');
       return;
     }
-    const row = (r: ImageRecord): string[] => [shortImageName(r.ref), 'no', formatDate(r.created), formatSize(r.size), labelModels(r.labels).join(',')];
+    const row = (v: ImageView): string[] => [v.name, v.inUse ? 'yes' : 'no', formatDate(v.created), formatSize(v.size), v.models.join(',')];
     if (mine.length > 0) ctx.out(renderTable(['Name', 'In-use', 'Created', 'Size', 'Compatibility'], mine.map(row)));
     if (others.length > 0) {
       if (mine.length > 0) ctx.out('');
       ctx.out('Images of other users:');
-      ctx.out(renderTable(['Clone URL', 'Created', 'Size', 'Compatibility'], others.map((r) => [waltCloneUrl(r.ref), formatDate(r.created), formatSize(r.size), labelModels(r.labels).join(',')])));
+      ctx.out(renderTable(['Clone URL', 'Created', 'Size', 'Compatibility'], others.map((v) => [v.cloneUrl, formatDate(v.created), formatSize(v.size), v.models.join(',')])));
     }
   },
 };
@@ -107,25 +51,22 @@ const inspect: Command = {
   options: {},
   positionals: [1, 1],
   run: async (ctx, [name]) => {
-    const store = ctx.store();
-    const record = store.getImage(anyRef(ctx, name as string));
-    const manifest = await store.readManifest(record.manifestDigest);
-    const config = await store.readConfig(manifest);
+    const { view, manifest, config } = await ctx.kiln.inspectImage(ctx.request(), name as string);
     if (ctx.json) {
-      ctx.out(JSON.stringify({ ...imageJson(ctx, record), manifest, config }, null, 2));
+      ctx.out(JSON.stringify({ ...view, manifest, config }, null, 2));
       return;
     }
-    const p = record.platform;
+    const p = view.platform;
     const lines = [
-      `Name:          ${formatImageRef(record.ref)}`,
-      `Clone URL:     ${waltCloneUrl(record.ref)}`,
-      `Digest:        ${record.manifestDigest}`,
-      `Created:       ${formatDate(record.created)}`,
-      `Size:          ${formatSize(record.size)}`,
+      `Name:          ${view.ref}`,
+      `Clone URL:     ${view.cloneUrl}`,
+      `Digest:        ${view.digest}`,
+      `Created:       ${formatDate(view.created)}`,
+      `Size:          ${formatSize(view.size)}`,
       `Platform:      ${[p.os, p.architecture, p.variant].filter(Boolean).join('/')}`,
-      `Node models:   ${labelModels(record.labels).join(', ') || `(none: no ${LABELS.models} label, not a node image)`}`,
+      `Node models:   ${view.models.join(', ') || `(none: no ${LABELS.models} label, not a node image)`}`,
       'Labels:',
-      ...Object.entries(record.labels).sort().map(([k, v]) => `  ${k}=${v}`),
+      ...Object.entries(view.labels).sort().map(([k, v]) => `  ${k}=${v}`),
       `Layers (${manifest.layers.length}):`,
       ...manifest.layers.map((l) => `  ${l.digest}  ${formatSize(l.size).padStart(8)}  ${l.mediaType}`),
     ];
@@ -146,24 +87,20 @@ const importCmd: Command = {
   },
   positionals: [1, 2],
   run: async (ctx, [path, name], values) => {
-    const store = ctx.store();
-    const { record, format } = await importImage(store, path as string, {
+    const { view, format, check } = await ctx.kiln.importImage(ctx.request(), path as string, {
       name,
-      format: typeof values.format === 'string' ? parseImageFormat(values.format) : undefined,
+      format: typeof values.format === 'string' ? values.format : undefined,
       labels: parseLabels(values),
       selector: values.ref as string | undefined,
-      platform: typeof values.platform === 'string' ? parsePlatform(values.platform) : undefined,
+      platform: typeof values.platform === 'string' ? values.platform : undefined,
       force: values.force === true,
     });
-    // Node images get the bootability verdict at once (and warm the layer index cache).
-    const check = isNodeImage(record) ? await checkImage(store, record) : undefined;
     if (ctx.json) {
-      ctx.out(JSON.stringify({ ...imageJson(ctx, record), format, ...(check ? { check: { ok: check.ok, counts: check.counts } } : {}) }, null, 2));
+      ctx.out(JSON.stringify({ ...view, format, ...(check ? { check: { ok: check.ok, counts: check.counts } } : {}) }, null, 2));
     } else if (!ctx.quiet) {
-      ctx.out(`Imported ${shortImageName(record.ref)} (${format}, ${formatSize(record.size)}, ${record.manifestDigest})`);
+      ctx.out(`Imported ${view.name} (${format}, ${formatSize(view.size)}, ${view.digest})`);
       if (check) ctx.out(formatCheckSummary(check));
     }
-    warnIfNotNodeImage(ctx, record, path);
   },
 };
 
@@ -180,36 +117,30 @@ const exportCmd: Command = {
   positionals: [2, 2],
   run: async (ctx, [name, dest], values) => {
     if (typeof values.format !== 'string') throw new KilnError(ErrorCode.USAGE, 'kiln image export needs --format', { hint: 'use --format oci, oci-archive, docker-archive, rootfs, squashfs, erofs or boot' });
-    const store = ctx.store();
-    const bootFormat = BOOT_FORMATS.find((f) => f === values.format);
-    if (bootFormat) {
-      const record = store.getImage(anyRef(ctx, name as string));
-      const result = await exportBootArtifacts(store, record, dest as string, {
-        format: bootFormat,
-        rootfs: parseChoice(['squashfs', 'erofs'] as const, values.rootfs, 'rootfs'),
-        compression: parseChoice(COMPRESSIONS, values.compression, 'compression'),
-        layout: parseLayout(values.layout as string | undefined),
-        kernelVersion: values['kernel-version'] as string | undefined,
-        baseUrl: values['base-url'] as string | undefined,
-        append: values.append as string | undefined,
-        s3Endpoint: values['s3-endpoint'] as string | undefined,
-        createBucket: values['create-bucket'] === true,
-        logger: ctx.logger,
-        idleTimeoutMs: ctx.idleTimeoutMs(),
-      });
-      if (ctx.json) ctx.out(JSON.stringify({ ref: result.image, digest: result.digest, dest, format: bootFormat, cached: result.cached, written: result.written, unchanged: result.unchanged, manifest: result.manifest }, null, 2));
+    const outcome = await ctx.kiln.exportImage(ctx.request(), name as string, dest as string, {
+      format: values.format,
+      force: values.force === true,
+      rootfs: values.rootfs as string | undefined,
+      compression: values.compression as string | undefined,
+      layout: values.layout as string | undefined,
+      kernelVersion: values['kernel-version'] as string | undefined,
+      baseUrl: values['base-url'] as string | undefined,
+      append: values.append as string | undefined,
+      s3Endpoint: values['s3-endpoint'] as string | undefined,
+      createBucket: values['create-bucket'] === true,
+    });
+    if (outcome.kind === 'boot') {
+      const { result, format } = outcome;
+      if (ctx.json) ctx.out(JSON.stringify({ ref: result.image, digest: result.digest, dest, format, cached: result.cached, written: result.written, unchanged: result.unchanged, manifest: result.manifest }, null, 2));
       else if (!ctx.quiet) {
         for (const w of result.written) ctx.out(`wrote ${w}`);
         for (const u of result.unchanged) ctx.out(`unchanged ${u}`);
-        ctx.out(`Exported ${result.image} to ${dest} (${bootFormat}${result.cached ? ', from the export cache' : ''})`);
+        ctx.out(`Exported ${result.image} to ${dest} (${format}${result.cached ? ', from the export cache' : ''})`);
       }
       return;
     }
-    const format = parseImageFormat(values.format);
-    const record = store.getImage(anyRef(ctx, name as string));
-    await exportImage(store, record, dest as string, format, { force: values.force === true });
-    if (dest !== '-' && !ctx.quiet && !ctx.json) ctx.out(`Exported ${formatImageRef(record.ref)} to ${dest} (${format})`);
-    if (ctx.json && dest !== '-') ctx.out(JSON.stringify({ ref: formatImageRef(record.ref), digest: record.manifestDigest, dest, format }));
+    if (dest !== '-' && !ctx.quiet && !ctx.json) ctx.out(`Exported ${outcome.ref} to ${dest} (${outcome.format})`);
+    if (ctx.json && dest !== '-') ctx.out(JSON.stringify({ ref: outcome.ref, digest: outcome.digest, dest, format: outcome.format }));
   },
 };
 
@@ -221,12 +152,10 @@ function copyCommand(verb: 'duplicate' | 'rename'): Command {
     options: { force: { type: 'boolean' } },
     positionals: [2, 2],
     run: async (ctx, [from, to], values) => {
-      const store = ctx.store();
-      const source = verb === 'rename' ? ownRef(ctx, from as string) : anyRef(ctx, from as string);
-      const target = ownRef(ctx, to as string);
-      const record = verb === 'rename' ? store.rename(source, target, { force: values.force === true }) : store.duplicate(source, target, { force: values.force === true });
-      if (ctx.json) ctx.out(JSON.stringify(imageJson(ctx, record), null, 2));
-      else if (!ctx.quiet) ctx.out(`${verb === 'rename' ? 'Renamed' : 'Duplicated'} ${formatImageRef(source)} to ${shortImageName(target)}`);
+      const copy = verb === 'rename' ? ctx.kiln.renameImage : ctx.kiln.duplicateImage;
+      const { source, view } = copy(ctx.request(), from as string, to as string, { force: values.force === true });
+      if (ctx.json) ctx.out(JSON.stringify(view, null, 2));
+      else if (!ctx.quiet) ctx.out(`${verb === 'rename' ? 'Renamed' : 'Duplicated'} ${formatImageRef(source)} to ${view.name}`);
     },
   };
 }
@@ -238,10 +167,9 @@ const remove: Command = {
   options: {},
   positionals: [1, Infinity],
   run: async (ctx, names) => {
-    const store = ctx.store();
-    const removed = await store.remove(names.map((n) => ownRef(ctx, n)));
-    if (ctx.json) ctx.out(JSON.stringify(removed.map((r) => formatImageRef(r.ref))));
-    else if (!ctx.quiet) for (const r of removed) ctx.out(`Removed ${shortImageName(r.ref)}`);
+    const removed = await ctx.kiln.removeImages(ctx.request(), names);
+    if (ctx.json) ctx.out(JSON.stringify(removed.map(formatImageRef)));
+    else if (!ctx.quiet) for (const ref of removed) ctx.out(`Removed ${shortImageName(ref)}`);
   },
 };
 

@@ -1,17 +1,7 @@
 import { KilnError, ErrorCode } from '../core/index.ts';
-import { formatImageRef, labelModels, parseImageRef, parsePlatform, shortImageName } from '../store/index.ts';
-import { checkImage, formatCheckSummary } from '../check/index.ts';
-import {
-  cloneImage, createRegistrySession, credentialKeys, login, logout, publishImage, readCredentials, registryBaseUrl, searchImages,
-  type Credentials, type RegistrySession,
-} from '../registry/index.ts';
+import { formatCheckSummary, formatImageRef, shortImageName, type Credentials } from '../app/index.ts';
 import type { Command } from './command.ts';
-import type { Context } from './context.ts';
 import { renderTable } from './format.ts';
-
-function session(ctx: Context): RegistrySession {
-  return createRegistrySession({ registries: ctx.config.registries, env: process.env, logger: ctx.logger, progress: ctx.progress, idleTimeoutMs: ctx.idleTimeoutMs() });
-}
 
 const search: Command = {
   path: ['image', 'search'],
@@ -20,7 +10,7 @@ const search: Command = {
   options: {},
   positionals: [0, 1],
   run: async (ctx, [keyword]) => {
-    const { hits, failures } = await searchImages(session(ctx), ctx.store(), keyword);
+    const { hits, failures } = await ctx.kiln.searchImages(ctx.request(), keyword);
     for (const f of failures) ctx.logger.warn(`${f.location}: skipped: ${f.message}${f.hint ? ` (hint: ${f.hint})` : ''}`);
     if (ctx.json) {
       ctx.out(JSON.stringify({ images: hits, unreachable: failures }, null, 2));
@@ -42,11 +32,10 @@ const clone: Command = {
   options: { force: { type: 'boolean' }, platform: { type: 'string' } },
   positionals: [1, 2],
   run: async (ctx, [url, name], values) => {
-    const result = await cloneImage(session(ctx), ctx.store(), url as string, {
-      name, force: values.force === true, platform: typeof values.platform === 'string' ? parsePlatform(values.platform) : undefined,
+    const result = await ctx.kiln.cloneImage(ctx.request(), url as string, {
+      name, force: values.force === true, platform: typeof values.platform === 'string' ? values.platform : undefined,
     });
-    const { record } = result;
-    const check = labelModels(record.labels).length > 0 ? await checkImage(ctx.store(), record) : undefined;
+    const { record, check } = result;
     if (ctx.json) {
       ctx.out(JSON.stringify({
         name: shortImageName(record.ref), ref: formatImageRef(record.ref), url, digest: record.manifestDigest,
@@ -57,7 +46,6 @@ const clone: Command = {
       ctx.out(`Cloned ${url} as ${shortImageName(record.ref)} (${record.manifestDigest})`);
       if (check) ctx.out(formatCheckSummary(check));
     }
-    if (!check) ctx.logger.warn(`${formatImageRef(record.ref)} has no label walt.node.models: it is not a node image`);
   },
 };
 
@@ -68,17 +56,7 @@ const publish: Command = {
   options: { registry: { type: 'string' }, force: { type: 'boolean' } },
   positionals: [1, 1],
   run: async (ctx, [image], values) => {
-    // Others would clone an image that cannot boot: refuse unless told to.
-    const store = ctx.store();
-    const record = store.getImage(parseImageRef(image as string, store.user));
-    const check = await checkImage(store, record);
-    if (!check.ok && values.force !== true) {
-      throw new KilnError(ErrorCode.CHECK_FAILED, `${formatImageRef(record.ref)} fails the bootability check: ${formatCheckSummary(check)}`, {
-        hint: `see \`kiln image check ${shortImageName(record.ref)}\`; publish anyway with --force`,
-      });
-    }
-    if (!check.ok) ctx.logger.warn(`publishing ${formatImageRef(record.ref)} although it fails the bootability check (--force)`);
-    const r = await publishImage(session(ctx), ctx.store(), image as string, values.registry as string | undefined);
+    const r = await ctx.kiln.publishImage(ctx.request(), image as string, { registry: values.registry as string | undefined, force: values.force === true });
     if (ctx.json) {
       ctx.out(JSON.stringify({ ref: formatImageRef(r.record.ref), registry: r.registry.label, cloneUrl: r.cloneUrl, digest: r.digest, blobs: r.blobs }, null, 2));
       return;
@@ -145,7 +123,7 @@ const loginCmd: Command = {
   positionals: [1, 1],
   run: async (ctx, [label], values) => {
     const creds = await askCredentials(values.username as string | undefined, values['password-stdin'] === true);
-    const { registry, file } = await login(session(ctx), label as string, creds);
+    const { registry, file } = await ctx.kiln.login(ctx.request(), label as string, creds);
     if (ctx.json) ctx.out(JSON.stringify({ registry: registry.label, username: creds.username, authFile: file }));
     else if (!ctx.quiet) ctx.out(`Logged in to ${registry.label} as ${creds.username} (credentials in ${file})`);
   },
@@ -158,7 +136,7 @@ const logoutCmd: Command = {
   options: {},
   positionals: [1, 1],
   run: async (ctx, [label]) => {
-    const { registry, file } = await logout(session(ctx), label as string);
+    const { registry, file } = await ctx.kiln.logout(ctx.request(), label as string);
     if (ctx.json) ctx.out(JSON.stringify({ registry: registry.label, authFile: file }));
     else if (!ctx.quiet) ctx.out(`Logged out of ${registry.label} (${file})`);
   },
@@ -171,10 +149,7 @@ const list: Command = {
   options: {},
   positionals: [0, 0],
   run: async (ctx) => {
-    const s = session(ctx);
-    const rows = await Promise.all(ctx.config.registries.map(async (r) => ({
-      ...r, url: registryBaseUrl(r), loggedIn: (await readCredentials(s.authFiles, credentialKeys(r))) !== undefined,
-    })));
+    const rows = await ctx.kiln.listRegistries(ctx.request());
     if (ctx.json) {
       ctx.out(JSON.stringify(rows, null, 2));
       return;

@@ -1,8 +1,4 @@
-import { SETTINGS } from '../config/index.ts';
-import { KilnError, ErrorCode, isProcessAlive, type Digest } from '../core/index.ts';
-import { pruneBuildCache } from '../builder/index.ts';
-import { pruneExportCache } from '../export/index.ts';
-import { pruneBlobCache } from '../registry/index.ts';
+import { KilnError, ErrorCode } from '../core/index.ts';
 import type { Command } from './command.ts';
 import { formatSize } from './format.ts';
 
@@ -13,7 +9,7 @@ const verify: Command = {
   options: {},
   positionals: [0, 0],
   run: async (ctx) => {
-    const report = await ctx.store().verify();
+    const report = await ctx.kiln.verify(ctx.request());
     if (ctx.json) ctx.out(JSON.stringify(report, null, 2));
     else {
       for (const c of report.corrupt) ctx.out(`corrupt: blob ${c.digest} hashes to ${c.actual}`);
@@ -37,16 +33,7 @@ const gc: Command = {
   options: {},
   positionals: [0, 0],
   run: async (ctx) => {
-    const store = ctx.store();
-    const report = await store.gc();
-    // Blobs of pulls that died: partial files of dead processes, and ones the store already holds.
-    await pruneBlobCache(store.dirs.cacheDir('registry-blobs'), (digest) => store.hasBlob(digest));
-    // Build steps whose layer no image uses any more, and boot artifacts of manifests gone.
-    const images = store.listImages();
-    const layers = new Set<Digest>();
-    for (const image of images) for (const layer of (await store.readManifest(image.manifestDigest)).layers) layers.add(layer.digest);
-    await pruneBuildCache(store.dirs.cacheDir('build'), layers, isProcessAlive);
-    await pruneExportCache(store.dirs.cacheDir('export'), new Set(images.map((i) => i.manifestDigest)));
+    const report = await ctx.kiln.gc(ctx.request());
     if (ctx.json) ctx.out(JSON.stringify(report));
     else if (!ctx.quiet) ctx.out(`Removed ${report.removedBlobs} blobs, freed ${formatSize(report.freedBytes)}`);
   },
@@ -59,13 +46,13 @@ const config: Command = {
   options: {},
   positionals: [0, 0],
   run: async (ctx) => {
-    const { values, sources, file } = ctx.config;
+    const { file, settings } = ctx.kiln.settings();
     if (ctx.json) {
-      ctx.out(JSON.stringify({ file: file ?? null, settings: SETTINGS.map((s) => ({ key: s.key, env: s.env, value: values[s.key], source: sources[s.key], doc: s.doc })) }, null, 2));
+      ctx.out(JSON.stringify({ file: file ?? null, settings }, null, 2));
       return;
     }
     ctx.out(`configuration file: ${file ?? '(none)'}`);
-    for (const s of SETTINGS) ctx.out(`${s.key} = ${values[s.key]}  (${sources[s.key]}; ${s.env}) — ${s.doc}`);
+    for (const s of settings) ctx.out(`${s.key} = ${s.value}  (${s.source}; ${s.env}) — ${s.doc}`);
   },
 };
 

@@ -1,5 +1,5 @@
 import { KilnError, ErrorCode, type Digest } from '../core/index.ts';
-import { formatImageRef, importImage, parseImageRef, type ImageRecord, type ImageRef, type Platform, type Store } from '../store/index.ts';
+import { formatImageRef, importImage, parseImageRef, parseOwnImageRef, type ImageRecord, type ImageRef, type Platform, type Store } from '../store/index.ts';
 import { loadBlobLocations } from './blob-locations.ts';
 import { parseCloneUrl, type CloneUrl } from './clone-url.ts';
 import { repositoryName } from './distribution.ts';
@@ -8,6 +8,8 @@ import type { RegistrySession } from './session.ts';
 
 /** Options of {@link cloneImage}. */
 export interface CloneOptions {
+  /** The acting user: the clone is theirs. */
+  user: string;
   /** `<name>[:<tag>]` in the caller's namespace; default: the URL's name and tag. */
   name?: string | undefined;
   force?: boolean | undefined;
@@ -25,19 +27,16 @@ export interface CloneResult {
   reused?: number;
 }
 
-function targetRef(store: Store, url: CloneUrl, name: string | undefined): ImageRef {
+function targetRef(user: string, url: CloneUrl, name: string | undefined): ImageRef {
   const text = name ?? `${url.name}:${url.tag}`;
   let ref: ImageRef;
   try {
-    ref = parseImageRef(text, store.user);
+    ref = parseOwnImageRef(text, user, 'clone');
   } catch (err) {
     if (name !== undefined) throw err;
     throw new KilnError(ErrorCode.INVALID_NAME, `"${url.name}:${url.tag}" is not a valid Kiln image name`, {
       cause: err, hint: 'give the clone a name: kiln image clone <url> <name>',
     });
-  }
-  if (ref.user !== store.user) {
-    throw new KilnError(ErrorCode.INVALID_NAME, `cannot clone as ${formatImageRef(ref)}: clones belong to you (${store.user})`, { hint: `omit the "${ref.user}/" prefix` });
   }
   return ref;
 }
@@ -49,14 +48,14 @@ function exists(ref: ImageRef): KilnError {
 }
 
 /** Clones an image from a clone URL (walt:, docker:, hub:, <label>:) into the store under the caller's name. */
-export async function cloneImage(session: RegistrySession, store: Store, urlText: string, options: CloneOptions = {}): Promise<CloneResult> {
+export async function cloneImage(session: RegistrySession, store: Store, urlText: string, options: CloneOptions): Promise<CloneResult> {
   const url = parseCloneUrl(urlText, session.registries);
-  const target = targetRef(store, url, options.name);
+  const target = targetRef(options.user, url, options.name);
   const force = options.force === true;
   if (!force && store.findImage(target)) throw exists(target);
   const source = `${url.user}/${url.name}:${url.tag}`;
   if (url.location === 'walt') {
-    const from = parseImageRef(source, store.user, { allowReserved: true });
+    const from = parseImageRef(source, options.user, { allowReserved: true });
     return { record: store.duplicate(from, target, { force }), url };
   }
   if (url.location === 'docker') {
@@ -68,7 +67,7 @@ export async function cloneImage(session: RegistrySession, store: Store, urlText
     }
     const saved = await daemon.saveImage(found.daemonName, store.dirs.workDir, options.signal);
     try {
-      const { record } = await importImage(store, saved.file, { name: `${target.name}:${target.tag}`, format: 'docker-archive', force, ...(options.signal ? { signal: options.signal } : {}) });
+      const { record } = await importImage(store, saved.file, { user: options.user, name: `${target.name}:${target.tag}`, format: 'docker-archive', force, ...(options.signal ? { signal: options.signal } : {}) });
       return { record, url };
     } finally {
       await saved.cleanup();

@@ -1,6 +1,6 @@
 import { KilnError, ErrorCode, type Digest } from '../core/index.ts';
 import type { RegistryConfig } from '../config/index.ts';
-import { formatImageRef, labelModels, parseImageRef, type ImageRecord, type Store } from '../store/index.ts';
+import { formatImageRef, labelModels, parseOwnImageRef, type ImageRecord, type Store } from '../store/index.ts';
 import { loadBlobLocations } from './blob-locations.ts';
 import { findRegistry, formatCloneUrl } from './clone-url.ts';
 import type { BlobPush } from './distribution.ts';
@@ -34,13 +34,8 @@ export function publishTarget(registries: readonly RegistryConfig[], label: stri
  * others can use. On a docker-hub registry the user's walt_metadata image is updated too,
  * so that `search` finds the image.
  */
-export async function publishImage(session: RegistrySession, store: Store, image: string, label?: string, signal?: AbortSignal): Promise<PublishResult> {
-  const ref = parseImageRef(image, store.user);
-  if (ref.user !== store.user) {
-    throw new KilnError(ErrorCode.INVALID_NAME, `${formatImageRef(ref)} belongs to ${ref.user}, not to you (${store.user})`, {
-      hint: `copy it first: kiln image duplicate ${formatImageRef(ref)} <name>`,
-    });
-  }
+export async function publishImage(session: RegistrySession, store: Store, user: string, image: string, label?: string, signal?: AbortSignal): Promise<PublishResult> {
+  const ref = parseOwnImageRef(image, user);
   const record = store.getImage(ref);
   const registry = publishTarget(session.registries, label);
   const transport = session.transport(registry.label);

@@ -110,9 +110,9 @@ async function searchRegistry(session: RegistrySession, registry: RegistryConfig
  * daemon (docker:), and each configured registry. A location that fails is reported in
  * `failures` and does not hide the others.
  */
-export async function searchImages(session: RegistrySession, store: Store, keyword?: string, signal?: AbortSignal): Promise<{ hits: SearchHit[]; failures: SearchFailure[] }> {
+export async function searchImages(session: RegistrySession, store: Store, user: string, keyword?: string, signal?: AbortSignal): Promise<{ hits: SearchHit[]; failures: SearchFailure[] }> {
   const jobs: Array<[string, () => Promise<SearchHit[]>]> = [
-    ['walt', async () => store.listImages().filter((r) => r.ref.user !== store.user)
+    ['walt', async () => store.listImages().filter((r) => r.ref.user !== user)
       .flatMap((r) => hit('walt', `${r.ref.user}/${r.ref.name}:${r.ref.tag}`, r.labels, session.registries) ?? [])],
     ['docker', async () => (await listDaemonNodeImages(session.daemon(), signal)).flatMap((i) => hit('docker', i.name, i.labels, session.registries) ?? [])],
     ...session.registries.map((r): [string, () => Promise<SearchHit[]>] => [r.label, () => searchRegistry(session, r, signal)]),

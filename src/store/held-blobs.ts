@@ -29,11 +29,11 @@ export interface HeldBlobs {
    * under `hold` (one copy on disk: staged, then renamed in). Once the hold is released
    * and no image refers to it, gc removes it.
    */
-  addBlob(source: Readable | AsyncIterable<Uint8Array>, hold: BlobHold, options?: { expected?: ExpectedContent; signal?: AbortSignal }): Promise<AddedBlob>;
+  addBlob(source: Readable | AsyncIterable<Uint8Array>, hold: BlobHold, options?: { expected?: ExpectedContent; signal?: AbortSignal; progress?: Progress }): Promise<AddedBlob>;
 }
 
 /** Holds on `catalog`'s pins, additions into `layout` through staging areas under `tmpDir`. */
-export function createHeldBlobs(catalog: Catalog, layout: LayoutPaths, tmpDir: string, progress?: Progress): HeldBlobs {
+export function createHeldBlobs(catalog: Catalog, layout: LayoutPaths, tmpDir: string): HeldBlobs {
   return {
     holdBlobs: () => {
       const token = randomBytes(8).toString('hex');
@@ -45,7 +45,7 @@ export function createHeldBlobs(catalog: Catalog, layout: LayoutPaths, tmpDir: s
       };
     },
     addBlob: async (source, hold, options = {}) => {
-      const staging = await createStaging(tmpDir, options.signal, progress);
+      const staging = await createStaging(tmpDir, options.signal, options.progress);
       try {
         const blob = await staging.stage(source, options.expected);
         hold.add([blob.digest]);

@@ -10,7 +10,7 @@ import { openStore } from './store.ts';
 
 const withStore = async (fn: (store: ReturnType<typeof openStore>, home: string) => Promise<void>): Promise<void> => {
   const home = mkdtempSync(join(tmpdir(), 'kiln-home-layout-'));
-  const store = openStore({ home, user: 'alice' });
+  const store = openStore({ home });
   try {
     await fn(store, home);
   } finally {

@@ -5,8 +5,8 @@ export type { HomeLayout, CacheKind, BlobRange } from './home-layout.ts';
 export type { BlobHold, AddedBlob } from './held-blobs.ts';
 export type { VerifyReport } from './verify.ts';
 export {
-  parseImageRef, formatImageRef, shortImageName, waltCloneUrl, sameRef, suggestNameFrom, validateUser,
-  type ImageRef,
+  parseImageRef, parseOwnImageRef, formatImageRef, shortImageName, waltCloneUrl, sameRef, suggestNameFrom, validateUser,
+  type ImageRef, type OwnPurpose,
 } from './reference.ts';
 export {
   REF_NAME_ANNOTATION, hostPlatform, parsePlatform, platformMatches, configLabels,

@@ -63,7 +63,7 @@ test('a catalog written before schema versions opens, upgrades to the latest ver
   writeUnversionedCatalog(path);
   assert.equal(userVersion(path), 0);
 
-  const store = openStore({ home, user: 'alice' });
+  const store = openStore({ home });
   try {
     assert.equal(userVersion(path), CATALOG_VERSION);
     const [image, ...others] = store.listImages();
@@ -114,7 +114,7 @@ test('a catalog from a newer kiln is refused with UNSUPPORTED and left as it was
 }));
 
 test('images that nodes boot are reported in use, each once', withDir((home) => {
-  const store = openStore({ home, user: 'alice' });
+  const store = openStore({ home });
   try {
     const db = new DatabaseSync(join(home, 'kiln.db'));
     const insert = db.prepare('INSERT INTO nodes (mac, ip, name, model, image, owner) VALUES (?, ?, ?, ?, ?, ?)');

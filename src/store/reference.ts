@@ -47,6 +47,24 @@ export function parseImageRef(text: string, defaultUser: string, options: { allo
   return { user, name, tag };
 }
 
+/** Why a name must be the acting user's own: the error tells what was refused and how to go on. */
+export type OwnPurpose = 'change' | 'import' | 'clone';
+
+/**
+ * The ownership rule: users change, publish, import and clone only under their own name.
+ * Parses `[<user>/]<name>[:<tag>]` for `user` and refuses another owner (INVALID_NAME).
+ */
+export function parseOwnImageRef(text: string, user: string, purpose: OwnPurpose = 'change'): ImageRef {
+  const ref = parseImageRef(text, user);
+  if (ref.user === user) return ref;
+  const name = formatImageRef(ref);
+  if (purpose === 'change') {
+    throw new KilnError(ErrorCode.INVALID_NAME, `${name} belongs to ${ref.user}, not to you (${user})`, { hint: `copy it first: kiln image duplicate ${name} <name>` });
+  }
+  const why = purpose === 'import' ? `cannot import as ${name}: images are imported under your own name (${user})` : `cannot clone as ${name}: clones belong to you (${user})`;
+  throw new KilnError(ErrorCode.INVALID_NAME, why, { hint: `omit the "${ref.user}/" prefix` });
+}
+
 /** `<user>/<name>:<tag>`, the form used in the catalog and as the OCI ref.name annotation. */
 export function formatImageRef(ref: ImageRef): string {
   return `${ref.user}/${ref.name}:${ref.tag}`;

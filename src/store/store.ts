@@ -24,16 +24,11 @@ import { createHeldBlobs, type AddedBlob, type BlobHold } from './held-blobs.ts'
 export interface StoreOptions {
   /** KILN_HOME: holds store/ (the OCI layout), kiln.db (the catalog) and tmp/. */
   home: string;
-  /** The calling user: owner of what they import, build or clone. */
-  user: string;
   logger?: Logger;
-  /** Shows transfers as blobs stream in (the CLI passes a terminal display). */
-  progress?: Progress;
 }
 
 /** The local image store: an OCI image layout plus a SQLite catalog, safe for concurrent processes. */
 export interface Store {
-  readonly user: string;
   readonly layout: LayoutPaths;
   /** Work and cache directories of KILN_HOME by kind: no other domain joins paths under it. */
   readonly dirs: HomeLayout;
@@ -61,9 +56,9 @@ export interface Store {
   /** Keeps blobs no image refers to yet from gc while this process runs, until released. */
   holdBlobs(): BlobHold;
   /** Streams a blob into the store outside any image, under a hold (e.g. a built layer). */
-  addBlob(source: Readable | AsyncIterable<Uint8Array>, hold: BlobHold, options?: { expected?: { digest: Digest; size?: number }; signal?: AbortSignal }): Promise<AddedBlob>;
-  /** A staging area for a new image's blobs. */
-  createStaging(signal?: AbortSignal): Promise<Staging>;
+  addBlob(source: Readable | AsyncIterable<Uint8Array>, hold: BlobHold, options?: { expected?: { digest: Digest; size?: number }; signal?: AbortSignal; progress?: Progress }): Promise<AddedBlob>;
+  /** A staging area for a new image's blobs; `progress` (the request's) shows them streaming in. */
+  createStaging(signal?: AbortSignal, progress?: Progress): Promise<Staging>;
   /** Makes a staged image visible under its name, atomically, or leaves the store as it was. */
   commitImage(staging: Staging, image: NewImage, options?: { force?: boolean }): Promise<ImageRecord>;
   duplicate(source: ImageRef, target: ImageRef, options?: { force?: boolean }): ImageRecord;
@@ -86,7 +81,7 @@ export function openStore(options: StoreOptions): Store {
   const { tmpDir } = paths;
   initLayout(layout);
   const catalog: Catalog = openCatalog(paths.catalogPath);
-  const held = createHeldBlobs(catalog, layout, tmpDir, options.progress);
+  const held = createHeldBlobs(catalog, layout, tmpDir);
 
   const syncIndex = (): void => syncLayoutIndex(layout, catalog);
   const collect = (candidates: Iterable<Digest> | 'all'): Promise<GcReport> => collectBlobs({ layout, catalog, tmpDir }, candidates);
@@ -98,7 +93,6 @@ export function openStore(options: StoreOptions): Store {
   };
 
   const store: Store = {
-    user: options.user,
     layout,
     dirs: { cacheDir: paths.cacheDir, workDir: paths.workDir },
     listImages: () => catalog.listImages(),
@@ -120,7 +114,7 @@ export function openStore(options: StoreOptions): Store {
     hasBlob: (digest) => blobSize(layout, digest) !== undefined,
     holdBlobs: held.holdBlobs,
     addBlob: held.addBlob,
-    createStaging: (signal) => createStaging(tmpDir, signal, options.progress),
+    createStaging: (signal, progress) => createStaging(tmpDir, signal, progress),
 
     commitImage: (staging, image, opts) => commitImage({ layout, catalog, collect }, staging, image, opts),
 

@@ -91,3 +91,22 @@ test('publish settings are checked with the spec, before anything is built', asy
   assert.match(out.stderr, /bad\.yaml:8:14: s3_bucket and s3_prefix go with publish_s3/);
   assert.doesNotMatch(out.stderr, /Building \S+bad\.yaml/);
 });
+
+test('a spec\'s publish_registry goes through the publish gate: a node image that cannot boot is not pushed unless --force', async (t) => {
+  mkdirSync(HOME, { recursive: true });
+  const dir = scratch(t, 'kiln-build-publish');
+  const registry = await startRegistry(t, dir, { kind: 'none' });
+  const file = join(dir, 'node.yaml');
+  // It claims a node model, but has no /boot/pc-x86-64/, busybox or init: the check fails.
+  writeFileSync(file, `${spec('deb-node', `  publish_registry: '${registry.host}/walt'\n  registry_opts_push: ['--tls-verify=false']`)}labels:\n  walt.node.models: 'pc-x86-64'\n`);
+  const refused = await kiln(['image', 'build', file]);
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, /error \[CHECK_FAILED\]: builder\/deb-node:v1 fails the bootability check/);
+  assert.match(refused.stderr, /publish anyway with --force/);
+  assert.deepEqual(JSON.parse((await registryGet(registry.host, '/v2/_catalog')).body), { repositories: [] });
+
+  const forced = await kiln(['image', 'build', file, '--force']);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.match(forced.stderr, /publishing builder\/deb-node:v1 although it fails the bootability check \(--force\)/);
+  assert.match(forced.stdout, new RegExp(`^Pushed ${registry.host}/walt/deb-node:v1$`, 'm'));
+});

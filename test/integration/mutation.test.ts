@@ -69,18 +69,18 @@ test('a seeded mutation run: every import of a mutated source ends in an image o
   const dockerArchive = await dockerWith(JSON.stringify(dockerManifest));
   const tars = { rootfs, 'oci-archive': ociArchive, 'docker-archive': dockerArchive };
 
-  const store: Store = openStore({ home, user: 'alice' });
+  const store: Store = openStore({ home });
   t.after(() => store.close());
   // The store starts with the base images, so that mutants also meet blobs already stored.
   for (const [name, source] of [['base-oci', layoutDir], ['base-rootfs', join(dir, 'base.tar')]] as const) {
     if (name === 'base-rootfs') writeFileSync(source, rootfs);
-    const { record } = await importImage(store, source, { name });
+    const { record } = await importImage(store, source, { user: 'alice', name });
     if (name === 'base-oci') assert.equal(record.manifestDigest, manifestDigest, 'an OCI layout with right diff_ids is stored byte for byte');
   }
   // The same layout as an OCI archive and as a docker-archive imports too (the diff_ids match).
   for (const [format, bytes] of [['oci-archive', ociArchive], ['docker-archive', dockerArchive]] as const) {
     writeFileSync(join(dir, 'base-archive.tar'), bytes);
-    await importImage(store, join(dir, 'base-archive.tar'), { name: `base-${format}` });
+    await importImage(store, join(dir, 'base-archive.tar'), { user: 'alice', name: `base-${format}` });
     rmSync(join(dir, 'base-archive.tar'));
   }
   const outside = (): string => JSON.stringify([readdirSync(dir).sort(), readdirSync(canary)]);
@@ -143,7 +143,7 @@ test('a seeded mutation run: every import of a mutated source ends in an image o
     });
     let outcome: string;
     try {
-      await Promise.race([importImage(store, source, { name, selector, force: true, ...(labels ? { labels } : {}) }), hang]);
+      await Promise.race([importImage(store, source, { user: 'alice', name, selector, force: true, ...(labels ? { labels } : {}) }), hang]);
       outcome = 'imported';
     } catch (err) {
       if (!(err instanceof KilnError)) assert.fail(`${label}: threw ${(err as Error).stack ?? String(err)}`);

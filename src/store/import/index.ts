@@ -1,8 +1,8 @@
 import { basename } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { KilnError, ErrorCode, MediaType, type Digest } from '../../core/index.ts';
+import { KilnError, ErrorCode, MediaType, type Digest, type Progress } from '../../core/index.ts';
 import { hostPlatform, parseConfig, type Descriptor, type Platform } from '../oci.ts';
-import { parseImageRef, suggestNameFrom, formatImageRef, type ImageRef } from '../reference.ts';
+import { parseOwnImageRef, suggestNameFrom, formatImageRef, type ImageRef } from '../reference.ts';
 import type { Store } from '../store.ts';
 import type { ImageRecord } from '../catalog.ts';
 import type { Staging } from '../blobs.ts';
@@ -20,6 +20,8 @@ export { IMAGE_FORMATS, parseImageFormat, detectImageFormat, classifyTarNames, t
 
 /** Options of {@link importImage}. */
 export interface ImportOptions {
+  /** The acting user: the image is imported under their name. */
+  user: string;
   /** Target name `[<user>/]<name>[:<tag>]`; derived from the source when absent. */
   name?: string | undefined;
   format?: ImageFormat | undefined;
@@ -31,6 +33,8 @@ export interface ImportOptions {
   platform?: Platform | undefined;
   force?: boolean;
   signal?: AbortSignal;
+  /** Shows the blobs as they stream into the store. */
+  progress?: Progress;
 }
 
 /** What an import did. */
@@ -40,15 +44,9 @@ export interface ImportResult {
 }
 
 /** Chooses the target name: the one given, else one derived from the source. */
-function targetRef(store: Store, given: string | undefined, foreign: string | undefined, path: string): ImageRef {
+function targetRef(user: string, given: string | undefined, foreign: string | undefined, path: string): ImageRef {
   if (given !== undefined) {
-    const ref = parseImageRef(given, store.user);
-    if (ref.user !== store.user) {
-      throw new KilnError(ErrorCode.INVALID_NAME, `cannot import as ${formatImageRef(ref)}: images are imported under your own name (${store.user})`, {
-        hint: `omit the "${ref.user}/" prefix`,
-      });
-    }
-    return ref;
+    return parseOwnImageRef(given, user, 'import');
   }
   const fromSource = foreign !== undefined && /[:/]/u.test(foreign) ? suggestNameFrom(foreign) : undefined;
   const fromFile = suggestNameFrom(basename(path));
@@ -56,20 +54,20 @@ function targetRef(store: Store, given: string | undefined, foreign: string | un
   if (!pick) {
     throw new KilnError(ErrorCode.INVALID_NAME, `cannot derive an image name from ${path}`, { hint: 'give one: kiln image import <path> <name>' });
   }
-  return { user: store.user, ...pick };
+  return { user, ...pick };
 }
 
 /** Imports an OCI layout, OCI archive, docker-archive or rootfs tarball into the store. */
-export async function importImage(store: Store, path: string, options: ImportOptions = {}): Promise<ImportResult> {
+export async function importImage(store: Store, path: string, options: ImportOptions): Promise<ImportResult> {
   const format = options.format ?? (await detectImageFormat(path));
   const labels = options.labels ?? {};
   const force = options.force ?? false;
   const platform = options.platform ?? hostPlatform();
   if (options.name !== undefined && !force) {
-    const ref = targetRef(store, options.name, undefined, path);
+    const ref = targetRef(options.user, options.name, undefined, path);
     if (store.findImage(ref)) failExists(ref);
   }
-  const staging = await store.createStaging(options.signal);
+  const staging = await store.createStaging(options.signal, options.progress);
   try {
     const record = await importWith(format, store, staging, path, { ...options, labels, force, platform });
     return { record, format };
@@ -91,7 +89,7 @@ async function importWith(format: ImageFormat, store: Store, staging: Staging, p
     case 'oci': {
       const source = directorySource(path);
       const { descriptor, name } = await resolveManifest(source, { selector: o.selector, platform: o.platform });
-      return importManifest({ store, staging, source, descriptor, ref: targetRef(store, o.name, name, path), labels: o.labels, force: o.force });
+      return importManifest({ store, staging, source, descriptor, ref: targetRef(o.user, o.name, name, path), labels: o.labels, force: o.force });
     }
     case 'oci-archive':
     case 'docker-archive': {
@@ -101,7 +99,7 @@ async function importWith(format: ImageFormat, store: Store, staging: Staging, p
         // Docker 25+ writes an OCI layout inside its docker-archive: the OCI manifest is exact.
         const source = stagedSource(path, staging, members, diffIds);
         const { descriptor, name } = await resolveManifest(source, { selector: o.selector, platform: o.platform });
-        return importManifest({ store, staging, source, descriptor, ref: targetRef(store, o.name, name, path), labels: o.labels, force: o.force });
+        return importManifest({ store, staging, source, descriptor, ref: targetRef(o.user, o.name, name, path), labels: o.labels, force: o.force });
       }
       const manifestDigest: Digest | undefined = members.get('manifest.json');
       const manifestBlob = manifestDigest && staging.staged.get(manifestDigest);
@@ -117,11 +115,11 @@ async function importWith(format: ImageFormat, store: Store, staging: Staging, p
         const staged = await staging.stageBytes(JSON.stringify(config));
         configDesc = { ...configDesc, digest: staged.digest, size: staged.size };
       }
-      const ref = targetRef(store, o.name, item.RepoTags?.[0], path);
+      const ref = targetRef(o.user, o.name, item.RepoTags?.[0], path);
       return assembleImage({ store, staging, ref, config, configDesc, layers, force: o.force });
     }
     case 'rootfs': {
-      const ref = targetRef(store, o.name, undefined, path);
+      const ref = targetRef(o.user, o.name, undefined, path);
       const staged = await stageRootfs(path, staging);
       const epoch = process.env.SOURCE_DATE_EPOCH;
       const created = new Date(epoch && /^\d+$/u.test(epoch) ? Number(epoch) * 1000 : Date.now()).toISOString();

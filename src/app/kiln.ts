@@ -1,0 +1,125 @@
+import { SETTINGS, networkIdleTimeoutMs, tarLimitsOf, type Config, type SettingKey } from '../config/index.ts';
+import { configureTarLimits, silentLogger, type Logger } from '../core/index.ts';
+import { createRegistrySession, type CloneResult, type Credentials, type PublishResult, type SearchFailure, type SearchHit } from '../registry/index.ts';
+import { formatImageRef, openStore, type GcReport, type ImageConfig, type ImageFormat, type ImageManifest, type ImageRef, type Store, type VerifyReport } from '../store/index.ts';
+import type { CheckReport } from '../check/index.ts';
+import type { RegistryConfig } from '../config/index.ts';
+import type { Core } from './core.ts';
+import { build, type BuildOutcome, type BuildRequest } from './build.ts';
+import { checkOne, copyImage, exportOne, importOne, inspectImage, listImages, removeImages, type ExportOutcome, type ExportRequest, type ImportRequest } from './images.ts';
+import { collectGarbage, verifyStore } from './maintenance.ts';
+import { clone, listRegistries, loginTo, logoutFrom, publish, search, type RegistryRow } from './registry.ts';
+import { resolveRequest, type Clock, type Request } from './request.ts';
+import type { ImageUsage } from './usage.ts';
+import type { ImageView } from './view.ts';
+
+/** How to create a Kiln. */
+export interface KilnOptions {
+  /** KILN_HOME. */
+  home: string;
+  config: Config;
+  /** The core's own messages (the store's); each request may bring its own. */
+  logger?: Logger;
+  clock?: Clock;
+  /** Credentials files, S3 keys, SOURCE_DATE_EPOCH, DOCKER_HOST. */
+  env?: NodeJS.ProcessEnv;
+  /** Which images nodes boot; nothing until the catalog keeps nodes. */
+  usage?: ImageUsage;
+}
+
+/** One setting in force, and where it comes from. */
+export interface SettingView {
+  key: SettingKey;
+  env: string;
+  value: string;
+  source: Config['sources'][SettingKey];
+  doc: string;
+}
+
+/**
+ * The application core: every operation Kiln offers, each taking the request (acting user,
+ * signal, progress, logger). The CLI and the daemon are thin edges over it.
+ */
+export interface Kiln {
+  readonly config: Config;
+  listImages(req: Request, options?: { all?: boolean }): { mine: ImageView[]; others: ImageView[] };
+  inspectImage(req: Request, name: string): Promise<{ view: ImageView; manifest: ImageManifest; config: ImageConfig }>;
+  importImage(req: Request, path: string, options?: ImportRequest): Promise<{ view: ImageView; format: ImageFormat; check?: CheckReport }>;
+  exportImage(req: Request, name: string, dest: string, options: ExportRequest): Promise<ExportOutcome>;
+  duplicateImage(req: Request, from: string, to: string, options?: { force?: boolean }): { source: ImageRef; view: ImageView };
+  renameImage(req: Request, from: string, to: string, options?: { force?: boolean }): { source: ImageRef; view: ImageView };
+  removeImages(req: Request, names: readonly string[]): Promise<ImageRef[]>;
+  checkImage(req: Request, name: string, options?: { models?: readonly string[] }): Promise<CheckReport>;
+  buildImages(req: Request, files: readonly string[], options?: BuildRequest): Promise<BuildOutcome[]>;
+  searchImages(req: Request, keyword?: string): Promise<{ hits: SearchHit[]; failures: SearchFailure[] }>;
+  cloneImage(req: Request, url: string, options?: { name?: string | undefined; force?: boolean; platform?: string | undefined }): Promise<CloneResult & { check?: CheckReport }>;
+  publishImage(req: Request, name: string, options?: { registry?: string | undefined; force?: boolean }): Promise<PublishResult>;
+  login(req: Request, label: string, creds: Credentials): Promise<{ registry: RegistryConfig; file: string }>;
+  logout(req: Request, label: string): Promise<{ registry: RegistryConfig; file: string }>;
+  listRegistries(req: Request): Promise<RegistryRow[]>;
+  /** Garbage collection of the store and every cache, in one call. */
+  gc(req: Request): Promise<GcReport>;
+  verify(req: Request): Promise<VerifyReport>;
+  /** The settings in force and their sources (`kiln config`). */
+  settings(): { file: string | undefined; settings: SettingView[] };
+  close(): void;
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+
+/** Creates the core over KILN_HOME; the store opens on the first operation that needs it. */
+export function createKiln(options: KilnOptions): Kiln {
+  const { config } = options;
+  const logger = options.logger ?? silentLogger;
+  // Every tar walk of this process (imports, layer indexes, checks) applies the configured limits.
+  configureTarLimits(tarLimitsOf(config));
+  let store: Store | undefined;
+  const core: Core = {
+    config,
+    env: options.env ?? process.env,
+    logger,
+    clock: options.clock ?? systemClock,
+    store: () => (store ??= openStore({ home: options.home, logger })),
+    // Nodes live in the catalog: an image is in use when a node boots it (by name, as WalT).
+    usage: () => options.usage ?? { imagesInUse: () => new Set(core.store().imagesInUse().map(formatImageRef)) },
+    idleTimeoutMs: () => networkIdleTimeoutMs(config.values.network_idle_timeout),
+    session: (req) => createRegistrySession({ registries: config.registries, env: core.env, logger: req.logger, progress: req.progress, idleTimeoutMs: core.idleTimeoutMs() }),
+  };
+  const r = (req: Request) => resolveRequest(req, logger);
+  // Credentials belong to whoever runs the process (the containers auth file), not to the acting user.
+  const anyone = (req: Request) => resolveRequest(req, logger, false);
+  /** Times an operation for --debug: the daemon will report the same figures per request. */
+  const timed = async <T>(req: Request, name: string, run: () => Promise<T>): Promise<T> => {
+    const started = core.clock.now();
+    try {
+      return await run();
+    } finally {
+      (req.logger ?? logger).debug(`${name} took ${core.clock.now() - started} ms`);
+    }
+  };
+  return {
+    config,
+    listImages: (req, o = {}) => listImages(core, r(req), o),
+    inspectImage: (req, name) => inspectImage(core, r(req), name),
+    importImage: (req, path, o = {}) => timed(req, 'import', () => importOne(core, r(req), path, o)),
+    exportImage: (req, name, dest, o) => timed(req, 'export', () => exportOne(core, r(req), name, dest, o)),
+    duplicateImage: (req, from, to, o = {}) => copyImage(core, r(req), 'duplicate', from, to, o),
+    renameImage: (req, from, to, o = {}) => copyImage(core, r(req), 'rename', from, to, o),
+    removeImages: (req, names) => removeImages(core, r(req), names),
+    checkImage: (req, name, o = {}) => timed(req, 'check', () => checkOne(core, r(req), name, o.models ?? [])),
+    buildImages: (req, files, o = {}) => timed(req, 'build', () => build(core, r(req), files, o)),
+    searchImages: (req, keyword) => timed(req, 'search', () => search(core, r(req), keyword)),
+    cloneImage: (req, url, o = {}) => timed(req, 'clone', () => clone(core, r(req), url, o)),
+    publishImage: (req, name, o = {}) => timed(req, 'publish', () => publish(core, r(req), name, o)),
+    login: (req, label, creds) => loginTo(core, anyone(req), label, creds),
+    logout: (req, label) => logoutFrom(core, anyone(req), label),
+    listRegistries: (req) => listRegistries(core, anyone(req)),
+    gc: (req) => timed(req, 'gc', () => collectGarbage(core)),
+    verify: (req) => timed(req, 'verify', () => verifyStore(core)),
+    settings: () => ({
+      file: config.file,
+      settings: SETTINGS.map((s) => ({ key: s.key, env: s.env, value: config.values[s.key], source: config.sources[s.key], doc: s.doc })),
+    }),
+    close: () => store?.close(),
+  };
+}

@@ -1,0 +1,29 @@
+import { isProcessAlive, type Digest } from '../core/index.ts';
+import { pruneBuildCache } from '../builder/index.ts';
+import { pruneExportCache } from '../export/index.ts';
+import { pruneBlobCache } from '../registry/index.ts';
+import type { GcReport, VerifyReport } from '../store/index.ts';
+import type { Core } from './core.ts';
+
+/**
+ * Collects garbage everywhere in one call: unreferenced blobs, stale work files and per-blob
+ * caches (the store), partial downloads (registry), build steps no image uses (builder),
+ * and boot artifacts of manifests gone (export).
+ */
+export async function collectGarbage(core: Core): Promise<GcReport> {
+  const store = core.store();
+  const report = await store.gc();
+  // Blobs of pulls that died: partial files of dead processes, and ones the store already holds.
+  await pruneBlobCache(store.dirs.cacheDir('registry-blobs'), (digest) => store.hasBlob(digest));
+  const images = store.listImages();
+  const layers = new Set<Digest>();
+  for (const image of images) for (const layer of (await store.readManifest(image.manifestDigest)).layers) layers.add(layer.digest);
+  await pruneBuildCache(store.dirs.cacheDir('build'), layers, isProcessAlive);
+  await pruneExportCache(store.dirs.cacheDir('export'), new Set(images.map((i) => i.manifestDigest)));
+  return report;
+}
+
+/** Re-hashes every blob and checks the catalog against the layout. */
+export function verifyStore(core: Core): Promise<VerifyReport> {
+  return core.store().verify();
+}
