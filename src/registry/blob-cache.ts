@@ -4,7 +4,7 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertContent, digestHex, isErrno, isProcessAlive, isStaleWork, leases, silentProgress, type Digest, type Logger, type Progress } from '../core/index.ts';
+import { KilnError, ErrorCode, assertContent, digestHex, isErrno, isProcessAlive, isStaleWork, leases, silentProgress, type Digest, type Logger, type Progress } from '../core/index.ts';
 
 /**
  * Where pulled blobs land before they join the store: the store's `registry-blobs` directory.
@@ -116,7 +116,12 @@ export function createBlobCache(dir: string, options: { logger: Logger; progress
             await rename(partial, done);
             return done;
           } catch (err) {
-            if (signal?.aborted || attempt >= ATTEMPTS || !isInterruption(err)) throw err;
+            if (signal?.aborted || !isInterruption(err)) throw err;
+            if (attempt >= ATTEMPTS) {
+              throw new KilnError(ErrorCode.NETWORK, `blob ${blob.digest}: the connection dropped ${ATTEMPTS} times during the download (${(err as Error).message})`, {
+                cause: err, hint: 'run the command again: the download resumes where it stopped; check the registry and the network if it keeps dropping',
+              });
+            }
             logger.debug(`blob ${blob.digest}: transfer interrupted (${(err as Error).message}); resuming`);
           }
         }
