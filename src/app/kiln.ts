@@ -25,6 +25,8 @@ export interface KilnOptions {
   env?: NodeJS.ProcessEnv;
   /** Which images nodes boot; nothing until the catalog keeps nodes. */
   usage?: ImageUsage;
+  /** A store to use instead of opening the one under `home` (tests: a fake or a broken store); its owner closes it. */
+  store?: Store;
 }
 
 /** One setting in force, and where it comes from. */
@@ -74,12 +76,13 @@ export function createKiln(options: KilnOptions): Kiln {
   // Every tar walk of this process (imports, layer indexes, checks) applies the configured limits.
   configureTarLimits(tarLimitsOf(config));
   let store: Store | undefined;
+  const given = options.store;
   const core: Core = {
     config,
     env: options.env ?? process.env,
     logger,
     clock: options.clock ?? systemClock,
-    store: () => (store ??= openStore({ home: options.home, logger })),
+    store: () => given ?? (store ??= openStore({ home: options.home, logger })),
     // Nodes live in the catalog: an image is in use when a node boots it (by name, as WalT).
     usage: () => options.usage ?? { imagesInUse: () => new Set(core.store().imagesInUse().map(formatImageRef)) },
     idleTimeoutMs: () => networkIdleTimeoutMs(config.values.network_idle_timeout),

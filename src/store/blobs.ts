@@ -2,7 +2,8 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, writeFileSy
 import { readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable, Transform } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { renderLayoutIndex } from './layout-index.ts';
 import {
   KilnError, ErrorCode, HashingStream, assertContent, digestHex, digestOf, makeWorkDir, progressStream, removeTree, silentProgress,
@@ -76,19 +77,36 @@ export async function readSmallBlob(layout: LayoutPaths, digest: Digest, what: s
   return bytes;
 }
 
+/**
+ * A pass-through that hashes what it carries and fails before its end when the content is not
+ * `expected`: a consumer that reads to the end (a pipeline, `for await`) always sees the error.
+ */
+export function verifyingStream(what: string, expected: ExpectedContent): Transform {
+  const hash = createHash('sha256');
+  let size = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+    flush(done: TransformCallback) {
+      try {
+        assertContent(what, expected, { digest: `sha256:${hash.digest('hex')}`, size });
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+  });
+}
+
 /** A stream of a blob's bytes, checked against its digest and size as it is read. */
 export function openVerifiedBlob(layout: LayoutPaths, digest: Digest, size?: number): Readable {
   const source = createReadStream(blobPath(layout, digest));
-  const hashing = new HashingStream();
-  hashing.on('end', () => {
-    try {
-      assertContent(`blob ${digest}`, { digest, size }, { digest: hashing.digest, size: hashing.size });
-    } catch (err) {
-      hashing.destroy(err as Error);
-    }
-  });
-  source.on('error', (err) => hashing.destroy(new KilnError(ErrorCode.MISSING_BLOB, `blob ${digest} cannot be read`, { cause: err })));
-  return source.pipe(hashing);
+  const verifying = verifyingStream(`blob ${digest}`, { digest, size });
+  source.on('error', (err) => verifying.destroy(new KilnError(ErrorCode.MISSING_BLOB, `blob ${digest} cannot be read`, { cause: err })));
+  return source.pipe(verifying);
 }
 
 /** A staging area for blobs of one operation; nothing in it is visible until committed. */

@@ -1,6 +1,10 @@
 /** Store: the OCI image layout and SQLite catalog under KILN_HOME, import and export. */
 export { openStore, readLayoutIndex, type Store, type StoreOptions, type NewImage, type GcReport } from './store.ts';
 export type { ImageRecord } from './catalog.ts';
+export { createFakeStore, type FakeStore, type FakeStoreOptions } from './fake-store.ts';
+export { createBrokenStore, type BrokenStoreOptions, type BreakableOperation, type StoreFault } from './broken-store.ts';
+// Test fixtures: images built by the tests through any Store's own staging.
+export { commitTestImage, stageTestImage, tarOf, type TestImageSpec, type StagedTestImage } from './test-image.ts';
 export type { HomeLayout, CacheKind, BlobRange } from './home-layout.ts';
 export type { BlobHold, AddedBlob } from './held-blobs.ts';
 export type { VerifyReport } from './verify.ts';
