@@ -1,0 +1,2 @@
+/** Boot: serving nodes (TFTP, HTTP boot, nodes, templates, default images). */
+export { isBootFile, type BootFile, type BootMiss, type BootClient, type BootResolver, type BootRequestLog, type BootLogger } from './types.ts';
