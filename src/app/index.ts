@@ -11,3 +11,5 @@ export { formatCheckReport, formatCheckSummary, type CheckReport } from '../chec
 export { formatPlan } from '../builder/index.ts';
 export { LABELS, formatImageRef, shortImageName, validateUser } from '../store/index.ts';
 export type { Credentials } from '../registry/index.ts';
+export type { ServeOptions, ServingAddresses } from './serve.ts';
+export type { BootRequestLog } from '../boot/index.ts';

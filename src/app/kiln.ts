@@ -12,6 +12,7 @@ import { clone, listRegistries, loginTo, logoutFrom, publish, search, type Regis
 import { resolveRequest, type Clock, type Request } from './request.ts';
 import type { ImageUsage } from './usage.ts';
 import type { ImageView } from './view.ts';
+import { serve, type ServeOptions } from './serve.ts';
 
 /** How to create a Kiln. */
 export interface KilnOptions {
@@ -62,6 +63,8 @@ export interface Kiln {
   /** Garbage collection of the store and every cache, in one call. */
   gc(req: Request): Promise<GcReport>;
   verify(req: Request): Promise<VerifyReport>;
+  /** Runs the boot services (HTTP, TFTP) until the request's signal aborts. */
+  serve(req: Request, options: ServeOptions): Promise<void>;
   /** The settings in force and their sources (`kiln config`). */
   settings(): { file: string | undefined; settings: SettingView[] };
   close(): void;
@@ -119,6 +122,7 @@ export function createKiln(options: KilnOptions): Kiln {
     listRegistries: (req) => listRegistries(core, anyone(req)),
     gc: (req) => timed(req, 'gc', () => collectGarbage(core)),
     verify: (req) => timed(req, 'verify', () => verifyStore(core)),
+    serve: (req, o) => serve(core, options.home, r(req), o),
     settings: () => ({
       file: config.file,
       settings: SETTINGS.map((s) => ({ key: s.key, env: s.env, value: config.values[s.key], source: config.sources[s.key], doc: s.doc })),
