@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { digestHex, type Logger } from '../core/index.ts';
 import { exportBootArtifacts } from '../export/index.ts';
 import { formatImageRef, type ImageRecord, type Store } from '../store/index.ts';
@@ -22,7 +22,7 @@ export function createArtifactSource(store: Store, dir: string, logger?: Logger)
     let pending = exports.get(dest);
     if (!pending) {
       pending = exportBootArtifacts(store, record, dest, { format: 'boot', layout: 'kiln', logger })
-        .then((r) => [...r.written, ...r.unchanged].map((key) => join(dest, key)));
+        .then((r) => [...r.written, ...r.unchanged].map((key) => (isAbsolute(key) ? key : join(dest, key))));
       // A failed export is tried again by the next request.
       pending.catch(() => exports.delete(dest));
       exports.set(dest, pending);
