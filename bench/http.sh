@@ -1,6 +1,6 @@
 #!/bin/sh
 # 200 concurrent HTTP range downloads of a SquashFS root from `kiln serve` and from
-# `python3 -m http.server` on the same file: failures and throughput of each.
+# nginx (one worker) on the same file: failures and throughput of each.
 # Usage: bench/http.sh [size-MiB] [clients]
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,15 +20,25 @@ tar -C "$work/root" -cf "$work/root.tar" .
 "$here/bin/kiln" image import "$work/root.tar" node:v1 --label walt.node.models=pc-x86-64 --platform linux/amd64 -q
 "$here/bin/kiln" serve > "$work/serve.log" 2>&1 &
 pids="$pids $!"
-while ! grep -q listening "$work/serve.log"; do sleep 0.2; done
+while ! grep -qs listening "$work/serve.log"; do sleep 0.2; done
 port=$(sed -n 's/.*"http":\([0-9]*\).*/\1/p' "$work/serve.log" | head -1)
 url="http://127.0.0.1:$port/images/bench/node/v1/rootfs.squashfs"
 curl -sS --noproxy '*' -o "$work/rootfs.squashfs" "$url" # the first request exports it
 total=$(stat -c %s "$work/rootfs.squashfs")
-(cd "$work" && python3 -m http.server --bind 127.0.0.1 0 > "$work/py.log" 2>&1) &
+# nginx (python3 -m http.server ignores Range) on the same file, on a free port.
+pyport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+chmod 755 "$work"; chmod 644 "$work/rootfs.squashfs"
+mkdir -p "$work/nginx"
+cat > "$work/nginx.conf" <<CONF
+daemon off; worker_processes 1; error_log $work/nginx/error.log; pid $work/nginx/pid;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx; sendfile on;
+  server { listen 127.0.0.1:$pyport; root $work; } }
+CONF
+nginx -c "$work/nginx.conf" -p "$work/nginx" &
 pids="$pids $!"
-while ! grep -q 'Serving HTTP' "$work/py.log"; do sleep 0.2; done
-pyport=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$work/py.log" | head -1)
+until curl -sS --noproxy '*' -o /dev/null "http://127.0.0.1:$pyport/rootfs.squashfs" 2>/dev/null; do sleep 0.2; done
 
 # Each client fetches its own quarter of the file (ranges spread over it), checks the size.
 run() {
@@ -45,10 +55,11 @@ run() {
   wait
   end=$(date +%s.%N)
   fails=$(grep -c FAIL "$work/result.$2" 2>/dev/null || true)
+  [ "${fails:-0}" = 0 ] || head -1 "$work/result.$2" >&2
   echo "$2 $(echo "$start $end" | awk -v b="$((clients * (total / 4)))" '{ printf "%.2f s, %.1f MB/s", $2 - $1, b / ($2 - $1) / 1e6 }') failures=${fails:-0}"
 }
-touch "$work/result.kiln" "$work/result.python"
+touch "$work/result.kiln" "$work/result.nginx"
 echo "rootfs.squashfs: $total bytes, $clients concurrent range downloads of a quarter each"
 k=$(run "$url" kiln); echo "$k"
-p=$(run "http://127.0.0.1:$pyport/rootfs.squashfs" python); echo "$p"
-echo "$k $p" | awk '{ for (i = 1; i <= NF; i++) if ($i == "MB/s,") r[++n] = $(i - 1); printf "throughput ratio kiln/python: %.2f\n", r[1] / r[2] }'
+p=$(run "http://127.0.0.1:$pyport/rootfs.squashfs" nginx); echo "$p"
+echo "$k $p" | awk '{ for (i = 1; i <= NF; i++) if ($i == "MB/s") r[++n] = $(i - 1); printf "throughput ratio kiln/nginx: %.2f\n", r[1] / r[2] }'
