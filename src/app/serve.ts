@@ -1,6 +1,5 @@
 import { networkInterfaces } from 'node:os';
 import { KilnError, ErrorCode } from '../core/index.ts';
-import { openNodeTable } from '../store/index.ts';
 import {
   createArtifactSource, createHttpBootServer, createImageFiles, createStoreResolver, loadTftpServer,
   type BootLogger, type ServerIdentity, type TftpServer,
@@ -47,13 +46,20 @@ export function serverAddresses(config: ServerConfig, interfaces = networkInterf
 export async function serve(core: Core, home: string, req: Resolved, options: ServeOptions): Promise<void> {
   const store = core.store();
   const { address, identity } = serverAddresses(core.config.server);
-  const nodes = openNodeTable(home);
+  // The catalog's nodes, read on every request: node changes made by `kiln` commands apply at once.
+  const nodes = { byIp: (ip: string) => store.nodes.findByIp(ip) };
+  // Each request a node makes is its "last boot request" (`kiln node show`); a failed write only costs that.
+  const log: BootLogger = (entry) => {
+    options.log(entry);
+    const node = entry.node !== undefined ? store.nodes.findByName(entry.node) : undefined;
+    if (node) store.nodes.recordBootRequest(node.mac, entry.path, new Date().toISOString()).catch((err: unknown) => req.logger.debug(`recording ${node.name}'s boot request: ${(err as Error).message}`));
+  };
   const images = createImageFiles(store, store.dirs.cacheDir('boot'));
   const artifacts = createArtifactSource(store, `${store.dirs.cacheDir('boot')}/artifacts`, req.logger);
   const resolver = createStoreResolver({ store, nodes, images, artifacts, server: identity });
-  const http = createHttpBootServer({ address, port: core.config.server.http_port, resolver, log: options.log });
+  const http = createHttpBootServer({ address, port: core.config.server.http_port, resolver, log });
   const createTftp = await loadTftpServer();
-  const tftp: TftpServer | undefined = createTftp?.({ address, port: core.config.server.tftp_port, resolver, log: options.log });
+  const tftp: TftpServer | undefined = createTftp?.({ address, port: core.config.server.tftp_port, resolver, log });
   const stopped = new Promise<void>((resolve) => {
     if (req.signal?.aborted) resolve();
     req.signal?.addEventListener('abort', () => resolve(), { once: true });
@@ -67,6 +73,5 @@ export async function serve(core: Core, home: string, req: Resolved, options: Se
   } finally {
     await Promise.all([http.stop(), tftp?.stop()]);
     images.close();
-    nodes.close();
   }
 }

@@ -139,7 +139,10 @@ export function createHttpBootServer(options: HttpBootOptions): HttpBootServer {
       await pipeline(body, res);
       finish('ok');
     } catch (err) {
-      finish(res.destroyed && entry.bytes < length ? 'aborted' : 'error');
+      // A client that closes as soon as it has the last byte ends the pipeline early: the
+      // whole body was handed to the socket, so that is a success, not an error.
+      const early = (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE';
+      finish(entry.bytes >= length && early ? 'ok' : res.destroyed && entry.bytes < length ? 'aborted' : 'error');
       if (!res.destroyed) res.destroy(err as Error);
     } finally {
       release();

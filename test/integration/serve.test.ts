@@ -4,7 +4,6 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { openNodeTable } from '../../src/store/index.ts';
 import { KILN, kilnFor, runProgram, scratch, tarDir } from '../helpers.ts';
 
 const KERNEL = `kernel 6.1.0-1-amd64\n${'k'.repeat(200_000)}\n`;
@@ -43,9 +42,7 @@ test('kiln serve: a node\'s files over HTTP from its image, templates, artifacts
     return r;
   };
   await ok(['image', 'import', tarDir(nodeRoot(dir, '#!ipxe\necho v1\n'), join(dir, 'v1.tar'), 'gzip'), 'node:v1', '--label', 'walt.node.models=pc-x86-64', '--platform', 'linux/amd64']);
-  const table = openNodeTable(home);
-  table.put({ mac: '52:54:00:00:00:01', ip: '127.0.0.1', name: 'pc1', model: 'pc-x86-64', image: 'alice/node:v1', owner: 'alice' });
-  table.close();
+  await ok(['node', 'register', '52:54:00:00:00:01', '--model', 'pc-x86-64', '--name', 'pc1', '--ip', '127.0.0.1', '--image', 'node:v1']);
   const config = join(dir, 'kiln.yaml');
   writeFileSync(config, 'server:\n  address: 127.0.0.1\n  server_ip: 192.0.2.7\n  http_port: 0\n  tftp_port: 0\n');
 
@@ -111,9 +108,18 @@ test('kiln serve: a node\'s files over HTTP from its image, templates, artifacts
   await ok(['image', 'import', tarDir(nodeRoot(dir, '#!ipxe\necho v2 is here\n'), join(dir, 'v2.tar')), 'node:v1', '--force', '--label', 'walt.node.models=pc-x86-64', '--platform', 'linux/amd64']);
   assert.equal((await curl([`${base}/boot/start.ipxe`])).body, '#!ipxe\necho v2 is here\n');
 
+  // The node's last boot request is in the catalog (recorded after the request is served).
+  let shown: Array<{ name: string; lastBoot?: { path: string } }> = [];
+  for (let i = 0; i < 50 && shown[0]?.lastBoot?.path !== '/boot/start.ipxe'; i++) {
+    shown = (JSON.parse((await ok(['node', 'show', '--json'])).stdout) as { mine: typeof shown }).mine;
+    if (shown[0]?.lastBoot?.path !== '/boot/start.ipxe') await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(shown[0]?.lastBoot?.path, '/boot/start.ipxe', 'kiln node show has the last boot request');
+
   server.kill('SIGTERM');
   assert.equal(await exited, 0, stderr);
-  const served = lines.find((l) => l.path === '/boot/kernel' && l.result === 'ok');
+  // The whole kernel (other requests for it asked for ranges).
+  const served = lines.find((l) => l.path === '/boot/kernel' && l.result === 'ok' && l.bytes === KERNEL.length);
   assert.deepEqual({ node: served?.node, served: served?.served, bytes: served?.bytes, protocol: served?.protocol }, { node: 'pc1', served: 'alice/node:v1:/boot/vmlinuz-6.1.0-1-amd64', bytes: KERNEL.length, protocol: 'http' });
   assert.ok(lines.some((l) => l.result === 'forbidden'));
   assert.ok(lines.some((l) => l.result === 'unknown-client'));
