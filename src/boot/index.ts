@@ -8,3 +8,4 @@ export { loadTftpServer, type TftpServer, type TftpServerFactory } from './tftp-
 export { renderTemplate, templatePaths, WALT_PORTS, type TemplateVariables } from './templates.ts';
 export { bootPathFor, parseRange } from './paths.ts';
 export { fallbackFile } from './fallback.ts';
+export { pruneBootCache } from './prune.ts';
