@@ -55,7 +55,7 @@ export async function serve(core: Core, home: string, req: Resolved, options: Se
     if (node) store.nodes.recordBootRequest(node.mac, entry.path, new Date().toISOString()).catch((err: unknown) => req.logger.debug(`recording ${node.name}'s boot request: ${(err as Error).message}`));
   };
   const images = createImageFiles(store, store.dirs.cacheDir('boot'));
-  const artifacts = createArtifactSource(store, `${store.dirs.cacheDir('boot')}/artifacts`, req.logger);
+  const artifacts = createArtifactSource(store, `${store.dirs.cacheDir('boot')}/artifacts`, req.logger, core.config.server.rootfs_compression);
   const resolver = createStoreResolver({ store, nodes, images, artifacts, server: identity });
   const http = createHttpBootServer({ address, port: core.config.server.http_port, resolver, log });
   const createTftp = await loadTftpServer();
@@ -66,6 +66,7 @@ export async function serve(core: Core, home: string, req: Resolved, options: Se
   });
   try {
     const httpPort = await http.start();
+    identity.httpUrl = `http://${identity.ip}${httpPort.port === 80 ? '' : `:${httpPort.port}`}`;
     const tftpPort = tftp ? await tftp.start() : undefined;
     if (!tftp) req.logger.warn('this build has no TFTP server: serving HTTP only');
     options.onReady?.({ address, serverIp: identity.ip, http: httpPort.port, tftp: tftpPort?.port });

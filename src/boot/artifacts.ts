@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { digestHex, type Logger } from '../core/index.ts';
-import { exportBootArtifacts } from '../export/index.ts';
+import { exportBootArtifacts, type RootfsCompression } from '../export/index.ts';
 import { formatImageRef, type ImageRecord, type Store } from '../store/index.ts';
 import type { BootFile, BootMiss } from './types.ts';
 
@@ -15,13 +15,13 @@ export interface ArtifactSource {
 }
 
 /** Creates the artifact source: exports go through the export domain (and its cache) into `dir/<manifest>/`. */
-export function createArtifactSource(store: Store, dir: string, logger?: Logger): ArtifactSource {
+export function createArtifactSource(store: Store, dir: string, logger?: Logger, compression?: RootfsCompression): ArtifactSource {
   const exports = new Map<string, Promise<string[]>>();
   const exported = (record: ImageRecord): Promise<string[]> => {
     const dest = join(dir, digestHex(record.manifestDigest));
     let pending = exports.get(dest);
     if (!pending) {
-      pending = exportBootArtifacts(store, record, dest, { format: 'boot', layout: 'kiln', logger })
+      pending = exportBootArtifacts(store, record, dest, { format: 'boot', layout: 'kiln', logger, ...(compression ? { compression } : {}) })
         .then((r) => [...r.written, ...r.unchanged].map((key) => (isAbsolute(key) ? key : join(dest, key))));
       // A failed export is tried again by the next request.
       pending.catch(() => exports.delete(dest));

@@ -15,6 +15,8 @@ export interface NodeLookup {
 export interface ServerIdentity {
   ip: string;
   mac: string;
+  /** `http://<server_ip>[:port]`, once the HTTP server listens (Kiln's template variable `kiln_http_url`). */
+  httpUrl?: string;
 }
 
 /** The resolver over the store, with the artifact route of the HTTP server. */
@@ -43,6 +45,8 @@ export function createStoreResolver(options: { store: Store; nodes: NodeLookup; 
     ...WALT_PORTS,
     walt_image_id: configDigest.replace(/^sha256:/u, ''),
     walt_image_size_kib: Math.ceil(record.size / 1024),
+    // Kiln's own: where this server's HTTP boot service is, and the node's SquashFS root there.
+    ...(server.httpUrl ? { kiln_http_url: server.httpUrl, kiln_rootfs_url: `${server.httpUrl}/boot/rootfs.squashfs` } : {}),
   });
   const artifact = async (ref: ImageRef, file: string, node?: string): Promise<BootFile | BootMiss> => {
     const record = store.findImage(ref);

@@ -10,6 +10,10 @@ export interface TemplateVariables {
   walt_node_net_service_port: number;
   walt_image_id: string;
   walt_image_size_kib: number;
+  /** Kiln's: `http://<server_ip>[:port]` of the HTTP boot service. */
+  kiln_http_url?: string;
+  /** Kiln's: the node's image's SquashFS root over HTTP (`<kiln_http_url>/boot/rootfs.squashfs`). */
+  kiln_rootfs_url?: string;
 }
 
 /** WalT's ports (walt-python-packages: WALT_SERVER_DAEMON_PORT, WALT_SERVER_TCP_PORT, WALT_NODE_NET_SERVICE_PORT). */

@@ -14,12 +14,15 @@ export interface ServerConfig {
   http_port: number;
   /** The node subnet in CIDR form (the DHCP side uses it; recorded here so that one file holds the network). */
   subnet?: string;
+  /** SquashFS compression of the boot artifacts `kiln serve` exports on first request (default gzip). */
+  rootfs_compression: 'gzip' | 'xz' | 'zstd' | 'lzo' | 'lz4';
 }
 
 /** Defaults of `server:`: TFTP on 69 and HTTP on 80, the ports a node's firmware assumes. */
-export const SERVER_DEFAULTS: ServerConfig = { tftp_port: 69, http_port: 80 };
+export const SERVER_DEFAULTS: ServerConfig = { tftp_port: 69, http_port: 80, rootfs_compression: 'gzip' };
 
-const FIELDS = ['address', 'interface', 'server_ip', 'tftp_port', 'http_port', 'subnet'] as const;
+const FIELDS = ['address', 'interface', 'server_ip', 'tftp_port', 'http_port', 'subnet', 'rootfs_compression'] as const;
+const COMPRESSIONS = ['gzip', 'xz', 'zstd', 'lzo', 'lz4'] as const;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/u;
 
 function isIpv4(text: string): boolean {
@@ -52,6 +55,10 @@ export function parseServerNode(node: Node | null, fail: NodeFail): ServerConfig
         break;
       case 'interface':
         out.interface = text;
+        break;
+      case 'rootfs_compression':
+        if (!(COMPRESSIONS as readonly string[]).includes(text)) fail(value, `rootfs_compression "${text}" is not one of ${COMPRESSIONS.join(', ')}`, 'lz4 exports fastest; gzip (the default) is smallest to send');
+        out.rootfs_compression = text as ServerConfig['rootfs_compression'];
         break;
       case 'subnet': {
         const [ip = '', bits = ''] = text.split('/');
