@@ -1,0 +1,240 @@
+/**
+ * One TFTP read transfer, from its own ephemeral socket (RFC 1350 §4: each side picks a new
+ * transfer ID), so a slow or vanished client only ever holds up itself.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import type { Readable } from 'node:stream';
+import { ackedCount, checkRequestPath, decodePacket, encodeDataHeader, encodeError, encodeOack, missError, negotiate, TftpError, type TftpRequest } from './tftp-packet.ts';
+import { isBootFile, type BootFile, type BootLogger, type BootRequestLog, type BootResolver } from './types.ts';
+
+/** Limits and timing of the transfers a server runs. */
+export interface TransferSettings {
+  maxBlksize: number;
+  maxWindowsize: number;
+  /** First retransmission timeout, doubled on each retry up to 8×; a client's `timeout` option replaces it. */
+  retransmitMs: number;
+  /** Retransmissions of the same window before the transfer is given up. */
+  maxRetries: number;
+  /** Longest a whole transfer may take. */
+  deadlineMs: number;
+}
+
+/** What a transfer needs from the server that starts it. */
+export interface TransferContext {
+  client: { address: string; port: number };
+  localAddress: string;
+  request: TftpRequest;
+  resolver: BootResolver;
+  log: BootLogger;
+  settings: TransferSettings;
+}
+
+/** A running transfer: `done` settles when it has ended and its socket is closed. */
+export interface Transfer {
+  abort(): void;
+  done: Promise<void>;
+}
+
+/** Starts serving one read request. */
+export function startTransfer(ctx: TransferContext): Transfer {
+  const { client, request, settings } = ctx;
+  const started = performance.now();
+  const entry: BootRequestLog = { protocol: 'tftp', client: client.address, path: request.filename, bytes: 0, ms: 0, result: 'error' };
+  const socket: Socket = createSocket({ type: client.address.includes(':') ? 'udp6' : 'udp4' });
+  let finished = false;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+
+  let stream: Readable | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = setTimeout(() => finish('timeout'), settings.deadlineMs);
+  let blksize = 512;
+  let windowsize = 1;
+  let baseTimeout = settings.retransmitMs;
+  let retries = 0;
+  let state: 'starting' | 'oack' | 'data' = 'starting';
+  let oack: Buffer | undefined;
+  // Blocks lastAcked+1 .. lastAcked+blocks.length, read ahead and kept until acknowledged:
+  // the read-ahead is bounded by the window (windowsize × blksize bytes).
+  const blocks: Buffer[] = [];
+  let lastAcked = 0;
+  let sentUpTo = 0;
+  let finalBlock: number | undefined; // absolute number of the short (last) block, once read
+  let streamEnded = false;
+  let rewound = false;
+  let connected = false;
+
+  function finish(result: BootRequestLog['result']): void {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    clearTimeout(deadline);
+    stream?.destroy();
+    entry.result = result;
+    entry.ms = Math.round(performance.now() - started);
+    ctx.log(entry);
+    socket.close(() => resolveDone());
+  }
+
+  function sendError(code: number, message: string, result: BootRequestLog['result']): void {
+    if (!connected) return finish(result); // the socket never came up: nowhere to send from
+    socket.send(encodeError(code, message), () => finish(result));
+  }
+
+  function armTimer(): void {
+    clearTimeout(timer);
+    timer = setTimeout(onTimeout, Math.min(baseTimeout * 2 ** retries, baseTimeout * 8));
+  }
+
+  function onTimeout(): void {
+    if (finished) return;
+    if (++retries > settings.maxRetries) return finish('timeout');
+    if (state === 'oack') {
+      socket.send(oack!);
+      armTimer();
+      return;
+    }
+    sentUpTo = lastAcked; // resend the whole window from the first unacknowledged block
+    pump();
+  }
+
+  /** The next block from the stream, or null when it has none buffered yet. */
+  function readBlock(): Buffer | null {
+    if (finalBlock !== undefined) return null;
+    const chunk = stream!.read(blksize) as Buffer | null;
+    if (chunk !== null) {
+      if (chunk.length < blksize) finalBlock = lastAcked + blocks.length + 1;
+      return chunk;
+    }
+    if (streamEnded) {
+      // The file ended on a block boundary (or is empty): an empty block ends the transfer.
+      finalBlock = lastAcked + blocks.length + 1;
+      return Buffer.alloc(0);
+    }
+    return null;
+  }
+
+  /** Sends blocks until the window is full or the stream has nothing buffered. */
+  function pump(): void {
+    if (finished || state !== 'data') return;
+    let sent = false;
+    while (sentUpTo < lastAcked + windowsize) {
+      const index = sentUpTo - lastAcked;
+      if (index >= blocks.length) {
+        const block = readBlock();
+        if (block === null) break;
+        blocks.push(block);
+      }
+      const number = sentUpTo + 1;
+      const payload = blocks[index]!;
+      socket.send([encodeDataHeader(number), payload]);
+      entry.bytes = Math.max(entry.bytes, (number - 1) * blksize + payload.length);
+      sentUpTo = number;
+      sent = true;
+      if (number === finalBlock) break;
+    }
+    if (sent) armTimer();
+  }
+
+  function onAck(block: number): void {
+    if (state === 'oack') {
+      if (block !== 0) return;
+      state = 'data';
+      retries = 0;
+      clearTimeout(timer);
+      pump();
+      return;
+    }
+    if (state !== 'data') return;
+    const count = ackedCount(block, lastAcked, sentUpTo - lastAcked);
+    if (count < 0) return; // stale
+    if (count === 0) {
+      // Lock-step: a duplicate ACK is ignored, or both sides double every packet (the
+      // Sorcerer's Apprentice, RFC 1123 §4.2.3.1). In a window it says a block was lost
+      // (RFC 7440 §4): resend from there, once per loss.
+      if (windowsize > 1 && sentUpTo > lastAcked && !rewound) {
+        rewound = true;
+        sentUpTo = lastAcked;
+        pump();
+      }
+      return;
+    }
+    lastAcked += count;
+    blocks.splice(0, count);
+    retries = 0;
+    rewound = false;
+    if (lastAcked === finalBlock) return finish('ok');
+    if (sentUpTo > lastAcked) sentUpTo = lastAcked; // partial window acknowledged: the rest was lost
+    clearTimeout(timer);
+    pump();
+  }
+
+  socket.on('message', (msg, rinfo) => {
+    if (finished || rinfo.port !== client.port || rinfo.address !== client.address) return;
+    const packet = decodePacket(msg);
+    if (packet.kind === 'ack') onAck(packet.block);
+    else if (packet.kind === 'error') finish('aborted'); // the client gave up (or refused our options)
+  });
+  // Connected: the kernel drops other senders, and a client whose port closed shows up as
+  // ECONNREFUSED here instead of costing every retry.
+  socket.on('error', () => finish('aborted'));
+
+  async function begin(file: BootFile): Promise<void> {
+    if (file.node !== undefined) entry.node = file.node;
+    entry.served = file.served;
+    const session = negotiate(request.options, file.size, settings);
+    blksize = session.blksize;
+    windowsize = session.windowsize;
+    if (session.timeoutMs !== undefined) baseTimeout = session.timeoutMs;
+    stream = file.open();
+    stream.on('readable', pump);
+    stream.on('end', () => {
+      streamEnded = true;
+      pump();
+    });
+    stream.on('error', () => (finished ? undefined : sendError(TftpError.UNDEFINED, 'Read error', 'error')));
+    if (session.oack) {
+      state = 'oack';
+      oack = encodeOack(session.oack);
+      socket.send(oack);
+      armTimer();
+    } else {
+      state = 'data';
+      pump();
+    }
+  }
+
+  async function serve(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind({ address: ctx.localAddress, port: 0 }, () => {
+        socket.off('error', reject);
+        socket.connect(client.port, client.address, () => {
+          connected = true;
+          resolve();
+        });
+      });
+    });
+    if (finished) return;
+    // netascii is served as octet: boot files are binary, and converting line ends would
+    // make the bytes sent differ from tsize.
+    if (request.mode !== 'octet' && request.mode !== 'netascii') {
+      return sendError(TftpError.ILLEGAL_OPERATION, `Unsupported mode ${request.mode}`, 'error');
+    }
+    const checked = checkRequestPath(request.filename);
+    if ('refused' in checked) return sendError(TftpError.ACCESS_VIOLATION, `Access violation: ${checked.refused}`, 'forbidden');
+    entry.path = checked.path;
+    const answer = await ctx.resolver.resolve({ address: client.address }, checked.path);
+    if (finished) return;
+    if (!isBootFile(answer)) {
+      const { code, message } = missError(answer);
+      return sendError(code, message, answer.reason);
+    }
+    await begin(answer);
+  }
+
+  serve().catch(() => {
+    if (!finished) sendError(TftpError.UNDEFINED, 'Server error', 'error');
+  });
+  return { abort: () => finish('aborted'), done };
+}
