@@ -12,6 +12,7 @@ tools=(
   # tests: independent clients and real servers
   skopeo:skopeo umoci:umoci podman:podman zstd:zstd tar2sqfs:squashfs-tools-ng mmdebstrap:mmdebstrap
   docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl curl:curl
+  tftp:tftp-hpa atftp:atftp in.tftpd:tftpd-hpa
   s3cmd:s3cmd setcap:libcap2-bin unsquashfs:squashfs-tools fsck.erofs:erofs-utils /usr/bin/time:time
   qemu-arm-static:qemu-user-static qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support buildah:buildah
   # rpm-family and Ansible builds (dnf, zypper, ansible-playbook run on the host), and the tests' RPM repository
