@@ -63,6 +63,11 @@ export function startTransfer(ctx: TransferContext): Transfer {
   let streamEnded = false;
   let rewound = false;
   let connected = false;
+  // Read-ahead, bounded: about a window of blocks (at least 64 KiB, one fs chunk) plus a chunk.
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let readAhead = 65536;
+  let timerMs = 0;
 
   function finish(result: BootRequestLog['result']): void {
     if (finished) return;
@@ -82,8 +87,14 @@ export function startTransfer(ctx: TransferContext): Transfer {
   }
 
   function armTimer(): void {
+    const ms = Math.min(baseTimeout * 2 ** retries, baseTimeout * 8);
+    if (timer !== undefined && ms === timerMs) {
+      timer.refresh(); // cheaper than a new timer for every packet
+      return;
+    }
     clearTimeout(timer);
-    timer = setTimeout(onTimeout, Math.min(baseTimeout * 2 ** retries, baseTimeout * 8));
+    timerMs = ms;
+    timer = setTimeout(onTimeout, ms);
   }
 
   function onTimeout(): void {
@@ -98,20 +109,39 @@ export function startTransfer(ctx: TransferContext): Transfer {
     pump();
   }
 
+  /** Takes `n` bytes (n ≤ queued) off the read-ahead queue, copying only across chunk edges. */
+  function take(n: number): Buffer {
+    const head = queue[0]!;
+    let out: Buffer;
+    if (head.length >= n) {
+      out = head.subarray(0, n);
+      if (head.length === n) queue.shift();
+      else queue[0] = head.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      for (let o = 0; o < n; ) {
+        const h = queue[0]!;
+        const k = Math.min(h.length, n - o);
+        h.copy(out, o, 0, k);
+        o += k;
+        if (k === h.length) queue.shift();
+        else queue[0] = h.subarray(k);
+      }
+    }
+    queued -= n;
+    if (queued < readAhead && stream!.isPaused()) stream!.resume();
+    return out;
+  }
+
   /** The next block from the stream, or null when it has none buffered yet. */
   function readBlock(): Buffer | null {
     if (finalBlock !== undefined) return null;
-    const chunk = stream!.read(blksize) as Buffer | null;
-    if (chunk !== null) {
-      if (chunk.length < blksize) finalBlock = lastAcked + blocks.length + 1;
-      return chunk;
-    }
-    if (streamEnded) {
-      // The file ended on a block boundary (or is empty): an empty block ends the transfer.
-      finalBlock = lastAcked + blocks.length + 1;
-      return Buffer.alloc(0);
-    }
-    return null;
+    if (queued >= blksize) return take(blksize);
+    if (!streamEnded) return null;
+    // The stream ended: a short block ends the transfer (an empty one when the file ends on a
+    // block boundary, or is empty).
+    finalBlock = lastAcked + blocks.length + 1;
+    return queued > 0 ? take(queued) : Buffer.alloc(0);
   }
 
   /** Sends blocks until the window is full or the stream has nothing buffered. */
@@ -142,6 +172,7 @@ export function startTransfer(ctx: TransferContext): Transfer {
       state = 'data';
       retries = 0;
       clearTimeout(timer);
+      timer = undefined;
       pump();
       return;
     }
@@ -165,8 +196,12 @@ export function startTransfer(ctx: TransferContext): Transfer {
     rewound = false;
     if (lastAcked === finalBlock) return finish('ok');
     if (sentUpTo > lastAcked) sentUpTo = lastAcked; // partial window acknowledged: the rest was lost
-    clearTimeout(timer);
     pump();
+    if (sentUpTo === lastAcked) {
+      // Nothing in flight (waiting for the file): no retransmission is due.
+      clearTimeout(timer);
+      timer = undefined;
+    }
   }
 
   socket.on('message', (msg, rinfo) => {
@@ -186,8 +221,14 @@ export function startTransfer(ctx: TransferContext): Transfer {
     blksize = session.blksize;
     windowsize = session.windowsize;
     if (session.timeoutMs !== undefined) baseTimeout = session.timeoutMs;
+    readAhead = Math.max(65536, windowsize * blksize);
     stream = file.open();
-    stream.on('readable', pump);
+    stream.on('data', (chunk: Buffer) => {
+      queue.push(chunk);
+      queued += chunk.length;
+      if (queued >= readAhead) stream!.pause(); // backpressure: the client sets the pace
+      pump();
+    });
     stream.on('end', () => {
       streamEnded = true;
       pump();
