@@ -1,8 +1,8 @@
 import { networkInterfaces } from 'node:os';
 import { KilnError, ErrorCode } from '../core/index.ts';
 import {
-  createArtifactSource, createHttpBootServer, createImageFiles, createStoreResolver, loadTftpServer,
-  type BootLogger, type ServerIdentity, type TftpServer,
+  createArtifactSource, createHttpBootServer, createImageFiles, createStoreResolver, createTftpServer,
+  type BootLogger, type ServerIdentity,
 } from '../boot/index.ts';
 import type { ServerConfig } from '../config/index.ts';
 import type { Core } from './core.ts';
@@ -14,7 +14,7 @@ export interface ServingAddresses {
   serverIp: string;
   http: number;
   /** Undefined when this build has no TFTP server. */
-  tftp: number | undefined;
+  tftp: number;
 }
 
 /** Options of `serve`: where request lines go, and who hears that the servers listen. */
@@ -58,8 +58,7 @@ export async function serve(core: Core, home: string, req: Resolved, options: Se
   const artifacts = createArtifactSource(store, `${store.dirs.cacheDir('boot')}/artifacts`, req.logger, core.config.server.rootfs_compression);
   const resolver = createStoreResolver({ store, nodes, images, artifacts, server: identity });
   const http = createHttpBootServer({ address, port: core.config.server.http_port, resolver, log });
-  const createTftp = await loadTftpServer();
-  const tftp: TftpServer | undefined = createTftp?.({ address, port: core.config.server.tftp_port, resolver, log });
+  const tftp = createTftpServer({ address, port: core.config.server.tftp_port, resolver, log });
   const stopped = new Promise<void>((resolve) => {
     if (req.signal?.aborted) resolve();
     req.signal?.addEventListener('abort', () => resolve(), { once: true });
@@ -67,12 +66,11 @@ export async function serve(core: Core, home: string, req: Resolved, options: Se
   try {
     const httpPort = await http.start();
     identity.httpUrl = `http://${identity.ip}${httpPort.port === 80 ? '' : `:${httpPort.port}`}`;
-    const tftpPort = tftp ? await tftp.start() : undefined;
-    if (!tftp) req.logger.warn('this build has no TFTP server: serving HTTP only');
-    options.onReady?.({ address, serverIp: identity.ip, http: httpPort.port, tftp: tftpPort?.port });
+    const tftpPort = await tftp.start();
+    options.onReady?.({ address, serverIp: identity.ip, http: httpPort.port, tftp: tftpPort.port });
     await stopped;
   } finally {
-    await Promise.all([http.stop(), tftp?.stop()]);
+    await Promise.all([http.stop(), tftp.stop()]);
     images.close();
   }
 }

@@ -4,8 +4,8 @@ export { createStoreResolver, clientIp, type StoreResolver, type NodeLookup, typ
 export { createImageFiles, type ImageFiles } from './image-files.ts';
 export { createArtifactSource, ARTIFACT_FILES, type ArtifactSource } from './artifacts.ts';
 export { createHttpBootServer, type HttpBootServer, type HttpBootOptions } from './http.ts';
-export { loadTftpServer, type TftpServer, type TftpServerFactory } from './tftp-adapter.ts';
 export { renderTemplate, templatePaths, WALT_PORTS, type TemplateVariables } from './templates.ts';
 export { bootPathFor, parseRange } from './paths.ts';
 export { fallbackFile } from './fallback.ts';
 export { pruneBootCache } from './prune.ts';
+export { createTftpServer, TFTP_DEFAULTS, type TftpServer, type TftpServerConfig, type TftpServerOptions } from './tftp.ts';

@@ -1,0 +1,281 @@
+/**
+ * One TFTP read transfer, from its own ephemeral socket (RFC 1350 §4: each side picks a new
+ * transfer ID), so a slow or vanished client only ever holds up itself.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import type { Readable } from 'node:stream';
+import { ackedCount, checkRequestPath, decodePacket, encodeDataHeader, encodeError, encodeOack, missError, negotiate, TftpError, type TftpRequest } from './tftp-packet.ts';
+import { isBootFile, type BootFile, type BootLogger, type BootRequestLog, type BootResolver } from './types.ts';
+
+/** Limits and timing of the transfers a server runs. */
+export interface TransferSettings {
+  maxBlksize: number;
+  maxWindowsize: number;
+  /** First retransmission timeout, doubled on each retry up to 8×; a client's `timeout` option replaces it. */
+  retransmitMs: number;
+  /** Retransmissions of the same window before the transfer is given up. */
+  maxRetries: number;
+  /** Longest a whole transfer may take. */
+  deadlineMs: number;
+}
+
+/** What a transfer needs from the server that starts it. */
+export interface TransferContext {
+  client: { address: string; port: number };
+  localAddress: string;
+  request: TftpRequest;
+  resolver: BootResolver;
+  log: BootLogger;
+  settings: TransferSettings;
+}
+
+/** A running transfer: `done` settles when it has ended and its socket is closed. */
+export interface Transfer {
+  abort(): void;
+  done: Promise<void>;
+}
+
+/** Starts serving one read request. */
+export function startTransfer(ctx: TransferContext): Transfer {
+  const { client, request, settings } = ctx;
+  const started = performance.now();
+  const entry: BootRequestLog = { protocol: 'tftp', client: client.address, path: request.filename, bytes: 0, ms: 0, result: 'error' };
+  const socket: Socket = createSocket({ type: client.address.includes(':') ? 'udp6' : 'udp4' });
+  let finished = false;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+
+  let stream: Readable | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = setTimeout(() => finish('timeout'), settings.deadlineMs);
+  let blksize = 512;
+  let windowsize = 1;
+  let baseTimeout = settings.retransmitMs;
+  let retries = 0;
+  let state: 'starting' | 'oack' | 'data' = 'starting';
+  let oack: Buffer | undefined;
+  // Blocks lastAcked+1 .. lastAcked+blocks.length, read ahead and kept until acknowledged:
+  // the read-ahead is bounded by the window (windowsize × blksize bytes).
+  const blocks: Buffer[] = [];
+  let lastAcked = 0;
+  let sentUpTo = 0;
+  let finalBlock: number | undefined; // absolute number of the short (last) block, once read
+  let streamEnded = false;
+  let rewound = false;
+  let connected = false;
+  // Read-ahead, bounded: about a window of blocks (at least 64 KiB, one fs chunk) plus a chunk.
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let readAhead = 65536;
+  let timerMs = 0;
+
+  function finish(result: BootRequestLog['result']): void {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    clearTimeout(deadline);
+    stream?.destroy();
+    entry.result = result;
+    entry.ms = Math.round(performance.now() - started);
+    ctx.log(entry);
+    socket.close(() => resolveDone());
+  }
+
+  function sendError(code: number, message: string, result: BootRequestLog['result']): void {
+    if (!connected) return finish(result); // the socket never came up: nowhere to send from
+    socket.send(encodeError(code, message), () => finish(result));
+  }
+
+  function armTimer(): void {
+    const ms = Math.min(baseTimeout * 2 ** retries, baseTimeout * 8);
+    if (timer !== undefined && ms === timerMs) {
+      timer.refresh(); // cheaper than a new timer for every packet
+      return;
+    }
+    clearTimeout(timer);
+    timerMs = ms;
+    timer = setTimeout(onTimeout, ms);
+  }
+
+  function onTimeout(): void {
+    if (finished) return;
+    if (++retries > settings.maxRetries) return finish('timeout');
+    if (state === 'oack') {
+      socket.send(oack!);
+      armTimer();
+      return;
+    }
+    sentUpTo = lastAcked; // resend the whole window from the first unacknowledged block
+    pump();
+  }
+
+  /** Takes `n` bytes (n ≤ queued) off the read-ahead queue, copying only across chunk edges. */
+  function take(n: number): Buffer {
+    const head = queue[0]!;
+    let out: Buffer;
+    if (head.length >= n) {
+      out = head.subarray(0, n);
+      if (head.length === n) queue.shift();
+      else queue[0] = head.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      for (let o = 0; o < n; ) {
+        const h = queue[0]!;
+        const k = Math.min(h.length, n - o);
+        h.copy(out, o, 0, k);
+        o += k;
+        if (k === h.length) queue.shift();
+        else queue[0] = h.subarray(k);
+      }
+    }
+    queued -= n;
+    if (queued < readAhead && stream!.isPaused()) stream!.resume();
+    return out;
+  }
+
+  /** The next block from the stream, or null when it has none buffered yet. */
+  function readBlock(): Buffer | null {
+    if (finalBlock !== undefined) return null;
+    if (queued >= blksize) return take(blksize);
+    if (!streamEnded) return null;
+    // The stream ended: a short block ends the transfer (an empty one when the file ends on a
+    // block boundary, or is empty).
+    finalBlock = lastAcked + blocks.length + 1;
+    return queued > 0 ? take(queued) : Buffer.alloc(0);
+  }
+
+  /** Sends blocks until the window is full or the stream has nothing buffered. */
+  function pump(): void {
+    if (finished || state !== 'data') return;
+    let sent = false;
+    while (sentUpTo < lastAcked + windowsize) {
+      const index = sentUpTo - lastAcked;
+      if (index >= blocks.length) {
+        const block = readBlock();
+        if (block === null) break;
+        blocks.push(block);
+      }
+      const number = sentUpTo + 1;
+      const payload = blocks[index]!;
+      socket.send([encodeDataHeader(number), payload]);
+      entry.bytes = Math.max(entry.bytes, (number - 1) * blksize + payload.length);
+      sentUpTo = number;
+      sent = true;
+      if (number === finalBlock) break;
+    }
+    if (sent) armTimer();
+  }
+
+  function onAck(block: number): void {
+    if (state === 'oack') {
+      if (block !== 0) return;
+      state = 'data';
+      retries = 0;
+      clearTimeout(timer);
+      timer = undefined;
+      pump();
+      return;
+    }
+    if (state !== 'data') return;
+    const count = ackedCount(block, lastAcked, sentUpTo - lastAcked);
+    if (count < 0) return; // stale
+    if (count === 0) {
+      // Lock-step: a duplicate ACK is ignored, or both sides double every packet (the
+      // Sorcerer's Apprentice, RFC 1123 §4.2.3.1). In a window it says a block was lost
+      // (RFC 7440 §4): resend from there, once per loss.
+      if (windowsize > 1 && sentUpTo > lastAcked && !rewound) {
+        rewound = true;
+        sentUpTo = lastAcked;
+        pump();
+      }
+      return;
+    }
+    lastAcked += count;
+    blocks.splice(0, count);
+    retries = 0;
+    rewound = false;
+    if (lastAcked === finalBlock) return finish('ok');
+    if (sentUpTo > lastAcked) sentUpTo = lastAcked; // partial window acknowledged: the rest was lost
+    pump();
+    if (sentUpTo === lastAcked) {
+      // Nothing in flight (waiting for the file): no retransmission is due.
+      clearTimeout(timer);
+      timer = undefined;
+    }
+  }
+
+  socket.on('message', (msg, rinfo) => {
+    if (finished || rinfo.port !== client.port || rinfo.address !== client.address) return;
+    const packet = decodePacket(msg);
+    if (packet.kind === 'ack') onAck(packet.block);
+    else if (packet.kind === 'error') finish('aborted'); // the client gave up (or refused our options)
+  });
+  // Connected: the kernel drops other senders, and a client whose port closed shows up as
+  // ECONNREFUSED here instead of costing every retry.
+  socket.on('error', () => finish('aborted'));
+
+  async function begin(file: BootFile): Promise<void> {
+    if (file.node !== undefined) entry.node = file.node;
+    entry.served = file.served;
+    const session = negotiate(request.options, file.size, settings);
+    blksize = session.blksize;
+    windowsize = session.windowsize;
+    if (session.timeoutMs !== undefined) baseTimeout = session.timeoutMs;
+    readAhead = Math.max(65536, windowsize * blksize);
+    stream = file.open();
+    stream.on('data', (chunk: Buffer) => {
+      queue.push(chunk);
+      queued += chunk.length;
+      if (queued >= readAhead) stream!.pause(); // backpressure: the client sets the pace
+      pump();
+    });
+    stream.on('end', () => {
+      streamEnded = true;
+      pump();
+    });
+    stream.on('error', () => (finished ? undefined : sendError(TftpError.UNDEFINED, 'Read error', 'error')));
+    if (session.oack) {
+      state = 'oack';
+      oack = encodeOack(session.oack);
+      socket.send(oack);
+      armTimer();
+    } else {
+      state = 'data';
+      pump();
+    }
+  }
+
+  async function serve(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind({ address: ctx.localAddress, port: 0 }, () => {
+        socket.off('error', reject);
+        socket.connect(client.port, client.address, () => {
+          connected = true;
+          resolve();
+        });
+      });
+    });
+    if (finished) return;
+    // netascii is served as octet: boot files are binary, and converting line ends would
+    // make the bytes sent differ from tsize.
+    if (request.mode !== 'octet' && request.mode !== 'netascii') {
+      return sendError(TftpError.ILLEGAL_OPERATION, `Unsupported mode ${request.mode}`, 'error');
+    }
+    const checked = checkRequestPath(request.filename);
+    if ('refused' in checked) return sendError(TftpError.ACCESS_VIOLATION, `Access violation: ${checked.refused}`, 'forbidden');
+    entry.path = checked.path;
+    const answer = await ctx.resolver.resolve({ address: client.address }, checked.path);
+    if (finished) return;
+    if (!isBootFile(answer)) {
+      const { code, message } = missError(answer);
+      return sendError(code, message, answer.reason);
+    }
+    await begin(answer);
+  }
+
+  serve().catch(() => {
+    if (!finished) sendError(TftpError.UNDEFINED, 'Server error', 'error');
+  });
+  return { abort: () => finish('aborted'), done };
+}
