@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { KILN, kilnFor, runProgram, scratch, tarDir } from '../helpers.ts';
@@ -52,16 +52,32 @@ test('kiln serve: a node\'s files over HTTP from its image, templates, artifacts
   let stderr = '';
   server.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const lines: Array<Record<string, unknown>> = [];
-  const ready = new Promise<number>((resolve, reject) => {
+  const ready = new Promise<{ http: number; tftp: number }>((resolve, reject) => {
     createInterface({ input: server.stdout }).on('line', (line) => {
-      const entry = JSON.parse(line) as Record<string, unknown> & { listening?: { http: number } };
-      if (entry.listening) resolve(entry.listening.http);
+      const entry = JSON.parse(line) as Record<string, unknown> & { listening?: { http: number; tftp: number } };
+      if (entry.listening) resolve(entry.listening);
       else lines.push(entry);
     });
     server.once('exit', () => reject(new Error(`kiln serve exited: ${stderr}`)));
   });
-  const port = await ready;
+  const { http: port, tftp: tftpPort } = await ready;
   const base = `http://127.0.0.1:${port}`;
+
+  // TFTP, with three independent clients: the same per-node redirection, symlinks resolved in the image.
+  const got = join(dir, 'got');
+  mkdirSync(got);
+  const hpa = await runProgram('sh', ['-c', `cd '${got}' && tftp -m binary 127.0.0.1 ${tftpPort} -c get start.ipxe && tftp -m binary 127.0.0.1 ${tftpPort} -c get kernel`]);
+  assert.equal(hpa.code, 0, hpa.stderr + hpa.stdout);
+  assert.equal(readFileSync(join(got, 'start.ipxe'), 'utf8'), '#!ipxe\necho v1\n');
+  assert.equal(readFileSync(join(got, 'kernel'), 'utf8'), KERNEL, 'tftp-hpa: the absolute symlink resolves inside the image');
+  const at = await runProgram('atftp', ['--get', '-r', '/kernel', '-l', join(got, 'kernel.atftp'), '--option', 'blksize 1468', '--option', 'windowsize 8', '--option', 'tsize', '127.0.0.1', String(tftpPort)]);
+  assert.equal(at.code, 0, at.stderr);
+  assert.equal(readFileSync(join(got, 'kernel.atftp'), 'utf8'), KERNEL, 'atftp, blksize 1468, windowsize 8');
+  const viaCurl = await runProgram('curl', ['-sS', '--tftp-blksize', '1468', '-o', join(got, 'kernel.curl'), `tftp://127.0.0.1:${tftpPort}/kernel`]);
+  assert.equal(viaCurl.code, 0, viaCurl.stderr);
+  assert.equal(readFileSync(join(got, 'kernel.curl'), 'utf8'), KERNEL, 'curl tftp://');
+  const climb = await runProgram('curl', ['-sS', '-o', join(got, 'x'), `tftp://127.0.0.1:${tftpPort}/../../etc/passwd`]);
+  assert.notEqual(climb.code, 0, 'a climbing TFTP path is refused');
 
   const script = await curl([`${base}/boot/start.ipxe`]);
   assert.equal(script.status, 200, script.body);
