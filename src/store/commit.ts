@@ -50,18 +50,7 @@ export async function commitImage(
   let committed = false;
   try {
     await staging.publish(layout, blobs, added);
-    const platform: Platform = { os: image.config.os, architecture: image.config.architecture };
-    if (image.config.variant) platform.variant = image.config.variant;
-    const now = new Date().toISOString();
-    const record: ImageRecord = {
-      ref: image.ref,
-      manifestDigest: image.manifestDigest,
-      created: typeof image.config.created === 'string' ? image.config.created : now,
-      size: image.manifestSize + image.manifest.config.size + image.manifest.layers.reduce((n, l) => n + l.size, 0),
-      labels: configLabels(image.config),
-      platform,
-      added: now,
-    };
+    const record = imageRecordOf(image);
     await catalog.writeAsync(`adding image ${formatImageRef(image.ref)}`, () => {
       const missing = blobs.filter((d) => blobSize(layout, d) === undefined);
       if (missing.length > 0) {
@@ -80,4 +69,19 @@ export async function commitImage(
     // On failure, blobs this operation brought in are orphans: take them out again.
     if (!committed && added.length > 0) await input.collect(added);
   }
+}
+
+/** The catalog record of a new image: its size, labels and platform from the manifest and config. */
+export function imageRecordOf(image: NewImage, now = new Date().toISOString()): ImageRecord {
+  const platform: Platform = { os: image.config.os, architecture: image.config.architecture };
+  if (image.config.variant) platform.variant = image.config.variant;
+  return {
+    ref: image.ref,
+    manifestDigest: image.manifestDigest,
+    created: typeof image.config.created === 'string' ? image.config.created : now,
+    size: image.manifestSize + image.manifest.config.size + image.manifest.layers.reduce((n, l) => n + l.size, 0),
+    labels: configLabels(image.config),
+    platform,
+    added: now,
+  };
 }

@@ -7,11 +7,11 @@ import {
 } from '../core/index.ts';
 import { verifyingStream, type ExpectedContent, type LayoutPaths, type StagedBlob, type Staging } from './blobs.ts';
 import type { ImageRecord } from './catalog.ts';
-import { exists, notFound, type NewImage } from './commit.ts';
+import { exists, imageRecordOf, notFound, type NewImage } from './commit.ts';
 import type { GcReport } from './gc.ts';
 import type { BlobHold } from './held-blobs.ts';
 import type { BlobRange, HomeLayout } from './home-layout.ts';
-import { configLabels, parseConfig, parseManifest, type Platform } from './oci.ts';
+import { parseConfig, parseManifest } from './oci.ts';
 import { formatImageRef, sameRef, type ImageRef } from './reference.ts';
 import type { Store } from './store.ts';
 import { readImageTree, type LayerSource } from './tree.ts';
@@ -171,18 +171,7 @@ export function createFakeStore(options: FakeStoreOptions = {}): FakeStore {
       }
     }
     for (const digest of needed) if (!blobs.has(digest)) blobs.set(digest, staged.get(digest) as Buffer);
-    const platform: Platform = { os: image.config.os, architecture: image.config.architecture };
-    if (image.config.variant) platform.variant = image.config.variant;
-    const now = new Date().toISOString();
-    const record: ImageRecord = {
-      ref: image.ref,
-      manifestDigest: image.manifestDigest,
-      created: typeof image.config.created === 'string' ? image.config.created : now,
-      size: image.manifestSize + image.manifest.config.size + image.manifest.layers.reduce((n, l) => n + l.size, 0),
-      labels: configLabels(image.config),
-      platform,
-      added: now,
-    };
+    const record = imageRecordOf(image);
     manifestBlobs.set(image.manifestDigest, [...new Set(needed)]);
     put(record);
     return record;
