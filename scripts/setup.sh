@@ -13,14 +13,21 @@ tools=(
   skopeo:skopeo umoci:umoci podman:podman zstd:zstd tar2sqfs:squashfs-tools-ng mmdebstrap:mmdebstrap
   docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl curl:curl
   tftp:tftp-hpa atftp:atftp in.tftpd:tftpd-hpa
-  s3cmd:s3cmd setcap:libcap2-bin unsquashfs:squashfs-tools fsck.erofs:erofs-utils /usr/bin/time:time
+  nginx:nginx-light s3cmd:s3cmd setcap:libcap2-bin unsquashfs:squashfs-tools fsck.erofs:erofs-utils /usr/bin/time:time
   qemu-arm-static:qemu-user-static qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support buildah:buildah
   # rpm-family and Ansible builds (dnf, zypper, ansible-playbook run on the host), and the tests' RPM repository
   dnf:dnf zypper:zypper ansible-playbook:ansible rpmbuild:rpm createrepo_c:createrepo-c busybox:busybox-static
+  # the VM boot test: a qemu PC whose NIC boots with iPXE (its ROMs are files: see below)
+  qemu-system-x86_64:qemu-system-x86
 )
 need=()
 for pair in "${tools[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+# file:package — what is not a command.
+files=(/usr/lib/ipxe/qemu/efi-e1000.rom:ipxe-qemu)
+for pair in "${files[@]}"; do
+  [ -e "${pair%%:*}" ] || need+=("${pair#*:}")
 done
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then

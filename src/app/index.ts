@@ -3,6 +3,8 @@ export { createKiln, type Kiln, type KilnOptions, type SettingView } from './kil
 export type { Request, Clock } from './request.ts';
 export { NOTHING_IN_USE, type ImageUsage } from './usage.ts';
 export type { ImageView } from './view.ts';
+export { parseNodeSettings, type NodeView } from './nodes.ts';
+export { DEFAULT_IMAGE_USER, defaultImageRef } from './default-image.ts';
 export type { ImportRequest, ExportRequest, ExportOutcome } from './images.ts';
 export type { BuildRequest, BuildOutcome } from './build.ts';
 export type { RegistryRow } from './registry.ts';
@@ -11,3 +13,5 @@ export { formatCheckReport, formatCheckSummary, type CheckReport } from '../chec
 export { formatPlan } from '../builder/index.ts';
 export { LABELS, formatImageRef, shortImageName, validateUser } from '../store/index.ts';
 export type { Credentials } from '../registry/index.ts';
+export type { ServeOptions, ServingAddresses } from './serve.ts';
+export type { BootRequestLog } from '../boot/index.ts';

@@ -12,6 +12,10 @@ import { clone, listRegistries, loginTo, logoutFrom, publish, search, type Regis
 import { resolveRequest, type Clock, type Request } from './request.ts';
 import type { ImageUsage } from './usage.ts';
 import type { ImageView } from './view.ts';
+import { serve, type ServeOptions } from './serve.ts';
+import { bootNodes, configNode, forgetNodes, listNodes, registerNode, renameNode, type NodeView } from './nodes.ts';
+import { defaultImage } from './default-image.ts';
+import type { ImageRecord } from '../store/index.ts';
 
 /** How to create a Kiln. */
 export interface KilnOptions {
@@ -59,9 +63,21 @@ export interface Kiln {
   login(req: Request, label: string, creds: Credentials): Promise<{ registry: RegistryConfig; file: string }>;
   logout(req: Request, label: string): Promise<{ registry: RegistryConfig; file: string }>;
   listRegistries(req: Request): Promise<RegistryRow[]>;
+  /** Your nodes, and with `all` free and other users' nodes. */
+  listNodes(req: Request, options?: { all?: boolean }): { mine: NodeView[]; others: NodeView[] };
+  registerNode(req: Request, mac: string, options: { model: string; name?: string | undefined; ip?: string | undefined; image?: string | undefined }): Promise<NodeView>;
+  /** Points a node set (names, MACs or IPs separated by commas, or `all`) at an image of yours or `default`. */
+  bootNodes(req: Request, nodeSet: string, image: string, options?: { force?: boolean }): Promise<NodeView[]>;
+  renameNode(req: Request, node: string, newName: string, options?: { force?: boolean }): Promise<NodeView>;
+  forgetNodes(req: Request, nodeSets: readonly string[], options?: { force?: boolean }): Promise<NodeView[]>;
+  configNode(req: Request, nodeSet: string, settings: Readonly<Record<string, unknown>>, options?: { force?: boolean }): Promise<NodeView[]>;
+  /** A model's default image (`waltplatform/<model>-default:latest`), cloned into the store on first need: the serving side calls it on first sight of a node. */
+  defaultImage(req: Request, model: string): Promise<ImageRecord>;
   /** Garbage collection of the store and every cache, in one call. */
   gc(req: Request): Promise<GcReport>;
   verify(req: Request): Promise<VerifyReport>;
+  /** Runs the boot services (HTTP, TFTP) until the request's signal aborts. */
+  serve(req: Request, options: ServeOptions): Promise<void>;
   /** The settings in force and their sources (`kiln config`). */
   settings(): { file: string | undefined; settings: SettingView[] };
   close(): void;
@@ -117,8 +133,16 @@ export function createKiln(options: KilnOptions): Kiln {
     login: (req, label, creds) => loginTo(core, anyone(req), label, creds),
     logout: (req, label) => logoutFrom(core, anyone(req), label),
     listRegistries: (req) => listRegistries(core, anyone(req)),
+    listNodes: (req, o = {}) => listNodes(core, r(req), o),
+    registerNode: (req, mac, o) => timed(req, 'node register', () => registerNode(core, r(req), mac, o)),
+    bootNodes: (req, set, image, o = {}) => timed(req, 'node boot', () => bootNodes(core, r(req), set, image, o)),
+    renameNode: (req, node, name, o = {}) => renameNode(core, r(req), node, name, o),
+    forgetNodes: (req, sets, o = {}) => forgetNodes(core, r(req), sets, o),
+    configNode: (req, set, settings, o = {}) => configNode(core, r(req), set, settings, o),
+    defaultImage: (req, model) => timed(req, 'default image', () => defaultImage(core, anyone(req), model)),
     gc: (req) => timed(req, 'gc', () => collectGarbage(core)),
     verify: (req) => timed(req, 'verify', () => verifyStore(core)),
+    serve: (req, o) => serve(core, options.home, r(req), o),
     settings: () => ({
       file: config.file,
       settings: SETTINGS.map((s) => ({ key: s.key, env: s.env, value: config.values[s.key], source: config.sources[s.key], doc: s.doc })),

@@ -1,6 +1,7 @@
 import { isProcessAlive, type Digest } from '../core/index.ts';
 import { pruneBuildCache } from '../builder/index.ts';
 import { pruneExportCache } from '../export/index.ts';
+import { pruneBootCache } from '../boot/index.ts';
 import { pruneBlobCache } from '../registry/index.ts';
 import type { GcReport, VerifyReport } from '../store/index.ts';
 import type { Core } from './core.ts';
@@ -20,6 +21,7 @@ export async function collectGarbage(core: Core): Promise<GcReport> {
   for (const image of images) for (const layer of (await store.readManifest(image.manifestDigest)).layers) layers.add(layer.digest);
   await pruneBuildCache(store.dirs.cacheDir('build'), layers, isProcessAlive);
   await pruneExportCache(store.dirs.cacheDir('export'), new Set(images.map((i) => i.manifestDigest)));
+  await pruneBootCache(store.dirs.cacheDir('boot'), layers, new Set(images.map((i) => i.manifestDigest)));
   return report;
 }
 

@@ -6,3 +6,4 @@ export {
   REGISTRY_APIS, REGISTRY_PROTOCOLS, REGISTRY_AUTHS, RESERVED_LABELS, DOCKER_HUB_HOST, defaultRegistries,
   type RegistryConfig,
 } from './registries.ts';
+export { SERVER_DEFAULTS, type ServerConfig } from './server.ts';

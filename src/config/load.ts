@@ -4,6 +4,7 @@ import { LineCounter, parseDocument, isMap, isScalar, type Node } from 'yaml';
 import { KilnError, ErrorCode, isErrno } from '../core/index.ts';
 import { SETTINGS, type SettingKey } from './settings.ts';
 import { parseHostPaths } from './host-paths.ts';
+import { parseServerNode, SERVER_DEFAULTS, type ServerConfig } from './server.ts';
 import { applyHubOverrides, defaultRegistries, parseRegistriesNode, type NodeFail, type RegistryConfig } from './registries.ts';
 
 /** Resolved configuration: each setting's value and where it came from. */
@@ -15,10 +16,12 @@ export interface Config {
   registries: RegistryConfig[];
   /** kiln.yaml's `allow_host_paths:`: host directories image builds may copy files from besides each spec's own. */
   allowHostPaths: string[];
+  /** kiln.yaml's `server:` (`kiln serve`), defaults applied. */
+  server: ServerConfig;
 }
 
 /** What kiln.yaml holds: settings, and the registries list when it has one. */
-export type ConfigFile = Partial<Record<SettingKey, string>> & { registries?: RegistryConfig[]; allow_host_paths?: string[] };
+export type ConfigFile = Partial<Record<SettingKey, string>> & { registries?: RegistryConfig[]; allow_host_paths?: string[]; server?: ServerConfig };
 
 function configError(file: string, lines: LineCounter, offset: number, message: string, hint: string): KilnError {
   const { line, col } = lines.linePos(offset);
@@ -34,7 +37,7 @@ export function parseConfigFile(text: string, file: string): ConfigFile {
   if (doc.contents === null) return {};
   if (!isMap(doc.contents)) throw configError(file, lines, doc.contents.range?.[0] ?? 0, 'expected a mapping of settings', `keys: ${SETTINGS.map((s) => s.key).join(', ')}`);
   const out: ConfigFile = {};
-  const keys: readonly string[] = [...SETTINGS.map((s) => s.key), 'registries', 'allow_host_paths'];
+  const keys: readonly string[] = [...SETTINGS.map((s) => s.key), 'registries', 'allow_host_paths', 'server'];
   for (const pair of doc.contents.items) {
     const keyNode = pair.key;
     const key = isScalar(keyNode) ? String(keyNode.value) : '';
@@ -44,6 +47,12 @@ export function parseConfigFile(text: string, file: string): ConfigFile {
         throw configError(file, lines, (node as Node | null)?.range?.[0] ?? offset, message, hint);
       };
       out.registries = parseRegistriesNode(pair.value as Node | null, fail);
+      continue;
+    }
+    if (key === 'server') {
+      out.server = parseServerNode(pair.value as Node | null, (node, message, hint) => {
+        throw configError(file, lines, (node as Node | null)?.range?.[0] ?? offset, message, hint);
+      });
       continue;
     }
     if (key === 'allow_host_paths') {
@@ -99,5 +108,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const registries = applyHubOverrides(fileValues.registries ?? defaultRegistries(), env, (message, hint) => {
     throw new KilnError(ErrorCode.CONFIG, message, { hint });
   });
-  return { values, sources, file, registries, allowHostPaths: fileValues.allow_host_paths ?? [] };
+  return { values, sources, file, registries, allowHostPaths: fileValues.allow_host_paths ?? [], server: fileValues.server ?? { ...SERVER_DEFAULTS } };
 }

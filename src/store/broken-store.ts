@@ -15,7 +15,7 @@ import type { Store } from './store.ts';
 export type StoreFault = 'io' | 'conflict' | 'mid-stream' | 'digest-mismatch';
 
 /** The operations a broken store can break. */
-export type BreakableOperation = Exclude<keyof Store, 'layout' | 'dirs' | 'layerSource' | 'close'>;
+export type BreakableOperation = Exclude<keyof Store, 'layout' | 'dirs' | 'layerSource' | 'nodes' | 'close'>;
 
 /** Which operations fail, and how. */
 export interface BrokenStoreOptions {
@@ -157,6 +157,9 @@ export function createBrokenStore(inner: Store, options: BrokenStoreOptions): St
     rename: (source, target, o) => inner.rename(source, target, o),
     remove: (refs) => inner.remove(refs),
     imagesInUse: () => inner.imagesInUse(),
+    get nodes() {
+      return inner.nodes;
+    },
     verify: () => inner.verify(),
     gc: () => inner.gc(),
     close: () => inner.close(),

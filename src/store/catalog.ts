@@ -4,6 +4,8 @@ import type { ImageRef } from './reference.ts';
 import { BUSY_TIMEOUT_MS, retryBusy, retryBusySync } from './busy.ts';
 import { CATALOG_VERSION, catalogVersion, migrate } from './migrations.ts';
 import type { Platform } from './oci.ts';
+import type { NodeTable } from './nodes.ts';
+import { createNodeTable, parseNodeImage } from './node-table.ts';
 
 /** One image in the catalog. */
 export interface ImageRecord {
@@ -44,13 +46,6 @@ function toRecord(row: ImageRow): ImageRecord {
   };
 }
 
-/** A node's image as stored in `nodes.image`: `<user>/<name>:<tag>`. */
-function parseNodeImage(text: string): ImageRef {
-  const slash = text.indexOf('/');
-  const colon = text.lastIndexOf(':');
-  return { user: text.slice(0, slash), name: text.slice(slash + 1, colon), tag: text.slice(colon + 1) };
-}
-
 /** The catalog: names, owners, labels, sizes and blob references, in SQLite. */
 export interface Catalog {
   /** How many schema steps opening this catalog applied (0 when it was up to date). */
@@ -78,6 +73,8 @@ export interface Catalog {
   unpin(token: string): Promise<void>;
   /** The images nodes boot (`nodes.image`), sorted; each at most once. */
   imagesInUse(): ImageRef[];
+  /** The nodes `kiln serve` boots and the unknown devices it saw. */
+  readonly nodes: NodeTable;
   /** Digests pinned by live processes; pins of dead processes are dropped. */
   pinnedBlobs(isAlive: (pid: number) => boolean): Set<Digest>;
   close(): void;
@@ -128,6 +125,7 @@ export function openCatalog(path: string): Catalog {
 
   return {
     migrated,
+    nodes: createNodeTable(db, { read, writeAsync }),
     version: () => read(() => catalogVersion(db)),
     write,
     writeAsync,

@@ -16,10 +16,12 @@ import { formatImageRef, sameRef, type ImageRef } from './reference.ts';
 import type { Store } from './store.ts';
 import { readImageTree, type LayerSource } from './tree.ts';
 import type { VerifyReport } from './verify.ts';
+import { createMemoryNodeTable } from './node-memory.ts';
+import { imageBooted } from './nodes.ts';
 
 /** How to make a fake store. */
 export interface FakeStoreOptions {
-  /** The images nodes boot (the real store reads them from the catalog's nodes table). */
+  /** Images some node boots besides the registered nodes' (the real store reads them from the catalog's nodes table). */
   imagesInUse?: readonly ImageRef[];
   /** Directories for the domains that keep caches and work files; without them `dirs` is UNSUPPORTED. */
   dirs?: HomeLayout;
@@ -77,6 +79,7 @@ export function createFakeStore(options: FakeStoreOptions = {}): FakeStore {
     return record;
   };
   const put = (record: ImageRecord): void => void images.set(key(record.ref), record);
+  const nodes = createMemoryNodeTable((ref) => find(ref) !== undefined);
   const bytesOf = (digest: Digest): Buffer => {
     const bytes = blobs.get(digest);
     if (!bytes) throw missing(digest);
@@ -251,12 +254,18 @@ export function createFakeStore(options: FakeStoreOptions = {}): FakeStore {
     },
     remove: async (refs) => {
       // All names are checked before any goes, as in one transaction.
-      const records = refs.map(get);
+      const records = refs.map((ref) => {
+        const record = get(ref);
+        const booting = nodes.booting(ref);
+        if (booting.length > 0) throw imageBooted(ref, booting);
+        return record;
+      });
       for (const r of records) images.delete(key(r.ref));
       collectBlobs(records.flatMap((r) => manifestBlobs.get(r.manifestDigest) ?? []));
       return records;
     },
-    imagesInUse: () => [...new Map((options.imagesInUse ?? []).map((r) => [key(r), r])).values()].sort((a, b) => (key(a) < key(b) ? -1 : 1)),
+    imagesInUse: () => [...new Map([...(options.imagesInUse ?? []), ...nodes.list().map((n) => n.image)].map((r) => [key(r), r])).values()].sort((a, b) => (key(a) < key(b) ? -1 : 1)),
+    nodes,
     verify: async () => {
       const report: VerifyReport = { ok: true, blobsChecked: 0, bytesChecked: 0, corrupt: [], missing: [], strays: [], indexInSync: true };
       for (const [digest, bytes] of [...blobs].sort(([a], [b]) => (a < b ? -1 : 1))) {

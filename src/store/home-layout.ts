@@ -13,6 +13,8 @@ const CACHE_DIRS = {
   build: ['cache', 'build'],
   /** Boot artifacts made by `kiln image export`. */
   export: ['cache', 'export'],
+  /** Files of compressed layers extracted once for `kiln serve` (by layer digest and offset), and boot artifacts it exported. */
+  boot: ['cache', 'boot'],
   /** Layer indexes of the file-tree view. */
   tree: ['cache', 'tree'],
   /** Blobs of pulls on their way into the store (on the store's filesystem: they join it by a rename). */

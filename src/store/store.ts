@@ -13,6 +13,7 @@ import { readImageTree, type ImageTree, type LayerSource } from './tree.ts';
 import { adoptLayerIndex } from './layer-index.ts';
 import { collectBlobs, removeOrphanCaches, removeStaleWorkDirs, type GcReport } from './gc.ts';
 import { commitImage, exists, notFound, type NewImage } from './commit.ts';
+import { imageBooted, type NodeTable } from './nodes.ts';
 import { expectedIndexText, syncLayoutIndex } from './index-sync.ts';
 
 export type { GcReport } from './gc.ts';
@@ -66,6 +67,8 @@ export interface Store {
   remove(refs: readonly ImageRef[]): Promise<ImageRecord[]>;
   /** The images nodes boot (from the catalog's nodes table), each once: `kiln image show` reports them in use. */
   imagesInUse(): ImageRef[];
+  /** The nodes and unknown devices (catalog tables `nodes` and `devices`). */
+  readonly nodes: NodeTable;
   verify(): Promise<VerifyReport>;
   /** Deletes unreferenced blobs, stale work (dead owner or expired lease) and caches of deleted blobs, without stalling the event loop. */
   gc(): Promise<GcReport>;
@@ -147,6 +150,9 @@ export function openStore(options: StoreOptions): Store {
         const records = refs.map((ref) => {
           const record = catalog.findImage(ref);
           if (!record) throw notFound(ref);
+          // Checked in the removing transaction: a node booted meanwhile cannot lose its image.
+          const booting = catalog.nodes.booting(ref);
+          if (booting.length > 0) throw imageBooted(ref, booting);
           return record;
         });
         for (const r of records) catalog.deleteImage(r.ref);
@@ -168,6 +174,7 @@ export function openStore(options: StoreOptions): Store {
     },
 
     imagesInUse: () => catalog.imagesInUse(),
+    nodes: catalog.nodes,
 
     verify: () => verifyStore({ layout, catalog, expectedIndex: () => expectedIndexText(layout, catalog) }),
 

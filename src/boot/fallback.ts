@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { BootFile } from './types.ts';
+
+/**
+ * WalT's `tftp-static`: what a client Kiln does not know gets, so that it retries rather than
+ * hangs. iPXE: a script that says why, waits and re-runs DHCP and the chain (the node appears
+ * once registered). U-Boot (Raspberry Pi and other boards with U-Boot on their SD card or
+ * flash): a script that says why, waits and resets. WalT also ships the Raspberry Pi
+ * firmware (bootcode.bin, start*.elf) for network-booting Pis without an SD card; Kiln does
+ * not redistribute those binary files, so such a Pi needs U-Boot on its SD card.
+ */
+const RETRY_SECONDS = 10;
+
+const IPXE = `#!ipxe
+echo Kiln: this machine (\${mac}, \${ip}) is not a registered node; retrying in ${RETRY_SECONDS} s
+echo Register it with: kiln node register \${mac} --model <model> --ip \${ip}
+sleep ${RETRY_SECONDS}
+dhcp && chain --replace --autofree tftp://\${next-server}/start.ipxe || reboot
+`;
+
+const UBOOT_TEXT = `echo "Kiln: this board is not a registered node; resetting in ${RETRY_SECONDS} s"
+sleep ${RETRY_SECONDS}
+reset
+`;
+
+/** A U-Boot legacy script image (`mkimage -T script`): header, length table, then the text. */
+export function ubootScript(text: string): Buffer {
+  const body = Buffer.from(text, 'utf8');
+  const data = Buffer.alloc(8 + body.length);
+  data.writeUInt32BE(body.length, 0);
+  body.copy(data, 8);
+  const header = Buffer.alloc(64);
+  header.writeUInt32BE(0x27051956, 0); // IH_MAGIC
+  header.writeUInt32BE(0, 8); // time: 0 keeps the bytes reproducible
+  header.writeUInt32BE(data.length, 12);
+  header.writeUInt32BE(crc32(data), 24);
+  header[28] = 5; // IH_OS_LINUX
+  header[29] = 0; // IH_ARCH_INVALID: scripts run on any arch
+  header[30] = 6; // IH_TYPE_SCRIPT
+  header[31] = 0; // IH_COMP_NONE
+  header.write('kiln: unknown node', 32, 'ascii');
+  header.writeUInt32BE(crc32(header), 4);
+  return Buffer.concat([header, data]);
+}
+
+function crc32(data: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of data) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+function staticFile(name: string, data: Buffer): BootFile {
+  return {
+    size: data.length,
+    etag: `"${createHash('sha256').update(data).digest('hex').slice(0, 32)}"`,
+    served: `fallback:${name}`,
+    open: (range) => Readable.from([range ? data.subarray(range.start, range.end + 1) : data]),
+  };
+}
+
+const FILES = new Map<string, BootFile>([
+  ['start.ipxe', staticFile('start.ipxe', Buffer.from(IPXE, 'utf8'))],
+  ['start.uboot', staticFile('start.uboot', ubootScript(UBOOT_TEXT))],
+]);
+
+/** The fallback file for a path an unknown client asked (by its last name: `boot/start.ipxe` too), if any. */
+export function fallbackFile(path: string): BootFile | undefined {
+  const name = path.split('/').filter(Boolean).pop() ?? '';
+  return FILES.get(name);
+}
