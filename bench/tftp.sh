@@ -42,7 +42,12 @@ start_kiln() {
   until grep -q '^port ' "$work/kiln.out" 2>/dev/null; do sleep 0.1; done
   kiln_port=$(sed -n 's/^port //p' "$work/kiln.out")
 }
-stop_kiln() { kill -TERM "$kiln_pid"; wait "$kiln_pid" || true; tail -1 "$work/kiln.out"; }
+# Called inside $(...): the server is not this subshell's child, so wait for its last line.
+stop_kiln() {
+  kill -TERM "$kiln_pid"
+  until grep -q '^{' "$work/kiln.out"; do sleep 0.1; done
+  grep '^{' "$work/kiln.out"
+}
 
 if ((clients > 0)); then
   command -v atftp >/dev/null || { echo "bench: atftp missing (scripts/setup.sh)" >&2; exit 1; }

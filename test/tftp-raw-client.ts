@@ -1,7 +1,7 @@
 /**
  * A minimal TFTP read client on node:dgram, for tests and the load benchmark: fetches one
  * file (hashing it, never holding it), and can misbehave on purpose (duplicate every ACK,
- * go silent after the request).
+ * drop every Nth DATA packet, go silent after the request).
  */
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
@@ -16,7 +16,7 @@ export interface RawFetchResult {
 }
 
 /** Fetches `path`; `options` are sent in the request (e.g. blksize, windowsize, tsize). */
-export function rawFetch(port: number, path: string, options: Record<string, string> = {}, behaviour: { duplicateAcks?: boolean; host?: string; idleMs?: number } = {}): Promise<RawFetchResult> {
+export function rawFetch(port: number, path: string, options: Record<string, string> = {}, behaviour: { duplicateAcks?: boolean; dropEvery?: number; host?: string; idleMs?: number } = {}): Promise<RawFetchResult> {
   const host = behaviour.host ?? '127.0.0.1';
   const socket = createSocket('udp4');
   const hash = createHash('sha256');
@@ -66,6 +66,7 @@ export function rawFetch(port: number, path: string, options: Record<string, str
       }
       if (p.kind !== 'data') return;
       packets++;
+      if (behaviour.dropEvery !== undefined && packets % behaviour.dropEvery === 0) return; // "lost"
       if (p.block !== ((last + 1) & 0xffff)) {
         // Out of order: say where we are (RFC 7440 §4), once per loss.
         if (reportedAt !== last) ack(last);

@@ -4,7 +4,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import type { Readable } from 'node:stream';
-import { ackedCount, checkRequestPath, decodePacket, encodeDataHeader, encodeError, encodeOack, missError, negotiate, TftpError, type TftpRequest } from './tftp-packet.ts';
+import { ackedCount, checkRequestPath, decodePacket, encodeError, encodeOack, missError, negotiate, Opcode, TftpError, type TftpRequest } from './tftp-packet.ts';
 import { isBootFile, type BootFile, type BootLogger, type BootRequestLog, type BootResolver } from './types.ts';
 
 /** Limits and timing of the transfers a server runs. */
@@ -35,12 +35,22 @@ export interface Transfer {
   done: Promise<void>;
 }
 
+/** Socket send and receive buffers asked for each transfer. */
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Most bytes one transfer sends in one go before letting other transfers and I/O run. */
+const BURST_BYTES = 256 * 1024;
+
 /** Starts serving one read request. */
 export function startTransfer(ctx: TransferContext): Transfer {
   const { client, request, settings } = ctx;
   const started = performance.now();
   const entry: BootRequestLog = { protocol: 'tftp', client: client.address, path: request.filename, bytes: 0, ms: 0, result: 'error' };
-  const socket: Socket = createSocket({ type: client.address.includes(':') ? 'udp6' : 'udp4' });
+  const socket: Socket = createSocket({
+    type: client.address.includes(':') ? 'udp6' : 'udp4',
+    // Room for a whole window in flight (the kernel caps these at its configured maximum).
+    sendBufferSize: SOCKET_BUFFER_BYTES,
+    recvBufferSize: SOCKET_BUFFER_BYTES,
+  });
   let finished = false;
   let resolveDone!: () => void;
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
@@ -54,16 +64,22 @@ export function startTransfer(ctx: TransferContext): Transfer {
   let retries = 0;
   let state: 'starting' | 'oack' | 'data' = 'starting';
   let oack: Buffer | undefined;
-  // Blocks lastAcked+1 .. lastAcked+blocks.length, read ahead and kept until acknowledged:
-  // the read-ahead is bounded by the window (windowsize × blksize bytes).
-  const blocks: Buffer[] = [];
+  // Blocks lastAcked+1 .. filledUpTo, read ahead and kept until acknowledged, each as a whole
+  // DATA packet in a ring of preallocated slots (block n in slot (n-1) mod slots): a block is
+  // copied once, from the stream's chunks into its slot, and sent and resent from there.
+  let slotCount = 0;
+  let slotSize = 0;
+  let packets: Buffer[] = []; // what each slot sends: its full-block view, or the short final block
+  let fullViews: Buffer[] = [];
+  let filledUpTo = 0;
   let lastAcked = 0;
   let sentUpTo = 0;
   let finalBlock: number | undefined; // absolute number of the short (last) block, once read
   let streamEnded = false;
   let rewound = false;
   let connected = false;
-  // Read-ahead, bounded: about a window of blocks (at least 64 KiB, one fs chunk) plus a chunk.
+  let burstPending = false;
+  // Read-ahead of the stream's chunks, bounded: about a window of blocks (at least 64 KiB, one fs chunk).
   const queue: Buffer[] = [];
   let queued = 0;
   let readAhead = 65536;
@@ -109,61 +125,78 @@ export function startTransfer(ctx: TransferContext): Transfer {
     pump();
   }
 
-  /** Takes `n` bytes (n ≤ queued) off the read-ahead queue, copying only across chunk edges. */
-  function take(n: number): Buffer {
-    const head = queue[0]!;
-    let out: Buffer;
-    if (head.length >= n) {
-      out = head.subarray(0, n);
-      if (head.length === n) queue.shift();
-      else queue[0] = head.subarray(n);
-    } else {
-      out = Buffer.allocUnsafe(n);
-      for (let o = 0; o < n; ) {
-        const h = queue[0]!;
-        const k = Math.min(h.length, n - o);
-        h.copy(out, o, 0, k);
-        o += k;
-        if (k === h.length) queue.shift();
-        else queue[0] = h.subarray(k);
-      }
+  /** Copies `n` bytes (n ≤ queued) off the read-ahead queue into `out` at `at`. */
+  function take(out: Buffer, at: number, n: number): void {
+    for (let o = 0; o < n; ) {
+      const head = queue[0]!;
+      const k = Math.min(head.length, n - o);
+      head.copy(out, at + o, 0, k);
+      o += k;
+      if (k === head.length) queue.shift();
+      else queue[0] = head.subarray(k);
     }
     queued -= n;
     if (queued < readAhead && stream!.isPaused()) stream!.resume();
-    return out;
   }
 
-  /** The next block from the stream, or null when it has none buffered yet. */
-  function readBlock(): Buffer | null {
-    if (finalBlock !== undefined) return null;
-    if (queued >= blksize) return take(blksize);
-    if (!streamEnded) return null;
-    // The stream ended: a short block ends the transfer (an empty one when the file ends on a
-    // block boundary, or is empty).
-    finalBlock = lastAcked + blocks.length + 1;
-    return queued > 0 ? take(queued) : Buffer.alloc(0);
+  /** Reads the next block into its slot; false when the stream has none buffered yet. */
+  function fillBlock(): boolean {
+    if (finalBlock !== undefined) return false;
+    let n = blksize;
+    if (queued < blksize) {
+      if (!streamEnded) return false;
+      // The stream ended: a short block ends the transfer (an empty one when the file ends on
+      // a block boundary, or is empty).
+      n = queued;
+    }
+    const number = filledUpTo + 1;
+    const slot = (number - 1) % slotCount;
+    // A send of this slot's previous block may still wait in the socket's queue (a full
+    // kernel buffer; it keeps its memory alive): give the slot fresh memory, not new bytes under it.
+    if (socket.getSendQueueCount() > 0) fullViews[slot] = Buffer.allocUnsafe(slotSize);
+    const packet = fullViews[slot]!;
+    packet.writeUInt16BE(Opcode.DATA, 0);
+    packet.writeUInt16BE(number & 0xffff, 2);
+    if (n > 0) take(packet, 4, n);
+    packets[slot] = n === blksize ? packet : packet.subarray(0, 4 + n);
+    filledUpTo = number;
+    if (n < blksize) finalBlock = number;
+    return true;
   }
 
-  /** Sends blocks until the window is full or the stream has nothing buffered. */
+  /**
+   * Sends blocks until the window is full or the stream has nothing buffered, in one
+   * synchronous burst of at most BURST_BYTES; a bigger window goes on after other I/O had its turn.
+   */
   function pump(): void {
     if (finished || state !== 'data') return;
-    let sent = false;
-    while (sentUpTo < lastAcked + windowsize) {
-      const index = sentUpTo - lastAcked;
-      if (index >= blocks.length) {
-        const block = readBlock();
-        if (block === null) break;
-        blocks.push(block);
-      }
+    let sent = 0;
+    const limit = lastAcked + windowsize;
+    while (sentUpTo < limit) {
+      if (sentUpTo === filledUpTo && !fillBlock()) break;
       const number = sentUpTo + 1;
-      const payload = blocks[index]!;
-      socket.send([encodeDataHeader(number), payload]);
-      entry.bytes = Math.max(entry.bytes, (number - 1) * blksize + payload.length);
+      socket.send(packets[(number - 1) % slotCount]!);
       sentUpTo = number;
-      sent = true;
+      sent += blksize;
       if (number === finalBlock) break;
+      if (sent >= BURST_BYTES && sentUpTo < limit) {
+        if (!burstPending) {
+          burstPending = true;
+          setImmediate(nextBurst);
+        }
+        break;
+      }
     }
-    if (sent) armTimer();
+    if (sent > 0) {
+      const bytes = (sentUpTo - 1) * blksize + packets[(sentUpTo - 1) % slotCount]!.length - 4;
+      if (bytes > entry.bytes) entry.bytes = bytes;
+      armTimer();
+    }
+  }
+
+  function nextBurst(): void {
+    burstPending = false;
+    pump();
   }
 
   function onAck(block: number): void {
@@ -191,7 +224,6 @@ export function startTransfer(ctx: TransferContext): Transfer {
       return;
     }
     lastAcked += count;
-    blocks.splice(0, count);
     retries = 0;
     rewound = false;
     if (lastAcked === finalBlock) return finish('ok');
@@ -206,6 +238,8 @@ export function startTransfer(ctx: TransferContext): Transfer {
 
   socket.on('message', (msg, rinfo) => {
     if (finished || rinfo.port !== client.port || rinfo.address !== client.address) return;
+    // The hot path: an ACK, read in place.
+    if (msg.length >= 4 && msg[0] === 0 && msg[1] === Opcode.ACK) return onAck((msg[2]! << 8) | msg[3]!);
     const packet = decodePacket(msg);
     if (packet.kind === 'ack') onAck(packet.block);
     else if (packet.kind === 'error') finish('aborted'); // the client gave up (or refused our options)
@@ -222,6 +256,11 @@ export function startTransfer(ctx: TransferContext): Transfer {
     windowsize = session.windowsize;
     if (session.timeoutMs !== undefined) baseTimeout = session.timeoutMs;
     readAhead = Math.max(65536, windowsize * blksize);
+    slotCount = Math.min(windowsize, Math.floor(file.size / blksize) + 1);
+    slotSize = 4 + blksize;
+    const ring = Buffer.allocUnsafe(slotCount * slotSize);
+    for (let i = 0; i < slotCount; i++) fullViews.push(ring.subarray(i * slotSize, (i + 1) * slotSize));
+    packets = fullViews.slice();
     stream = file.open();
     stream.on('data', (chunk: Buffer) => {
       queue.push(chunk);

@@ -149,6 +149,18 @@ test('duplicate ACKs in lock-step are ignored (no Sorcerer\'s Apprentice doublin
   assert.equal(raw.packets, 201);
 });
 
+test('a windowed client that loses DATA packets gets them resent, across bursts bigger than one send turn', async (t) => {
+  const s = await serve(t, { retransmitMs: 50 }); // a loss at a window's end waits for the retransmission
+  // 64 blocks of 8 KiB: a 512 KiB window, sent in more than one burst.
+  const sum = writeRandom(join(s.root, 'f'), (3 << 20) + 5);
+  const raw = await rawFetch(s.port, 'f', { blksize: '8192', windowsize: '64' }, { dropEvery: 97 });
+  assert.equal(raw.sha256, sum);
+  assert.equal(raw.bytes, (3 << 20) + 5);
+  assert.ok(raw.packets > 385, 'some blocks were sent twice');
+  const lockStep = await rawFetch(s.port, 'f', { blksize: '1468' }, { dropEvery: 200 });
+  assert.equal(lockStep.sha256, sum);
+});
+
 test('a client that goes silent mid-transfer does not delay another, and is given up after its retries', async (t) => {
   const s = await serve(t, { retransmitMs: 200, maxRetries: 4 });
   const sum = writeRandom(join(s.root, 'kernel'), 4 << 20);
