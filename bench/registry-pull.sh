@@ -103,8 +103,8 @@ for r in $(seq "$runs"); do
   start_registry "skopeo-reg-$r"; sreg=$REG
   write_kiln_yaml
   quiet "$kiln" image duplicate img "img$r"
-  t0=$(now); quiet "$kiln" image publish "img$r" --registry bench; kpush+=("$(elapsed "$t0")")
-  t0=$(now); quiet "$kiln" image publish "img$r" --registry bench; krepush+=("$(elapsed "$t0")")
+  t0=$(now); quiet "$kiln" image publish "img$r" --registry bench --force; kpush+=("$(elapsed "$t0")")
+  t0=$(now); quiet "$kiln" image publish "img$r" --registry bench --force; krepush+=("$(elapsed "$t0")")
   t0=$(now); quiet skopeo copy --dest-tls-verify=false "oci:$layout:bench" "docker://$sreg/bench/img$r:latest"; spush+=("$(elapsed "$t0")")
   t0=$(now); KILN_HOME=$work/pull-$r quiet "$kiln" image clone "bench:bench/img$r"; kpull+=("$(elapsed "$t0")")
   t0=$(now); quiet skopeo copy --src-tls-verify=false "docker://$sreg/bench/img$r:latest" "oci:$work/skopeo-pull-$r:img"; spull+=("$(elapsed "$t0")")

@@ -14,6 +14,10 @@ export interface HttpBootOptions {
   log: BootLogger;
   /** Most files sent at once; further requests wait their turn (default 256). */
   maxStreams?: number;
+  /** A connection on which nothing moves (no request bytes read, no body bytes taken) for this long is closed (default 60 s). */
+  idleTimeoutMs?: number;
+  /** Most connections open at once; beyond, new ones are refused (default 4096). */
+  maxConnections?: number;
 }
 
 /** A running HTTP boot server. */
@@ -130,7 +134,10 @@ export function createHttpBootServer(options: HttpBootOptions): HttpBootServer {
       finish('ok');
       return;
     }
+    // Waiting for a slot is not idling: the idle clock runs only while this request's body moves.
+    req.socket.setTimeout(0);
     await acquire();
+    req.socket.setTimeout(server.timeout);
     try {
       const body = answer.open(span);
       body.on('data', (chunk: Buffer) => {
@@ -160,6 +167,9 @@ export function createHttpBootServer(options: HttpBootOptions): HttpBootServer {
     });
   });
   server.keepAliveTimeout = 5000;
+  // A node that stops reading must not hold a body slot forever: one slow client never delays the others for long.
+  server.timeout = options.idleTimeoutMs ?? 60_000;
+  server.maxConnections = options.maxConnections ?? 4096;
   return {
     start: () => new Promise((resolve, reject) => {
       server.once('error', reject);
