@@ -142,7 +142,7 @@ export function createKiln(options: KilnOptions): Kiln {
     defaultImage: (req, model) => timed(req, 'default image', () => defaultImage(core, anyone(req), model)),
     gc: (req) => timed(req, 'gc', () => collectGarbage(core)),
     verify: (req) => timed(req, 'verify', () => verifyStore(core)),
-    serve: (req, o) => serve(core, options.home, r(req), o),
+    serve: (req, o) => serve(core, r(req), o),
     settings: () => ({
       file: config.file,
       settings: SETTINGS.map((s) => ({ key: s.key, env: s.env, value: config.values[s.key], source: config.sources[s.key], doc: s.doc })),

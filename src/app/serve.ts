@@ -43,7 +43,7 @@ export function serverAddresses(config: ServerConfig, interfaces = networkInterf
  * Runs the boot services until the request's signal aborts: HTTP (and TFTP when this build
  * has it) over one resolver, which reads nodes and images from the catalog on every request.
  */
-export async function serve(core: Core, home: string, req: Resolved, options: ServeOptions): Promise<void> {
+export async function serve(core: Core, req: Resolved, options: ServeOptions): Promise<void> {
   const store = core.store();
   const { address, identity } = serverAddresses(core.config.server);
   // The catalog's nodes, read on every request: node changes made by `kiln` commands apply at once.

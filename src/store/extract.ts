@@ -5,10 +5,11 @@ import {
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  KilnError, ErrorCode, decompressedStream, isKilnError, layerCompression, readTarMembers, resolveInRootSync, run, safeMemberName, start, type ScannedMember,
+  KilnError, ErrorCode, isKilnError, readTarMembers, resolveInRootSync, run, safeMemberName, start, type ScannedMember,
 } from '../core/index.ts';
 import type { Descriptor } from './oci.ts';
 import { OPAQUE, WHITEOUT, isWhiteoutName } from './whiteout.ts';
+import { decompressedLayer } from './layer-index.ts';
 
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
 const IS_ROOT = process.getuid?.() === 0;
@@ -193,13 +194,6 @@ async function runWithInput(tool: string, args: string[], input: string, signal?
   await running.done;
 }
 
-/** The layer's uncompressed tar stream; errors of the blob and of the decompressor reach the reader as KilnErrors. */
-function layerTar(layer: Descriptor, open: () => Readable): Readable {
-  const compression = layerCompression(layer.mediaType);
-  if (compression === undefined) throw new KilnError(ErrorCode.UNSUPPORTED, `layer ${layer.digest}: unsupported media type ${layer.mediaType}`);
-  return decompressedStream(open(), compression, `layer ${layer.digest}`);
-}
-
 /** Errno codes that a layer's own content causes (a name too long, a file where a directory must be...). */
 const CONTENT_ERRNOS = new Set(['ENOTDIR', 'EISDIR', 'EEXIST', 'ENAMETOOLONG', 'EINVAL', 'ELOOP', 'EMLINK', 'ENOTEMPTY', 'EXDEV', 'EPERM']);
 
@@ -215,7 +209,7 @@ function entryError(what: string, name: string, err: unknown): unknown {
 /** Reads a layer's members with their data; stream errors become KilnErrors. */
 async function walkLayer(layer: Descriptor, open: () => Readable, onMember: (m: ScannedMember, rel: string, data: AsyncIterable<Buffer>) => Promise<void>): Promise<void> {
   const what = `layer ${layer.digest}`;
-  const stream = layerTar(layer, open);
+  const stream = decompressedLayer(open(), layer);
   try {
     await readTarMembers(stream as AsyncIterable<Buffer>, what, async (member, data) => {
       const rel = safeMemberName(member.name);
