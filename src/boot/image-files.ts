@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { KilnError, ErrorCode, decompressedStream, digestHex, isErrno, layerCompression, type Digest } from '../core/index.ts';
+import { digestHex, isErrno, layerCompression, type Digest } from '../core/index.ts';
+import { extractFiles } from '../export/index.ts';
 import { readTreeFiles, type ImageManifest, type ImageRecord, type ImageTree, type Store, type TreeEntry } from '../store/index.ts';
 import type { BootFile } from './types.ts';
 import { renderTemplate, templatePaths, type TemplateVariables } from './templates.ts';
@@ -53,7 +54,7 @@ export function createImageFiles(store: Store, cacheDir: string): ImageFiles {
    * would cost far more disk and time; decompressing the layer up to the file on every request
    * would cost a node's whole boot for each range of a large file.
    */
-  const extracted = (layerDigest: Digest, compression: 'gzip' | 'zstd', entry: TreeEntry, image: ServedImage): Promise<string> => {
+  const extracted = (layerDigest: Digest, entry: TreeEntry, image: ServedImage): Promise<string> => {
     const path = join(cacheDir, 'files', `${digestHex(layerDigest)}-${entry.offset}`);
     let pending = extracting.get(path);
     if (!pending) {
@@ -66,25 +67,12 @@ export function createImageFiles(store: Store, cacheDir: string): ImageFiles {
         }
         await mkdir(join(cacheDir, 'files'), { recursive: true });
         const part = `${path}.${process.pid}.part`;
-        const layer = image.tree.layers[entry.layer] as (typeof image.tree.layers)[number];
-        const handle = await open(part, 'w');
+        await rm(part, { force: true });
         try {
-          let pos = 0;
-          const [from, to] = [entry.offset, entry.offset + entry.size];
-          // Reads the layer up to the file's last byte; leaving the loop stops the layer stream.
-          for await (const chunk of decompressedStream(store.layerSource.openLayer(layer), compression, `layer ${layer.digest}`)) {
-            const data = chunk as Buffer;
-            const a = Math.max(from - pos, 0);
-            const b = Math.min(to - pos, data.length);
-            pos += data.length;
-            if (b > a) await handle.write(data.subarray(a, b));
-            if (pos >= to) break;
-          }
-          if (pos < to) throw new KilnError(ErrorCode.SIZE_MISMATCH, `layer ${layer.digest} ends before ${entry.path}`);
-          await handle.close();
+          // The export domain's file extraction: decompresses the layer up to the file's last byte, checks its size.
+          await extractFiles(image.tree, [{ path: entry.path, dest: part }], { openLayer: store.layerSource.openLayer, openRange: (l, range) => store.openBlobRange(l.digest, range) });
           await rename(part, path);
         } catch (err) {
-          if (handle.fd !== -1) await handle.close();
           await rm(part, { force: true });
           throw err;
         }
@@ -121,7 +109,7 @@ export function createImageFiles(store: Store, cacheDir: string): ImageFiles {
           open: (range) => store.openBlobRange(layer.digest, { start: entry.offset + (range?.start ?? 0), end: entry.offset + (range ? range.end : entry.size - 1) }),
         };
       }
-      const path = await extracted(layer.digest, compression, entry, image);
+      const path = await extracted(layer.digest, entry, image);
       return { size: entry.size, etag, served, open: (range) => createReadStream(path, range ? { start: range.start, end: range.end } : {}) };
     },
     template: async (image, path, vars, served) => {

@@ -6,3 +6,4 @@ export { renderIpxeScript, kernelParameters, detectInitramfs, type InitramfsKind
 export { compareKernelVersions, findBootPairs, chooseBootPair, type BootPair } from './kernel.ts';
 export { s3ClientConfig, s3Endpoint, s3BaseUrl } from './s3.ts';
 export { pruneExportCache } from './cache.ts';
+export { extractFiles, type ExtractedFile, type LayerSource as FileSource } from './extract.ts';
