@@ -113,7 +113,6 @@ export async function exportBootArtifacts(store: Store, record: ImageRecord, des
     logger.warn(`live-boot fetches only SquashFS files whose URL ends in .squashfs: ${rootfsKey} will not boot with it; use --layout both or kiln, and SquashFS`);
   }
   const params = kernelParameters(initramfs.kind, `${BASE_URL_VAR}${rootfsKey}`, options.append);
-  const withBase = (text: string): string => (baseUrl === undefined ? text : text.split(BASE_URL_VAR).join(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`));
   const describe = (role: 'rootfs' | 'kernel' | 'initramfs', file: CachedFile | undefined): ManifestArtifact[] =>
     file ? [{ role, names: names[role], size: file.size, sha256: file.sha256, ...(file.source ? { source: file.source } : {}) }] : [];
   const ipxe = renderIpxeScript({ image, digest: record.manifestDigest, baseUrl, kernel: names.kernel[0] as string, initramfs: names.initramfs[0] as string, params });
@@ -128,7 +127,8 @@ export async function exportBootArtifacts(store: Store, record: ImageRecord, des
     initramfs: initramfs.kind,
     rootfs: { type: rootfs, compression },
     baseUrl: baseUrl ?? null,
-    kernelParameters: withBase(params),
+    kernelParameters: baseUrl === undefined ? null : params.split(BASE_URL_VAR).join(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`),
+    kernelParametersTemplate: params,
     artifacts: [
       ...describe('rootfs', meta.files.rootfs), ...describe('kernel', meta.files.kernel), ...describe('initramfs', meta.files.initramfs),
       { role: 'ipxe', names: names.ipxe, size: ipxeItems[0]?.size ?? 0, sha256: ipxeItems[0]?.sha256 ?? '' },

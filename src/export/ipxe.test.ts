@@ -16,8 +16,9 @@ test('the initramfs generator is told from the image\'s files', () => {
 test('kernel parameters follow the initramfs: dracut root=live:, live-boot boot=live fetch=', () => {
   const url = 'http://s3:9000/boot-images/x/rootfs.squashfs';
   assert.match(kernelParameters('dracut', url), /^root=live:http:\/\/s3:9000\/boot-images\/x\/rootfs\.squashfs .*rd\.neednet=1/);
-  assert.equal(kernelParameters('live-boot', url, ' console=ttyS0 '), `boot=live fetch=${url} ip=dhcp console=ttyS0`);
-  assert.equal(kernelParameters('unknown', url, 'quiet'), 'quiet');
+  assert.equal(kernelParameters('live-boot', url, ' console=ttyS0 '), `boot=live fetch=${url} ip=dhcp console=ttyS0`, 'a console in --append replaces the default ones');
+  assert.equal(kernelParameters('live-boot', url), `boot=live fetch=${url} ip=dhcp console=tty0 console=ttyS0,115200`, 'screen and serial by default, serial last');
+  assert.equal(kernelParameters('unknown', url, 'quiet'), 'console=tty0 console=ttyS0,115200 quiet');
 });
 
 test('renderIpxeScript loads kernel and initrd from the base URL and retries on failure', () => {

@@ -28,13 +28,24 @@ export function detectInitramfs(exists: (path: string) => boolean): InitramfsInf
   };
 }
 
-/** The kernel parameters that make the image's initramfs fetch and mount `rootfsUrl`. */
+/**
+ * The consoles a boot export sets by default: the screen and the first serial port, the
+ * serial one last so that it is /dev/console (a headless or serial-only node shows its
+ * boot; a screen still shows the kernel's messages).
+ */
+export const DEFAULT_CONSOLE = 'console=tty0 console=ttyS0,115200';
+
+/**
+ * The kernel parameters that make the image's initramfs fetch and mount `rootfsUrl`, then
+ * `extra` (`--append`). The default consoles are added unless `extra` names a console.
+ */
 export function kernelParameters(kind: InitramfsKind, rootfsUrl: string, extra: string = ''): string {
   const base =
     kind === 'dracut' ? [`root=live:${rootfsUrl}`, 'ro', 'ip=dhcp', 'rd.neednet=1', 'rd.live.overlay.overlayfs=1']
     : kind === 'live-boot' ? ['boot=live', `fetch=${rootfsUrl}`, 'ip=dhcp']
     : [];
-  return [...base, extra.trim()].filter(Boolean).join(' ');
+  const console = /(?:^|\s)console=/.test(extra) ? '' : DEFAULT_CONSOLE;
+  return [...base, console, extra.trim()].filter(Boolean).join(' ');
 }
 
 /** What an iPXE script boots. */

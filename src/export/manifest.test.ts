@@ -21,7 +21,7 @@ test('renderManifest writes indented JSON that parses back to the same value', (
   const manifest: BootManifest = {
     schemaVersion: 1, image: 'alice/x:latest', digest: 'sha256:aa', architecture: 'amd64', os: { id: 'debian', versionId: '12' },
     kernelVersion: '6.1.0-31-amd64', initramfs: 'live-boot', rootfs: { type: 'squashfs', compression: 'gzip' }, baseUrl: null,
-    kernelParameters: 'boot=live', artifacts: [{ role: 'rootfs', names: ['x/latest/amd64/rootfs.squashfs'], size: 1, sha256: 'ab' }],
+    kernelParameters: null, kernelParametersTemplate: 'boot=live', artifacts: [{ role: 'rootfs', names: ['x/latest/amd64/rootfs.squashfs'], size: 1, sha256: 'ab' }],
   };
   const text = renderManifest(manifest);
   assert.ok(text.endsWith('}\n'));

@@ -42,7 +42,10 @@ export interface BootManifest {
   rootfs: { type: 'squashfs' | 'erofs'; compression: RootfsCompression };
   /** Where the artifacts are served, when known. */
   baseUrl: string | null;
-  kernelParameters: string;
+  /** The kernel parameters with the base URL filled in; null when it is not known (no --base-url). */
+  kernelParameters: string | null;
+  /** The same with `${base-url}` (iPXE's variable in boot.ipxe) where the base URL goes: for a consumer that serves the artifacts elsewhere. */
+  kernelParametersTemplate: string;
   artifacts: ManifestArtifact[];
 }
 

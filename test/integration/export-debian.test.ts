@@ -66,7 +66,7 @@ test('a real Debian image with linux-image-amd64 and live-boot exports a bootabl
   assert.match(ipxe, new RegExp(`^set base-url ${base}$`, 'm'));
   assert.match(ipxe, /^kernel \$\{base-url\}debian-live\/12\/amd64\/vmlinuz initrd=initramfs\.img boot=live fetch=\$\{base-url\}debian-live\/12\/amd64\/rootfs\.squashfs ip=dhcp \|\| goto failed$/m);
   assert.match(ipxe, /^initrd \$\{base-url\}debian-live\/12\/amd64\/initramfs\.img \|\| goto failed$/m);
-  assert.equal(manifest.kernelParameters, `boot=live fetch=${base}debian-live/12/amd64/rootfs.squashfs ip=dhcp`);
+  assert.equal(manifest.kernelParameters, `boot=live fetch=${base}debian-live/12/amd64/rootfs.squashfs ip=dhcp console=tty0 console=ttyS0,115200`);
 
   // The root filesystem is the image: live-boot's scripts, the kernel's modules, mount points.
   const rootfs = join(got, 'debian-live/12/amd64/rootfs.squashfs');

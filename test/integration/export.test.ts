@@ -10,7 +10,7 @@ interface BootJson {
   written: string[];
   unchanged: string[];
   manifest: {
-    image: string; digest: string; architecture: string; kernelVersion: string; initramfs: string; kernelParameters: string; baseUrl: string;
+    image: string; digest: string; architecture: string; kernelVersion: string; initramfs: string; kernelParameters: string | null; kernelParametersTemplate: string; baseUrl: string;
     rootfs: { type: string; compression: string };
     artifacts: Array<{ role: string; names: string[]; size: number; sha256: string; source?: string }>;
   };
@@ -126,10 +126,10 @@ test('boot export to S3 (s3rver) with OpenCHAMI and Kiln names, read back by s3c
   }
   assert.equal(readFileSync(join(got, 'efi-images/compute/base/vmlinuz-6.10.0-2-amd64'), 'utf8'), 'kernel 6.10.0-2-amd64\n');
   const base = `${s3.endpoint}/boot-images/`;
-  assert.equal(manifest.kernelParameters, `boot=live fetch=${base}compute/base/node/v1/amd64/rootfs.squashfs ip=dhcp`);
+  assert.equal(manifest.kernelParameters, `boot=live fetch=${base}compute/base/node/v1/amd64/rootfs.squashfs ip=dhcp console=tty0 console=ttyS0,115200`);
   const ipxe = readFileSync(join(got, 'compute/base/node/v1/amd64/boot.ipxe'), 'utf8');
   assert.match(ipxe, new RegExp(`^set base-url ${base}$`, 'm'));
-  assert.match(ipxe, /^kernel \$\{base-url\}compute\/base\/node\/v1\/amd64\/vmlinuz initrd=initramfs\.img boot=live fetch=\$\{base-url\}compute\/base\/node\/v1\/amd64\/rootfs\.squashfs ip=dhcp \|\| goto failed$/m);
+  assert.match(ipxe, /^kernel \$\{base-url\}compute\/base\/node\/v1\/amd64\/vmlinuz initrd=initramfs\.img boot=live fetch=\$\{base-url\}compute\/base\/node\/v1\/amd64\/rootfs\.squashfs ip=dhcp console=tty0 console=ttyS0,115200 \|\| goto failed$/m);
   assert.match(ipxe, /^initrd \$\{base-url\}compute\/base\/node\/v1\/amd64\/initramfs\.img \|\| goto failed$/m);
 
   // The content of the root filesystem, as squashfs-tools sees it.
@@ -245,4 +245,7 @@ test('failures leave nothing under the final names: no kernel, several kernel fl
   const manifest = JSON.parse(readFileSync(join(out, 'flavours/latest/amd64/manifest.json'), 'utf8')) as BootJson['manifest'];
   assert.equal(manifest.kernelVersion, '6.1.0-31-cloud-amd64');
   assert.equal(manifest.initramfs, 'unknown');
+  // Exported to a directory without --base-url: no URL is known, so no literal `${base-url}` in kernelParameters.
+  assert.equal(manifest.kernelParameters, null);
+  assert.equal(manifest.kernelParametersTemplate, 'console=tty0 console=ttyS0,115200');
 });

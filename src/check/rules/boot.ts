@@ -1,8 +1,8 @@
 import { parseBootScript, type BootScript } from '../boot-script.ts';
 import type { ImageTree } from '../../store/index.ts';
-import type { CheckInput, Finding, Need, Rule } from '../types.ts';
+import type { CheckInput, Finding, KernelConfig, Need, Rule } from '../types.ts';
 import { isDirectory, locateFile, loaded, needFile, type Located } from '../view.ts';
-import { configSources, kernelOptionsFinding } from './kernel.ts';
+import { configSources, kernelOptionsFinding, networkDriverFinding } from './kernel.ts';
 import { parseKernelConfig } from '../kconfig.ts';
 
 const SCRIPTS = [['start.uboot', 'u-boot'], ['start.ipxe', 'ipxe']] as const;
@@ -109,7 +109,7 @@ function evaluateModel(input: CheckInput, model: string): Finding[] {
     ? { id: 'boot.links', requirement: `symlinks in /boot/${model}/ resolve inside the image`, ...m, status: 'fail', found: links.problems.join('; '), fix: 'point each link at a regular file of the image (absolute links are resolved against the image root, never the server\'s)' }
     : { id: 'boot.links', requirement: `symlinks in /boot/${model}/ resolve inside the image`, ...m, status: 'pass', found: `${links.count} symlink${links.count === 1 ? '' : 's'}, all resolve to files of the image${dirNote}` });
   for (const script of boot.scripts) findings.push(scriptFindings(input, model, script));
-  if (boot.scripts.length > 0) findings.push(kernelFinding(input, model, boot));
+  if (boot.scripts.length > 0) findings.push(...kernelFindings(input, model, boot));
   return findings;
 }
 
@@ -131,20 +131,26 @@ function scriptFindings(input: CheckInput, model: string, script: ModelBoot['scr
   return { ...base, status: 'pass', found: present.join(', ') + unresolved };
 }
 
-function kernelFinding(input: CheckInput, model: string, boot: ModelBoot): Finding {
+function kernelFindings(input: CheckInput, model: string, boot: ModelBoot): Finding[] {
   if (!boot.kernel?.ok) {
-    return { id: 'kernel.options', requirement: 'kernel options (overlayfs, NFS root, IP autoconfiguration)', model, mandatory: true, status: 'warn', found: 'unknown: no kernel found in what the boot script loads' };
+    return [{ id: 'kernel.options', requirement: 'kernel options (overlayfs, NFS root, IP autoconfiguration)', model, mandatory: true, status: 'warn', found: 'unknown: no kernel found in what the boot script loads' }];
   }
   const kernel = boot.kernel.path;
+  const config = kernelConfig(input, kernel);
+  const network = config?.ok ? networkDriverFinding(config, model, boot.initrd) : undefined;
+  return [kernelOptionsFinding(config, boot.initrd, model, kernel), ...(network ? [network] : [])];
+}
+
+/** The configuration of the kernel at `kernel`: /boot/config-<version>, else embedded (IKCONFIG), else a lone config file. */
+function kernelConfig(input: CheckInput, kernel: string): KernelConfig | undefined {
   const sources = configSources(input.tree, kernel);
   if (sources.file) {
     const c = loaded(input, sources.file);
-    const config = c?.ok ? { ok: true as const, options: parseKernelConfig(c.data.toString('utf8')), source: `/${sources.file}` } : { ok: false as const, reason: `/${sources.file}: ${c && !c.ok ? c.reason : 'not read'}` };
-    return kernelOptionsFinding(config, boot.initrd, model, kernel);
+    return c?.ok ? { ok: true as const, options: parseKernelConfig(c.data.toString('utf8')), source: `/${sources.file}` } : { ok: false as const, reason: `/${sources.file}: ${c && !c.ok ? c.reason : 'not read'}` };
   }
   const embedded = input.kernelConfigs.get(kernel);
-  if (embedded?.ok || !sources.guess) return kernelOptionsFinding(embedded ?? { ok: false, reason: 'no /boot/config-<version>' }, boot.initrd, model, kernel);
+  if (embedded?.ok || !sources.guess) return embedded ?? { ok: false, reason: 'no /boot/config-<version>' };
   const g = loaded(input, sources.guess);
   const guess = g?.ok ? { ok: true as const, options: parseKernelConfig(g.data.toString('utf8')), source: `/${sources.guess} (the only config file; the kernel name carries no version)` } : undefined;
-  return kernelOptionsFinding(guess ?? embedded, boot.initrd, model, kernel);
+  return guess ?? embedded;
 }
