@@ -9,3 +9,5 @@ export { bootPathFor, parseRange } from './paths.ts';
 export { fallbackFile } from './fallback.ts';
 export { pruneBootCache } from './prune.ts';
 export { createTftpServer, TFTP_DEFAULTS, type TftpServer, type TftpServerConfig, type TftpServerOptions } from './tftp.ts';
+export { WALT_NODES_DIR, nodeExportPaths, treeFsid, renderGaneshaConfig, renderKernelExports, sameExports, type NfsNodeExport, type GaneshaListen } from './nfs-exports.ts';
+export { createKernelNfsBackend, createGaneshaNfsBackend, type NfsBackend, type KernelNfsOptions, type GaneshaNfsOptions } from './nfs.ts';

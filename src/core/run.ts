@@ -22,6 +22,8 @@ export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
   zypper: 'zypper',
   // ansible-core has ansible-playbook; the chroot connection is in community.general, which the ansible package ships.
   'ansible-playbook': 'ansible',
+  exportfs: 'nfs-kernel-server',
+  'ssh-keygen': 'openssh-client',
 };
 
 /** Options of {@link run}. */

@@ -1,0 +1,58 @@
+#!/bin/busybox sh
+# Kiln's node-side init, served at /bin/walt-init (kernel option init=/bin/walt-init) as an
+# overlay file of the read-only NFS root. It puts a RAM overlay over that root, mounts the
+# node's /persist and hands over to the image's /sbin/init. Only commands WalT images must
+# provide are used (seed: awk cat chroot ls mkdir mount reboot sed sh sleep timeout umount ...).
+set -u
+
+fail() {
+  echo "walt-init: $*" >&2
+  echo "walt-init: rebooting in 30 s" >&2
+  sleep 30
+  reboot -f
+  exit 1
+}
+
+[ -r /proc/cmdline ] || mount -t proc proc /proc || fail "cannot mount /proc"
+cmdline=$(cat /proc/cmdline)
+
+# The value of kernel parameter $1 (the last one given wins, as the kernel does).
+param() {
+  value=''
+  for word in $cmdline; do
+    case "$word" in "$1="*) value=${word#*=} ;; esac
+  done
+  echo "$value"
+}
+
+nfsroot=$(param nfsroot)
+server=$(param walt.server.ip)
+[ -n "$server" ] || server=${nfsroot%%:*}
+# nfsroot=<server>:/var/lib/walt/nodes/<mac>/fs[,options]: persist is its sibling.
+node_dir=${nfsroot#*:}
+node_dir=${node_dir%%,*}
+node_dir=${node_dir%/fs}
+
+ram=/run/kiln
+mount -t tmpfs -o mode=0755 kiln-ram /run || fail "cannot mount a tmpfs on /run"
+mkdir -p $ram/lower $ram/upper $ram/work $ram/root || fail "cannot prepare the RAM overlay"
+mount -o bind / $ram/lower || fail "cannot bind the root"
+mount -o remount,bind,ro $ram/lower || echo "walt-init: the lower root stays writable" >&2
+mount -t overlay kiln-root -o lowerdir=$ram/lower,upperdir=$ram/upper,workdir=$ram/work $ram/root || fail "cannot mount the RAM overlay (kernel option OVERLAY_FS)"
+
+# /persist: the node's NFS directory (default), a path already mounted (bind:<dir>), or none (off).
+persist=$(param kiln.persist)
+mkdir -p $ram/root/persist
+case "${persist:-nfs}" in
+  off) ;;
+  bind:*) mount -o bind "${persist#bind:}" $ram/root/persist || echo "walt-init: /persist not mounted" >&2 ;;
+  *)
+    if [ -n "$server" ] && [ -n "$node_dir" ]; then
+      timeout 30 mount -t nfs -o vers=3,nolock "$server:$node_dir/persist" $ram/root/persist || echo "walt-init: /persist not mounted from $server:$node_dir/persist" >&2
+    fi ;;
+esac
+
+# The overlay becomes the root (the old NFS root stays below it, as the lower layer), then the image's init runs.
+cd $ram/root || fail "cannot enter the new root"
+mount --move . / || fail "cannot move the new root over /"
+exec chroot . /sbin/init "$@"
