@@ -41,6 +41,8 @@ export interface SandboxOptions {
   /** Host paths bound read-only inside the sandbox: [host, path in the sandbox]. */
   binds?: ReadonlyArray<readonly [string, string]>;
   env?: Record<string, string>;
+  /** The working directory of the command inside the root (default /). */
+  chdir?: string;
   signal?: AbortSignal;
   onLine?: (line: string) => void;
 }
@@ -128,6 +130,7 @@ export async function runInRoot(root: string, argv: readonly string[], options: 
   const args = [
     '--bind', root, '/', ...mounts.args,
     '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--new-session', '--clearenv',
+    ...(options.chdir !== undefined ? ['--chdir', options.chdir] : []),
     ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
     '--', ...argv,
   ];
