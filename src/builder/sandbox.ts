@@ -74,14 +74,16 @@ function refuseRoot(dest: string): never {
 async function placeMounts(root: string, binds: ReadonlyArray<readonly [string, string]>): Promise<PlacedMounts> {
   const args: string[] = [];
   const fresh: Array<[string, string]> = [];
+  const created: string[] = [];
   for (const mount of FRESH_MOUNTS) {
     const dest = mount.at(-1) as string;
     const at = await resolveInRoot(root, dest);
     if (at.rel === '') refuseRoot(dest);
+    // A mount point bwrap creates (a root without /tmp) is not part of the image.
+    if (!at.exists && !at.rel.includes('/')) created.push(at.rel);
     fresh.push([dest, at.rel]);
     args.push(...mount.slice(0, -1), `/${at.rel}`);
   }
-  const created: string[] = [];
   for (const [host, inside] of [['/etc/resolv.conf', '/etc/resolv.conf'] as const, ...binds]) {
     const under = fresh.find(([dest]) => inside.startsWith(`${dest}/`));
     let rel: string;
