@@ -6,7 +6,7 @@ export type { ImageView } from './view.ts';
 export { parseNodeSettings, type NodeView } from './nodes.ts';
 export { DEFAULT_IMAGE_USER, defaultImageRef } from './default-image.ts';
 export type { ImportRequest, ExportRequest, ExportOutcome } from './images.ts';
-export type { BuildRequest, BuildOutcome } from './build.ts';
+export type { BuildRequest, BuildOutcome, DockerfileRequest, DockerfileBuildOutcome } from './build.ts';
 export type { RegistryRow } from './registry.ts';
 // What the edges print with: the domains' own formatting and naming, so that every edge shows the same.
 export { formatCheckReport, formatCheckSummary, type CheckReport } from '../check/index.ts';

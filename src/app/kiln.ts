@@ -5,7 +5,7 @@ import { formatImageRef, openStore, type GcReport, type ImageConfig, type ImageF
 import type { CheckReport } from '../check/index.ts';
 import type { RegistryConfig } from '../config/index.ts';
 import type { Core } from './core.ts';
-import { build, type BuildOutcome, type BuildRequest } from './build.ts';
+import { build, buildFromDockerfile, type BuildOutcome, type BuildRequest, type DockerfileBuildOutcome, type DockerfileRequest } from './build.ts';
 import { checkOne, copyImage, exportOne, importOne, inspectImage, listImages, removeImages, type ExportOutcome, type ExportRequest, type ImportRequest } from './images.ts';
 import { collectGarbage, verifyStore } from './maintenance.ts';
 import { clone, listRegistries, loginTo, logoutFrom, publish, search, type RegistryRow } from './registry.ts';
@@ -57,6 +57,8 @@ export interface Kiln {
   removeImages(req: Request, names: readonly string[]): Promise<ImageRef[]>;
   checkImage(req: Request, name: string, options?: { models?: readonly string[] }): Promise<CheckReport>;
   buildImages(req: Request, files: readonly string[], options?: BuildRequest): Promise<BuildOutcome[]>;
+  /** Builds a Dockerfile (`kiln image build <name> --from-dir|--from-url`). */
+  buildDockerfile(req: Request, options: DockerfileRequest): Promise<DockerfileBuildOutcome>;
   searchImages(req: Request, keyword?: string): Promise<{ hits: SearchHit[]; failures: SearchFailure[] }>;
   cloneImage(req: Request, url: string, options?: { name?: string | undefined; force?: boolean; platform?: string | undefined }): Promise<CloneResult & { check?: CheckReport }>;
   publishImage(req: Request, name: string, options?: { registry?: string | undefined; force?: boolean }): Promise<PublishResult>;
@@ -127,6 +129,7 @@ export function createKiln(options: KilnOptions): Kiln {
     removeImages: (req, names) => removeImages(core, r(req), names),
     checkImage: (req, name, o = {}) => timed(req, 'check', () => checkOne(core, r(req), name, o.models ?? [])),
     buildImages: (req, files, o = {}) => timed(req, 'build', () => build(core, r(req), files, o)),
+    buildDockerfile: (req, o) => timed(req, 'build', () => buildFromDockerfile(core, r(req), o)),
     searchImages: (req, keyword) => timed(req, 'search', () => search(core, r(req), keyword)),
     cloneImage: (req, url, o = {}) => timed(req, 'clone', () => clone(core, r(req), url, o)),
     publishImage: (req, name, o = {}) => timed(req, 'publish', () => publish(core, r(req), name, o)),

@@ -6,3 +6,6 @@ export { planBuild, formatPlan, canonicalJson, stepKey, baseKey, type BuildPlan,
 export { buildImages, type BuildOptions, type SpecOutcome } from './build.ts';
 export type { BuildResult, StepOutcome } from './execute.ts';
 export { pruneBuildCache } from './cache.ts';
+export { buildDockerfile, type DockerfileOptions, type DockerfileOutcome } from './dockerfile-build.ts';
+export { parseDockerfile, type ParsedDockerfile } from './dockerfile-parse.ts';
+export type { DockerStage, DockerStep } from './dockerfile-plan.ts';

@@ -41,6 +41,8 @@ export interface SandboxOptions {
   /** Host paths bound read-only inside the sandbox: [host, path in the sandbox]. */
   binds?: ReadonlyArray<readonly [string, string]>;
   env?: Record<string, string>;
+  /** The working directory of the command inside the root (default /). */
+  chdir?: string;
   signal?: AbortSignal;
   onLine?: (line: string) => void;
 }
@@ -72,14 +74,16 @@ function refuseRoot(dest: string): never {
 async function placeMounts(root: string, binds: ReadonlyArray<readonly [string, string]>): Promise<PlacedMounts> {
   const args: string[] = [];
   const fresh: Array<[string, string]> = [];
+  const created: string[] = [];
   for (const mount of FRESH_MOUNTS) {
     const dest = mount.at(-1) as string;
     const at = await resolveInRoot(root, dest);
     if (at.rel === '') refuseRoot(dest);
+    // A mount point bwrap creates (a root without /tmp) is not part of the image.
+    if (!at.exists && !at.rel.includes('/')) created.push(at.rel);
     fresh.push([dest, at.rel]);
     args.push(...mount.slice(0, -1), `/${at.rel}`);
   }
-  const created: string[] = [];
   for (const [host, inside] of [['/etc/resolv.conf', '/etc/resolv.conf'] as const, ...binds]) {
     const under = fresh.find(([dest]) => inside.startsWith(`${dest}/`));
     let rel: string;
@@ -128,6 +132,7 @@ export async function runInRoot(root: string, argv: readonly string[], options: 
   const args = [
     '--bind', root, '/', ...mounts.args,
     '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--new-session', '--clearenv',
+    ...(options.chdir !== undefined ? ['--chdir', options.chdir] : []),
     ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
     '--', ...argv,
   ];
