@@ -18,14 +18,14 @@ tools=(
   # rpm-family and Ansible builds (dnf, zypper, ansible-playbook run on the host), and the tests' RPM repository
   dnf:dnf zypper:zypper ansible-playbook:ansible rpmbuild:rpm createrepo_c:createrepo-c busybox:busybox-static
   # the VM boot test: a qemu PC whose NIC boots with iPXE (its ROMs are files: see below)
-  qemu-system-x86_64:qemu-system-x86
+  qemu-system-x86_64:qemu-system-x86 ip:iproute2
 )
 need=()
 for pair in "${tools[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # file:package — what is not a command.
-files=(/usr/lib/ipxe/qemu/efi-e1000.rom:ipxe-qemu)
+files=(/usr/lib/ipxe/qemu/efi-e1000.rom:ipxe-qemu /usr/lib/ipxe/undionly.kpxe:ipxe)
 for pair in "${files[@]}"; do
   [ -e "${pair%%:*}" ] || need+=("${pair#*:}")
 done

@@ -9,3 +9,6 @@ export { bootPathFor, parseRange } from './paths.ts';
 export { fallbackFile } from './fallback.ts';
 export { pruneBootCache } from './prune.ts';
 export { createTftpServer, TFTP_DEFAULTS, type TftpServer, type TftpServerConfig, type TftpServerOptions } from './tftp.ts';
+export { createDhcpServer, type DhcpServer, type DhcpServerConfig, type DhcpRequestLog, type DhcpLeaseStore, type DhcpNodes } from './dhcp.ts';
+export { type DhcpSettings, type Lease } from './dhcp-decide.ts';
+export { type DhcpClientInfo } from './dhcp-client.ts';
