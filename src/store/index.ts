@@ -25,5 +25,5 @@ export { readImageTree, readTreeFiles, treePath, type ImageTree, type TreeEntry,
 export { NODE_MODELS, OCI_ARCHITECTURES, MAX_SERVER_VERSION, DEFAULT_SERVER_VERSION, LABELS, labelModels, modelOciArchitectures } from './node-models.ts';
 export { type NodeRecord, type NewNode, type DeviceRecord, type LeaseRecord, type NodeTable } from './nodes.ts';
 export {
-  parseMac, normaliseMac, macWithDashes, validateIp, validateModel, validateNodeName, defaultNodeName, NODE_SET_WORDS,
+  parseMac, normaliseMac, macWithDashes, validateIp, validateModel, validateNodeName, defaultNodeName, discoveredNodeName, NODE_SET_WORDS,
 } from './node-rules.ts';
