@@ -42,6 +42,8 @@ export interface DhcpRequestLog {
 /** What {@link createDhcpServer} needs. */
 export interface DhcpServerConfig {
   settings: DhcpSettings;
+  /** The address listened on: 0.0.0.0 (the default) so that broadcasts from clients without an address arrive. */
+  address?: string;
   /** 67, or 0 for a free port (tests). */
   port: number;
   /** 4011 for PXE proxy requests; undefined: not listened on. */
@@ -179,9 +181,9 @@ export function createDhcpServer(config: DhcpServerConfig): DhcpServer {
         : relayed ? [packet.giaddr, 67]
           : decision.to === 'unicast' ? [packet.ciaddr, config.clientPort ?? 68]
             : [broadcastOf(settings.subnet), config.clientPort ?? 68];
-      socket.send(data, dport, address, (err) => {
-        if (!err) counters.replies++;
-      });
+      counters.replies++;
+      // A failed send is one lost reply: the client retransmits.
+      socket.send(data, dport, address, () => undefined);
     }
     const node = config.nodes.byMac(client.mac)?.name;
     config.log({
@@ -203,7 +205,7 @@ export function createDhcpServer(config: DhcpServerConfig): DhcpServer {
     const s = createSocket({ type: 'udp4', reuseAddr: true });
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
-      s.bind({ address: '0.0.0.0', port }, () => {
+      s.bind({ address: config.address ?? '0.0.0.0', port }, () => {
         s.off('error', reject);
         resolve();
       });
