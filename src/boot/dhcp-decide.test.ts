@@ -117,3 +117,11 @@ test('proxyDHCP: boot clients only, never an address; PXE requests on 4011 answe
   assert.equal(ack.to, 'source');
   assert.equal(ack.reply?.file, 'snponly.efi');
 });
+
+test('leases are keyed by MAC: the firmware and iPXE (another client identifier, another class) get the same address', () => {
+  const st = state({ leases: [{ mac: ME, ip: '10.77.0.11', expires: Date.now() + 1e6, bound: true }] });
+  const firmware = run(DhcpMessage.DISCOVER, [[DhcpOption.CLIENT_ID, Buffer.from([1, 0x52, 0x54, 0, 0x12, 0x34, 0x56])], [DhcpOption.VENDOR_CLASS, opt.text('PXEClient:Arch:00000')]], st);
+  const ipxe = run(DhcpMessage.DISCOVER, [[DhcpOption.CLIENT_ID, opt.text('another-id')], [DhcpOption.USER_CLASS, Buffer.from('\x04iPXE')]], st);
+  assert.equal(firmware.reply?.yiaddr, '10.77.0.11');
+  assert.equal(ipxe.reply?.yiaddr, '10.77.0.11');
+});
