@@ -85,7 +85,10 @@ export function createDiscovery(core: Core, req: Resolved, limits: Partial<Disco
       if (failedAt !== undefined && clock() - failedAt < quietMs) return;
       if (ip !== undefined) latestIp.set(client.mac, ip);
       const work = register(client, model)
-        .then(() => void failed.delete(client.mac), (err: unknown) => {
+        .then(() => {
+          failed.delete(client.mac);
+          lastWritten.delete(client.mac); // a node now, no longer a device
+        }, (err: unknown) => {
           if (failed.size >= maxDevices) failed.clear();
           failed.set(client.mac, clock());
           warn(`discovered ${model} node ${client.mac} stays an unknown device`)(err);
