@@ -182,8 +182,9 @@ export function decide(packet: DhcpPacket, client: DhcpClientInfo, s: DhcpSettin
 
 function nak(packet: DhcpPacket, client: DhcpClientInfo, s: DhcpSettings, state: DhcpState): DhcpDecision {
   const { reply } = replyFor(packet, client, s, DhcpMessage.NAK, ZERO, state, false);
-  // RFC 2131 §4.3.2: NAKs are broadcast (the client's address is what is wrong); the offer goes.
-  return { reply: { ...reply, flags: packet.flags | 0x8000 }, to: 'broadcast', change: { kind: 'release' }, result: 'nak' };
+  // RFC 2131 §4.3.2: NAKs are broadcast (the client's address is what is wrong). Its lease, if
+  // any, stays: the DISCOVER that follows gets that address again.
+  return { reply: { ...reply, flags: packet.flags | 0x8000 }, to: 'broadcast', result: 'nak' };
 }
 
 /**
