@@ -14,4 +14,4 @@ export { formatPlan } from '../builder/index.ts';
 export { LABELS, formatImageRef, shortImageName, validateUser } from '../store/index.ts';
 export type { Credentials } from '../registry/index.ts';
 export type { ServeOptions, ServingAddresses } from './serve.ts';
-export type { BootRequestLog } from '../boot/index.ts';
+export type { BootRequestLog, DhcpRequestLog } from '../boot/index.ts';

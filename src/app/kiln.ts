@@ -1,7 +1,7 @@
 import { SETTINGS, networkIdleTimeoutMs, tarLimitsOf, type Config, type SettingKey } from '../config/index.ts';
 import { configureTarLimits, silentLogger, type Logger } from '../core/index.ts';
 import { createRegistrySession, type CloneResult, type Credentials, type PublishResult, type SearchFailure, type SearchHit } from '../registry/index.ts';
-import { formatImageRef, openStore, type GcReport, type ImageConfig, type ImageFormat, type ImageManifest, type ImageRef, type Store, type VerifyReport } from '../store/index.ts';
+import { formatImageRef, openStore, type DeviceRecord, type GcReport, type ImageConfig, type ImageFormat, type ImageManifest, type ImageRef, type Store, type VerifyReport } from '../store/index.ts';
 import type { CheckReport } from '../check/index.ts';
 import type { RegistryConfig } from '../config/index.ts';
 import type { Core } from './core.ts';
@@ -66,7 +66,7 @@ export interface Kiln {
   logout(req: Request, label: string): Promise<{ registry: RegistryConfig; file: string }>;
   listRegistries(req: Request): Promise<RegistryRow[]>;
   /** Your nodes, and with `all` free and other users' nodes. */
-  listNodes(req: Request, options?: { all?: boolean }): { mine: NodeView[]; others: NodeView[] };
+  listNodes(req: Request, options?: { all?: boolean }): { mine: NodeView[]; others: NodeView[]; devices?: DeviceRecord[] };
   registerNode(req: Request, mac: string, options: { model: string; name?: string | undefined; ip?: string | undefined; image?: string | undefined }): Promise<NodeView>;
   /** Points a node set (names, MACs or IPs separated by commas, or `all`) at an image of yours or `default`. */
   bootNodes(req: Request, nodeSet: string, image: string, options?: { force?: boolean }): Promise<NodeView[]>;

@@ -2,7 +2,7 @@ import { KilnError, ErrorCode } from '../core/index.ts';
 import { checkImage, formatCheckReport } from '../check/index.ts';
 import {
   LABELS, defaultNodeName, formatImageRef, labelModels, normaliseMac, parseOwnImageRef, shortImageName, validateIp, validateModel, validateNodeName,
-  type ImageRecord, type NodeRecord,
+  type DeviceRecord, type ImageRecord, type NodeRecord,
 } from '../store/index.ts';
 import type { Core } from './core.ts';
 import { cloneDefaultForUser, defaultImage, DEFAULT_IMAGE_USER } from './default-image.ts';
@@ -38,12 +38,13 @@ export function nodeView(node: NodeRecord, user: string): NodeView {
   };
 }
 
-/** Your nodes, and with `all` the free ones and other users'. */
-export function listNodes(core: Core, req: Resolved, options: { all?: boolean }): { mine: NodeView[]; others: NodeView[] } {
+/** Your nodes, and with `all` the free ones, other users' and the unknown devices DHCP saw. */
+export function listNodes(core: Core, req: Resolved, options: { all?: boolean }): { mine: NodeView[]; others: NodeView[]; devices?: DeviceRecord[] } {
   const nodes = core.store().nodes.list();
   return {
     mine: nodes.filter((n) => n.owner === req.user).map((n) => nodeView(n, req.user)),
     others: options.all ? nodes.filter((n) => n.owner !== req.user).map((n) => nodeView(n, req.user)) : [],
+    ...(options.all ? { devices: core.store().nodes.listDevices() } : {}),
   };
 }
 

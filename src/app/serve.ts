@@ -1,9 +1,10 @@
 import { networkInterfaces } from 'node:os';
 import { KilnError, ErrorCode } from '../core/index.ts';
 import {
-  createArtifactSource, createHttpBootServer, createImageFiles, createStoreResolver, createTftpServer,
-  type BootLogger, type ServerIdentity,
+  createArtifactSource, createDhcpServer, createHttpBootServer, createImageFiles, createStoreResolver, createTftpServer,
+  type BootLogger, type DhcpRequestLog, type DhcpServer, type ServerIdentity,
 } from '../boot/index.ts';
+import { createDiscovery } from './discovery.ts';
 import type { ServerConfig } from '../config/index.ts';
 import type { Core } from './core.ts';
 import type { Resolved } from './request.ts';
@@ -15,11 +16,16 @@ export interface ServingAddresses {
   http: number;
   /** Undefined when this build has no TFTP server. */
   tftp: number;
+  /** DHCP's port (and PXE's proxy port in proxy mode) when `server.dhcp` is on. */
+  dhcp?: number;
+  pxe?: number;
 }
 
 /** Options of `serve`: where request lines go, and who hears that the servers listen. */
 export interface ServeOptions {
   log: BootLogger;
+  /** Where DHCP's lines go (one per message), when `server.dhcp` is on. */
+  dhcpLog?: (entry: DhcpRequestLog) => void;
   onReady?: (addresses: ServingAddresses) => void;
 }
 
@@ -59,6 +65,7 @@ export async function serve(core: Core, req: Resolved, options: ServeOptions): P
   const resolver = createStoreResolver({ store, nodes, images, artifacts, server: identity });
   const http = createHttpBootServer({ address, port: core.config.server.http_port, resolver, log });
   const tftp = createTftpServer({ address, port: core.config.server.tftp_port, resolver, log });
+  let dhcp: DhcpServer | undefined;
   const stopped = new Promise<void>((resolve) => {
     if (req.signal?.aborted) resolve();
     req.signal?.addEventListener('abort', () => resolve(), { once: true });
@@ -67,10 +74,44 @@ export async function serve(core: Core, req: Resolved, options: ServeOptions): P
     const httpPort = await http.start();
     identity.httpUrl = `http://${identity.ip}${httpPort.port === 80 ? '' : `:${httpPort.port}`}`;
     const tftpPort = await tftp.start();
-    options.onReady?.({ address, serverIp: identity.ip, http: httpPort.port, tftp: tftpPort.port });
+    dhcp = createServeDhcp(core, req, identity, options);
+    const dhcpPorts = dhcp ? await dhcp.start() : undefined;
+    options.onReady?.({
+      address, serverIp: identity.ip, http: httpPort.port, tftp: tftpPort.port,
+      ...(dhcpPorts ? { dhcp: dhcpPorts.port, ...(dhcpPorts.pxePort !== undefined ? { pxe: dhcpPorts.pxePort } : {}) } : {}),
+    });
     await stopped;
   } finally {
-    await Promise.all([http.stop(), tftp.stop()]);
+    await Promise.all([http.stop(), tftp.stop(), dhcp?.stop()]);
     images.close();
   }
+}
+
+/**
+ * The DHCP server of `kiln serve` when `server.dhcp` is on: leases kept in the catalog, known
+ * nodes' addresses fixed, and discovery of new nodes and unknown devices.
+ */
+function createServeDhcp(core: Core, req: Resolved, identity: ServerIdentity, options: ServeOptions): DhcpServer | undefined {
+  const config = core.config.server;
+  if (config.dhcp === undefined || config.dhcp === 'off' || config.subnet === undefined) return undefined;
+  const table = core.store().nodes;
+  const [network = '', bits = '24'] = config.subnet.split('/');
+  const discovery = createDiscovery(core, req);
+  const persist = (what: string) => (err: unknown): void => req.logger.warn(`${what}: ${(err as Error).message}`);
+  return createDhcpServer({
+    settings: {
+      mode: config.dhcp, serverIp: identity.ip, httpUrl: identity.httpUrl, subnet: { network, prefix: Number(bits) },
+      pool: config.dhcp_pool, leaseSeconds: config.dhcp_lease_time ?? 3600, router: config.router, dns: config.dns,
+    },
+    port: config.dhcp_port ?? 67,
+    pxePort: config.dhcp === 'proxy' ? (config.dhcp_pxe_port ?? 4011) : undefined,
+    leases: {
+      load: () => table.listLeases().map((l) => ({ mac: l.mac, ip: l.ip, expires: Date.parse(l.expires), bound: true })),
+      save: (l) => table.saveLease({ mac: l.mac, ip: l.ip, expires: new Date(l.expires).toISOString() }).catch(persist(`recording the lease of ${l.mac}`)),
+      drop: (mac) => table.dropLease(mac).catch(persist(`dropping the lease of ${mac}`)),
+    },
+    nodes: { byMac: (mac) => table.findByMac(mac), macByIp: (ip) => table.findByIp(ip)?.mac },
+    log: options.dhcpLog ?? (() => undefined),
+    onClient: (client, ip) => discovery.seen(client, ip),
+  });
 }

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import { IPXE_FILES } from './dhcp-client.ts';
 import type { BootFile } from './types.ts';
 
 /**
@@ -67,8 +69,29 @@ const FILES = new Map<string, BootFile>([
   ['start.uboot', staticFile('start.uboot', ubootScript(UBOOT_TEXT))],
 ]);
 
+/** Where Debian's `ipxe` package puts the binaries DHCP hands PXE firmware. */
+export const IPXE_DIR = '/usr/lib/ipxe';
+
+/**
+ * An iPXE binary (`undionly.kpxe`, `snponly.efi`, `ipxe.efi`) from the host's `ipxe` package,
+ * for PXE firmware that DHCP pointed at it; undefined when the name is none or it is not installed.
+ */
+export function ipxeBinary(path: string, dir = IPXE_DIR): BootFile | undefined {
+  const name = path.split('/').filter(Boolean).pop() ?? '';
+  if (!IPXE_FILES.has(name)) return undefined;
+  const file = `${dir}/${name}`;
+  const stat = statSync(file, { throwIfNoEntry: false });
+  if (!stat?.isFile()) return undefined;
+  return {
+    size: stat.size,
+    etag: `"ipxe-${stat.size}-${Math.floor(stat.mtimeMs)}"`,
+    served: `ipxe:${name}`,
+    open: (range) => createReadStream(file, range ? { start: range.start, end: range.end } : {}),
+  };
+}
+
 /** The fallback file for a path an unknown client asked (by its last name: `boot/start.ipxe` too), if any. */
 export function fallbackFile(path: string): BootFile | undefined {
   const name = path.split('/').filter(Boolean).pop() ?? '';
-  return FILES.get(name);
+  return FILES.get(name) ?? ipxeBinary(name);
 }

@@ -1,6 +1,6 @@
 import { formatImageRef, type ImageRef, type NodeRecord, type Store } from '../store/index.ts';
 import type { ArtifactSource } from './artifacts.ts';
-import { fallbackFile } from './fallback.ts';
+import { fallbackFile, ipxeBinary } from './fallback.ts';
 import type { ImageFiles } from './image-files.ts';
 import { bootPathFor } from './paths.ts';
 import { WALT_PORTS, type TemplateVariables } from './templates.ts';
@@ -82,6 +82,9 @@ export function createStoreResolver(options: { store: Store; nodes: NodeLookup; 
         const answer = await artifact(node.image, last[0] as string, node.name);
         if ('open' in answer) return answer;
       }
+      // A node's PXE firmware asks for the iPXE binary DHCP named before its image is involved.
+      const binary = ipxeBinary(path);
+      if (binary) return { ...binary, node: node.name };
       return { reason: 'not-found', detail: `${name} has no file /${placed.path}${found.ok ? '' : ` (${found.reason}: /${found.path})`}` };
     },
   };

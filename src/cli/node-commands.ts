@@ -10,13 +10,13 @@ const HEADERS = ['Name', 'Model', 'Image', 'Owner', 'IP', 'MAC', 'Last boot requ
 const show: Command = {
   path: ['node', 'show'],
   usage: 'kiln node show [--all] [--json]',
-  summary: 'list your nodes (name, model, image, IP, MAC, last boot request and when); --all adds free nodes and other users\'',
+  summary: 'list your nodes (name, model, image, IP, MAC, last boot request and when); --all adds free nodes, other users\' and unknown devices',
   options: { all: { type: 'boolean' } },
   positionals: [0, 0],
   run: async (ctx, _args, values) => {
-    const { mine, others } = ctx.kiln.listNodes(ctx.request(), { all: values.all === true });
+    const { mine, others, devices = [] } = ctx.kiln.listNodes(ctx.request(), { all: values.all === true });
     if (ctx.json) {
-      ctx.out(JSON.stringify(values.all === true ? { mine, others } : { mine }, null, 2));
+      ctx.out(JSON.stringify(values.all === true ? { mine, others, devices } : { mine }, null, 2));
       return;
     }
     if (mine.length > 0) ctx.out(renderTable(HEADERS, mine.map(row)));
@@ -25,7 +25,12 @@ const show: Command = {
       ctx.out('');
       ctx.out('Free nodes and other users\' nodes:');
       ctx.out(renderTable(HEADERS, others.map(row)));
-    } else if (values.all !== true && !ctx.quiet) ctx.out('(`kiln node show --all` also lists free nodes and other users\' nodes)');
+    } else if (values.all !== true && !ctx.quiet) ctx.out('(`kiln node show --all` also lists free nodes, other users\' nodes and unknown devices)');
+    if (values.all === true && devices.length > 0) {
+      ctx.out('');
+      ctx.out('Unknown devices (seen by DHCP, not nodes):');
+      ctx.out(renderTable(['MAC', 'IP', 'Vendor class', 'First seen', 'Last seen'], devices.map((d) => [d.mac, d.ip ?? '-', d.vendorClass ?? '-', formatDate(d.firstSeen), formatDate(d.lastSeen)])));
+    }
   },
 };
 

@@ -14,3 +14,22 @@ test('kiln.yaml server: defaults, values, and errors at their file:line:col', ()
   ];
   for (const [text, message] of cases) assert.throws(() => parseConfigFile(text, 'k.yaml'), message);
 });
+
+test('kiln.yaml server: DHCP settings, and what each mode needs', () => {
+  const server = parseConfigFile('server:\n  subnet: 10.77.0.0/24\n  dhcp: authoritative\n  dhcp_pool: 10.77.0.10-10.77.0.99\n  dhcp_lease_time: 600\n  router: 10.77.0.254\n  dns: 10.77.0.1, 9.9.9.9\n', 'k.yaml').server!;
+  assert.equal(server.dhcp, 'authoritative');
+  assert.deepEqual(server.dhcp_pool, { first: '10.77.0.10', last: '10.77.0.99' });
+  assert.equal(server.dhcp_lease_time, 600);
+  assert.deepEqual(server.dns, ['10.77.0.1', '9.9.9.9']);
+  assert.equal(parseConfigFile('server:\n  subnet: 10.77.0.0/24\n  dhcp: proxy\n', 'k.yaml').server?.dhcp, 'proxy');
+  const cases: Array<[string, RegExp]> = [
+    ['server:\n  dhcp: yes\n', /dhcp "yes" is not one of off, authoritative, proxy/u],
+    ['server:\n  dhcp: proxy\n', /dhcp proxy needs "subnet"/u],
+    ['server:\n  subnet: 10.77.0.0/24\n  dhcp: authoritative\n', /needs "dhcp_pool"/u],
+    ['server:\n  subnet: 10.77.0.0/24\n  dhcp: authoritative\n  dhcp_pool: 10.77.0.10-10.78.0.1\n', /is not inside subnet 10\.77\.0\.0\/24/u],
+    ['server:\n  dhcp_pool: 10.77.0.20-10.77.0.10\n', /k\.yaml:2:14: dhcp_pool "10.77.0.20-10.77.0.10" is not an address range/u],
+    ['server:\n  dhcp_lease_time: 5\n', /dhcp_lease_time "5" is not a number of seconds/u],
+    ['server:\n  dns: a.b\n', /dns "a.b" is not a list of IPv4 addresses/u],
+  ];
+  for (const [text, message] of cases) assert.throws(() => parseConfigFile(text, 'k.yaml'), message);
+});

@@ -14,6 +14,18 @@ export interface ServerConfig {
   http_port: number;
   /** The node subnet in CIDR form (the DHCP side uses it; recorded here so that one file holds the network). */
   subnet?: string;
+  /** Kiln's DHCP server: off (the default), authoritative (addresses from `dhcp_pool`), or proxy (PXE boot options beside another DHCP server). */
+  dhcp?: 'off' | 'authoritative' | 'proxy';
+  /** The addresses DHCP hands out, `<first>-<last>` inside `subnet` (authoritative mode). */
+  dhcp_pool?: { first: string; last: string };
+  /** Seconds a DHCP lease lasts (default 3600). */
+  dhcp_lease_time?: number;
+  /** DHCP's port (default 67) and PXE's proxy port (default 4011); 0 picks a free one. */
+  dhcp_port?: number;
+  dhcp_pxe_port?: number;
+  /** The default gateway and DNS servers DHCP gives nodes (DNS: addresses separated by commas). */
+  router?: string;
+  dns?: string[];
   /** SquashFS compression of the boot artifacts `kiln serve` exports on first request (default gzip). */
   rootfs_compression: 'gzip' | 'xz' | 'zstd' | 'lzo' | 'lz4';
 }
@@ -21,13 +33,24 @@ export interface ServerConfig {
 /** Defaults of `server:`: TFTP on 69 and HTTP on 80, the ports a node's firmware assumes. */
 export const SERVER_DEFAULTS: ServerConfig = { tftp_port: 69, http_port: 80, rootfs_compression: 'gzip' };
 
-const FIELDS = ['address', 'interface', 'server_ip', 'tftp_port', 'http_port', 'subnet', 'rootfs_compression'] as const;
+const FIELDS = ['address', 'interface', 'server_ip', 'tftp_port', 'http_port', 'subnet', 'rootfs_compression', 'dhcp', 'dhcp_pool', 'dhcp_lease_time', 'dhcp_port', 'dhcp_pxe_port', 'router', 'dns'] as const;
+const DHCP_MODES = ['off', 'authoritative', 'proxy'] as const;
 const COMPRESSIONS = ['gzip', 'xz', 'zstd', 'lzo', 'lz4'] as const;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/u;
 
 function isIpv4(text: string): boolean {
   const m = IPV4.exec(text);
   return m !== null && m.slice(1).every((p) => Number(p) <= 255);
+}
+
+function ipNumber(text: string): number {
+  return text.split('.').reduce((n, p) => n * 256 + Number(p), 0);
+}
+
+function inCidr(ip: string, cidr: string): boolean {
+  const [net = '', bits = '0'] = cidr.split('/');
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(ipNumber(ip) / size) === Math.floor(ipNumber(net) / size);
 }
 
 /** Validates the `server:` node of kiln.yaml field by field (positions come from `fail`). */
@@ -42,10 +65,38 @@ export function parseServerNode(node: Node | null, fail: NodeFail): ServerConfig
     const text = String(value.value).trim();
     switch (key as (typeof FIELDS)[number]) {
       case 'tftp_port':
-      case 'http_port': {
+      case 'http_port':
+      case 'dhcp_port':
+      case 'dhcp_pxe_port': {
         const port = Number(text);
         if (!Number.isInteger(port) || port < 0 || port > 65535) fail(value, `${key} "${text}" is not a port number`, 'use 0 to 65535 (0: any free port)');
-        out[key as 'tftp_port' | 'http_port'] = port;
+        out[key as 'tftp_port' | 'http_port' | 'dhcp_port' | 'dhcp_pxe_port'] = port;
+        break;
+      }
+      case 'dhcp':
+        if (!(DHCP_MODES as readonly string[]).includes(text)) fail(value, `dhcp "${text}" is not one of ${DHCP_MODES.join(', ')}`, 'authoritative: Kiln hands out addresses; proxy: another DHCP server does, Kiln adds the boot options');
+        out.dhcp = text as NonNullable<ServerConfig['dhcp']>;
+        break;
+      case 'dhcp_pool': {
+        const [first = '', last = '', ...rest] = text.split('-').map((p) => p.trim());
+        if (!isIpv4(first) || !isIpv4(last) || rest.length > 0 || ipNumber(first) > ipNumber(last)) fail(value, `dhcp_pool "${text}" is not an address range`, 'e.g. 192.168.152.10-192.168.155.250');
+        out.dhcp_pool = { first, last };
+        break;
+      }
+      case 'dhcp_lease_time': {
+        const seconds = Number(text);
+        if (!Number.isInteger(seconds) || seconds < 60 || seconds > 0x7fffffff) fail(value, `dhcp_lease_time "${text}" is not a number of seconds (at least 60)`, 'e.g. 3600');
+        out.dhcp_lease_time = seconds;
+        break;
+      }
+      case 'router':
+        if (!isIpv4(text)) fail(value, `router "${text}" is not an IPv4 address`, 'e.g. 192.168.152.254');
+        out.router = text;
+        break;
+      case 'dns': {
+        const list = text.split(',').map((p) => p.trim()).filter(Boolean);
+        if (list.length === 0 || !list.every(isIpv4)) fail(value, `dns "${text}" is not a list of IPv4 addresses`, 'addresses separated by commas, e.g. 192.168.152.1,9.9.9.9');
+        out.dns = list;
         break;
       }
       case 'address':
@@ -69,5 +120,13 @@ export function parseServerNode(node: Node | null, fail: NodeFail): ServerConfig
     }
   }
   if (out.address && out.interface) fail(node, 'server: give either "address" or "interface", not both', 'remove one of them');
+  if (out.dhcp !== undefined && out.dhcp !== 'off') {
+    if (out.subnet === undefined) fail(node, `server: dhcp ${out.dhcp} needs "subnet"`, 'the node network in CIDR form, e.g. subnet: 192.168.152.0/22');
+    if (out.dhcp === 'authoritative') {
+      const pool = out.dhcp_pool;
+      if (!pool) fail(node, 'server: dhcp authoritative needs "dhcp_pool"', 'the addresses to hand out, e.g. dhcp_pool: 192.168.152.10-192.168.155.250');
+      if (!inCidr(pool.first, out.subnet) || !inCidr(pool.last, out.subnet)) fail(node, `server: dhcp_pool ${pool.first}-${pool.last} is not inside subnet ${out.subnet}`, 'give a range of the subnet');
+    }
+  }
   return out;
 }

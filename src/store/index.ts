@@ -23,7 +23,7 @@ export { OPAQUE, WHITEOUT, isWhiteoutName } from './whiteout.ts';
 export { unpackLayers, applyLayer, resolveDirInRoot, type ApplyOptions, type ExtractMode } from './extract.ts';
 export { readImageTree, readTreeFiles, treePath, type ImageTree, type TreeEntry, type Resolution, type FileContent, type LayerSource } from './tree.ts';
 export { NODE_MODELS, OCI_ARCHITECTURES, MAX_SERVER_VERSION, DEFAULT_SERVER_VERSION, LABELS, labelModels, modelOciArchitectures } from './node-models.ts';
-export { type NodeRecord, type NewNode, type DeviceRecord, type NodeTable } from './nodes.ts';
+export { type NodeRecord, type NewNode, type DeviceRecord, type LeaseRecord, type NodeTable } from './nodes.ts';
 export {
-  parseMac, normaliseMac, macWithDashes, validateIp, validateModel, validateNodeName, defaultNodeName, NODE_SET_WORDS,
+  parseMac, normaliseMac, macWithDashes, validateIp, validateModel, validateNodeName, defaultNodeName, discoveredNodeName, NODE_SET_WORDS,
 } from './node-rules.ts';

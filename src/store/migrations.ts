@@ -60,6 +60,13 @@ export const MIGRATIONS: readonly string[] = [
     first_seen TEXT NOT NULL,
     last_seen TEXT NOT NULL
   );`,
+
+  // 3: the addresses `kiln serve`'s DHCP server bound, so that a restart keeps them.
+  `CREATE TABLE dhcp_leases (
+    mac TEXT PRIMARY KEY NOT NULL,
+    ip TEXT NOT NULL UNIQUE,
+    expires TEXT NOT NULL
+  );`,
 ];
 
 /** The schema version this code writes. */

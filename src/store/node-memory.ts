@@ -2,14 +2,15 @@ import type { ImageRef } from './reference.ts';
 import { formatImageRef } from './reference.ts';
 import { parseMac } from './node-rules.ts';
 import {
-  imageMissing, mergeSettings, nameTaken, nodeMissing, registerConflict,
-  type DeviceRecord, type NodeRecord, type NodeTable,
+  imageMissing, ipTaken, mergeSettings, nameTaken, nodeMissing, registerConflict,
+  type DeviceRecord, type LeaseRecord, type NodeRecord, type NodeTable,
 } from './nodes.ts';
 
 /** The node table of the in-memory store: the same rules as the catalog's, over maps. */
 export function createMemoryNodeTable(imageExists: (ref: ImageRef) => boolean): NodeTable {
   const nodes = new Map<string, NodeRecord>();
   const devices = new Map<string, DeviceRecord>();
+  const leases = new Map<string, LeaseRecord>();
   const copy = (n: NodeRecord): NodeRecord => structuredClone(n);
   const byName = (name: string): NodeRecord | undefined => [...nodes.values()].find((n) => n.name === name);
   const byIp = (ip: string): NodeRecord | undefined => [...nodes.values()].find((n) => n.ip === ip);
@@ -74,5 +75,20 @@ export function createMemoryNodeTable(imageExists: (ref: ImageRef) => boolean): 
       });
     },
     listDevices: () => [...devices.values()].sort((a, b) => (a.mac < b.mac ? -1 : 1)).map((d) => ({ ...d })),
+    setIp: async (mac, ip) => {
+      const node = mustHave(mac);
+      const holder = byIp(ip);
+      if (holder && holder.mac !== mac) throw ipTaken(ip, holder);
+      node.ip = ip;
+      return copy(node);
+    },
+    listLeases: () => [...leases.values()].sort((a, b) => (a.mac < b.mac ? -1 : 1)).map((l) => ({ ...l })),
+    saveLease: async (lease) => {
+      for (const [mac, l] of leases) if (l.ip === lease.ip && mac !== lease.mac) leases.delete(mac);
+      leases.set(lease.mac, { ...lease });
+    },
+    dropLease: async (mac) => {
+      leases.delete(mac);
+    },
   };
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isKilnError } from '../core/index.ts';
-import { defaultNodeName, macWithDashes, normaliseMac, parseMac, validateIp, validateNodeName } from './node-rules.ts';
+import { defaultNodeName, discoveredNodeName, macWithDashes, normaliseMac, parseMac, validateIp, validateNodeName } from './node-rules.ts';
 
 test('a MAC is stored in lower-case colon form, from colons or dashes', () => {
   for (const [given, stored] of [
@@ -34,4 +34,17 @@ test('node names are host names that cannot be taken for a MAC or a node-set wor
 test('an IP must be a dotted quad', () => {
   assert.equal(validateIp('127.0.0.1'), '127.0.0.1');
   for (const bad of ['127.0.0', 'host', '::1', '256.1.1.1']) assert.throws(() => validateIp(bad), (e) => isKilnError(e, 'INVALID_NAME'), bad);
+});
+
+test('a discovered node is named after its DHCP host name, or its model, and the end of its MAC (WalT)', () => {
+  const mac = '52:54:00:AB:CD:EF';
+  const cases: Array<[string | undefined, string]> = [
+    [undefined, 'pc-x86-64-abcdef'],
+    ['', 'pc-x86-64-abcdef'],
+    ['lab-pc', 'lab-pc-abcdef'],
+    ['Lab_PC 3', 'lab-pc-3-abcdef'],
+    ['---', 'pc-x86-64-abcdef'],
+    ['x'.repeat(80), `${'x'.repeat(55)}-abcdef`],
+  ];
+  for (const [hostname, name] of cases) assert.equal(discoveredNodeName('pc-x86-64', mac, hostname), name, String(hostname));
 });

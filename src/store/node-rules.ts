@@ -65,3 +65,14 @@ export function validateNodeName(name: string): string {
 export function defaultNodeName(model: string, mac: string): string {
   return `${model}-${normaliseMac(mac).replaceAll(':', '').slice(-6)}`;
 }
+
+/**
+ * WalT's name for a node DHCP discovered: its DHCP host name (option 12) made a valid name, or
+ * the model when it sent none, then `-` and the last six hex digits of its MAC.
+ */
+export function discoveredNodeName(model: string, mac: string, hostname?: string): string {
+  const base = (hostname ?? '').toLowerCase().replace(/[^a-z0-9-]+/gu, '-').replace(/^-+|-+$/gu, '').slice(0, 55).replace(/-+$/u, '');
+  if (base === '') return defaultNodeName(model, mac);
+  const name = `${base}-${normaliseMac(mac).replaceAll(':', '').slice(-6)}`;
+  return NODE_NAME_RE.test(name) && !NODE_SET_WORDS.has(name) && parseMac(name) === undefined ? name : defaultNodeName(model, mac);
+}

@@ -2,8 +2,8 @@ import type { DatabaseSync } from 'node:sqlite';
 import { formatImageRef, type ImageRef } from './reference.ts';
 import { parseMac } from './node-rules.ts';
 import {
-  imageMissing, mergeSettings, nameTaken, nodeMissing, registerConflict,
-  type DeviceRecord, type NewNode, type NodeRecord, type NodeTable,
+  imageMissing, ipTaken, mergeSettings, nameTaken, nodeMissing, registerConflict,
+  type DeviceRecord, type LeaseRecord, type NewNode, type NodeRecord, type NodeTable,
 } from './nodes.ts';
 
 interface NodeRow {
@@ -143,5 +143,24 @@ export function createNodeTable(db: DatabaseSync, access: CatalogAccess): NodeTa
         ).run(device.mac, device.ip ?? null, device.vendorClass ?? null, time, time));
     },
     listDevices: () => (read(() => db.prepare('SELECT * FROM devices ORDER BY mac').all()) as unknown as DeviceRow[]).map(toDevice),
+    setIp: (mac, ip) =>
+      writeAsync('setting a node address', () => {
+        mustHave(mac);
+        const holder = byIp(ip);
+        if (holder && holder.mac !== mac) throw ipTaken(ip, holder);
+        db.prepare('UPDATE nodes SET ip = ? WHERE mac = ?').run(ip, mac);
+        return mustHave(mac);
+      }),
+    listLeases: () => (read(() => db.prepare('SELECT mac, ip, expires FROM dhcp_leases ORDER BY mac').all()) as unknown as LeaseRecord[]).map((l) => ({ mac: l.mac, ip: l.ip, expires: l.expires })),
+    saveLease: async (lease) => {
+      await writeAsync('recording a DHCP lease', () => {
+        db.prepare('DELETE FROM dhcp_leases WHERE ip = ? AND mac <> ?').run(lease.ip, lease.mac);
+        db.prepare('INSERT INTO dhcp_leases (mac, ip, expires) VALUES (?, ?, ?) ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip, expires = excluded.expires')
+          .run(lease.mac, lease.ip, lease.expires);
+      });
+    },
+    dropLease: async (mac) => {
+      await writeAsync('dropping a DHCP lease', () => db.prepare('DELETE FROM dhcp_leases WHERE mac = ?').run(mac));
+    },
   };
 }

@@ -86,6 +86,25 @@ function nodeContract(name: string, make: Make): void {
       await store.nodes.register(node());
       assert.deepEqual(store.nodes.listDevices(), []);
     });
+
+    test('DHCP: a node\'s address is set once unique; leases are kept by MAC, one holder per address', async (t) => {
+      const store = await open(t);
+      await store.nodes.register(node());
+      await store.nodes.register(node({ mac: '52:54:00:00:00:02', name: 'pc2', ip: '10.0.0.7' }));
+      assert.equal((await store.nodes.setIp(MAC, '10.0.0.6')).ip, '10.0.0.6');
+      assert.equal(store.nodes.findByIp('10.0.0.6')?.mac, MAC);
+      await assert.rejects(store.nodes.setIp(MAC, '10.0.0.7'), coded('ALREADY_EXISTS'));
+      await store.nodes.saveLease({ mac: MAC, ip: '10.0.0.6', expires: '2025-01-01T00:10:00.000Z' });
+      await store.nodes.saveLease({ mac: MAC, ip: '10.0.0.8', expires: '2025-01-01T00:20:00.000Z' });
+      await store.nodes.saveLease({ mac: 'aa:aa:aa:aa:aa:aa', ip: '10.0.0.9', expires: '2025-01-01T00:20:00.000Z' });
+      await store.nodes.saveLease({ mac: 'bb:bb:bb:bb:bb:bb', ip: '10.0.0.9', expires: '2025-01-01T00:30:00.000Z' });
+      assert.deepEqual(store.nodes.listLeases(), [
+        { mac: MAC, ip: '10.0.0.8', expires: '2025-01-01T00:20:00.000Z' },
+        { mac: 'bb:bb:bb:bb:bb:bb', ip: '10.0.0.9', expires: '2025-01-01T00:30:00.000Z' },
+      ]);
+      await store.nodes.dropLease(MAC);
+      assert.deepEqual(store.nodes.listLeases().map((l) => l.mac), ['bb:bb:bb:bb:bb:bb']);
+    });
   });
 }
 

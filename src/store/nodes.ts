@@ -38,6 +38,13 @@ export interface DeviceRecord {
   lastSeen: string;
 }
 
+/** An address the DHCP server bound to a MAC, until `expires` (ISO 8601). */
+export interface LeaseRecord {
+  mac: string;
+  ip: string;
+  expires: string;
+}
+
 /**
  * The nodes and unknown devices of the catalog. Reads are synchronous; writes go through the
  * catalog's async write path, so a daemon's loop keeps turning while another process writes.
@@ -68,6 +75,18 @@ export interface NodeTable {
   /** Records a client that is not a node (first and last seen). */
   recordDevice(device: { mac: string; ip?: string | undefined; vendorClass?: string | undefined }, time: string): Promise<void>;
   listDevices(): DeviceRecord[];
+  /** Sets a node's address (DHCP gave it one, TFTP and HTTP find the node by it); ALREADY_EXISTS when another node has it. */
+  setIp(mac: string, ip: string): Promise<NodeRecord>;
+  /** The DHCP leases bound, by MAC. */
+  listLeases(): LeaseRecord[];
+  /** Records a bound lease (replacing the MAC's previous one, and any other holder of the address). */
+  saveLease(lease: LeaseRecord): Promise<void>;
+  dropLease(mac: string): Promise<void>;
+}
+
+/** ALREADY_EXISTS for an address another node has. */
+export function ipTaken(ip: string, holder: NodeRecord): KilnError {
+  return new KilnError(ErrorCode.ALREADY_EXISTS, `node ${holder.name} already has IP ${ip}`, { hint: 'give each node its own address' });
 }
 
 /** The rules both implementations share: what may be written given what is there. */
