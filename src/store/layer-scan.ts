@@ -38,6 +38,8 @@ export function startLayerScan(layer: Descriptor, indexFile: string): LayerScan 
   const scanner = new TarScanner(`layer ${layer.digest}`, (m) => writer?.add(m));
   let decompressError: Error | undefined;
   let fed = 0;
+  /** The removal of an index the scanner gave up on, awaited before the scan reports. */
+  let dropped: Promise<void> = Promise.resolve();
 
   /** Hashes and indexes uncompressed bytes; a tar error drops the index and nothing else. */
   const take = (chunk: Buffer): void => {
@@ -49,7 +51,7 @@ export function startLayerScan(layer: Descriptor, indexFile: string): LayerScan 
       // The check re-indexes such a layer from the store and reports the error there.
       const w = writer;
       writer = undefined;
-      void w.abort();
+      dropped = w.abort();
     }
   };
 
@@ -116,6 +118,7 @@ export function startLayerScan(layer: Descriptor, indexFile: string): LayerScan 
         }
       } else if (writer) await writer.abort();
       writer = undefined;
+      await dropped;
       return { outcome, indexFile: file };
     },
     async abort() {
@@ -124,7 +127,8 @@ export function startLayerScan(layer: Descriptor, indexFile: string): LayerScan 
       const w = writer;
       writer = undefined;
       if (w) await w.abort();
-      else await rm(indexFile, { force: true });
+      await dropped;
+      await rm(indexFile, { force: true });
     },
   };
 }
