@@ -2,8 +2,6 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { KilnError, ErrorCode, assertContent, digestHex, isErrno, isProcessAlive, isStaleWork, leases, silentProgress, type Digest, type Logger, type Progress } from '../core/index.ts';
 
 /**
@@ -16,7 +14,16 @@ import { KilnError, ErrorCode, assertContent, digestHex, isErrno, isProcessAlive
 export interface BlobCache {
   readonly dir: string;
   /** The verified file of a blob, downloading (or resuming) it when needed. */
-  fetch(blob: { digest: Digest; size: number }, open: BlobOpener, signal?: AbortSignal): Promise<string>;
+  fetch(blob: { digest: Digest; size: number }, open: BlobOpener, signal?: AbortSignal, observe?: () => BlobObserver): Promise<string>;
+}
+
+/**
+ * Sees a blob's bytes as they are written, in order from byte 0 (a resumed download's
+ * earlier bytes included). One observer per attempt: when an attempt fails, it is aborted.
+ */
+export interface BlobObserver {
+  write(chunk: Uint8Array): Promise<void> | undefined;
+  abort(): Promise<void>;
 }
 
 /** Opens a blob's bytes from `offset` on; `ranged` false means the source restarted at 0. */
@@ -61,7 +68,7 @@ export function createBlobCache(dir: string, options: { logger: Logger; progress
 
   return {
     dir,
-    fetch: async (blob, openBlob, signal) => {
+    fetch: async (blob, openBlob, signal, observe) => {
       await mkdir(dir, { recursive: true });
       const hex = digestHex(blob.digest);
       const done = join(dir, hex);
@@ -76,21 +83,24 @@ export function createBlobCache(dir: string, options: { logger: Logger; progress
           let offset = (await sizeOf(partial)) ?? 0;
           if (offset > blob.size) offset = 0;
           const hash = createHash('sha256');
-          if (offset > 0) {
-            // Hash what is already there, then continue with the rest of the bytes.
-            await pipeline(createReadStream(partial, { end: offset - 1 }), new Transform({
-              transform(chunk: Buffer, _e, cb: TransformCallback) {
-                hash.update(chunk);
-                cb();
-              },
-            }));
-          }
+          let observer = observe?.();
           try {
+            if (offset > 0) {
+              // Hash (and show) what is already there, then continue with the rest of the bytes.
+              for await (const chunk of createReadStream(partial, { end: offset - 1, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+                hash.update(chunk);
+                await observer?.write(chunk);
+              }
+            }
             const { body, ranged } = await openBlob(offset);
             if (offset > 0 && ranged) logger.debug(`resuming blob ${blob.digest} at ${offset} of ${blob.size} bytes`);
             const start = offset > 0 && ranged ? offset : 0;
             // Without the range, the source restarted at 0: hash and write from scratch.
             const fresh = start === 0 ? createHash('sha256') : hash;
+            if (start === 0 && offset > 0 && observer) {
+              await observer.abort();
+              observer = observe?.();
+            }
             let size = start;
             task.add(start);
             // A plain loop over the response body: fewer stream hops than pipeline(fromWeb(...)).
@@ -101,7 +111,10 @@ export function createBlobCache(dir: string, options: { logger: Logger; progress
                 fresh.update(chunk);
                 size += chunk.length;
                 task.add(chunk.length);
+                // The write and the observer (decompressing, indexing) proceed side by side.
+                const seen = observer?.write(chunk);
                 await out.write(chunk);
+                await seen;
               }
               await out.sync();
             } finally {
@@ -114,8 +127,10 @@ export function createBlobCache(dir: string, options: { logger: Logger; progress
               throw err;
             }
             await rename(partial, done);
+            observer = undefined;
             return done;
           } catch (err) {
+            await observer?.abort();
             if (signal?.aborted || !isInterruption(err)) throw err;
             if (attempt >= ATTEMPTS) {
               throw new KilnError(ErrorCode.NETWORK, `blob ${blob.digest}: the connection dropped ${ATTEMPTS} times during the download (${(err as Error).message})`, {

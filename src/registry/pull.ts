@@ -1,9 +1,10 @@
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { KilnError, ErrorCode, layerCompression, silentLogger, type Digest, type Logger, type Progress } from '../core/index.ts';
+import { join } from 'node:path';
+import { KilnError, ErrorCode, digestHex, layerCompression, silentLogger, type Digest, type Logger, type Progress } from '../core/index.ts';
 import {
   configLabels, formatImageRef, isOciManifest, manifestKind, parseConfig, parseIndex, parseManifest, renderManifest,
-  verifyDiffIds, type Descriptor, type ImageRecord, type ImageRef, type Platform, type Store,
+  startLayerScan, verifyDiffIds, type Descriptor, type DiffIdOutcome, type LayerScan, type LayerScanResult, type ImageRecord, type ImageRef, type Platform, type Store,
 } from '../store/index.ts';
 import { createBlobCache, type BlobCache } from './blob-cache.ts';
 import { getBlob, getManifest, type FetchedManifest } from './distribution.ts';
@@ -104,31 +105,64 @@ export async function pullImage(o: PullOptions): Promise<PullResult> {
   }
   const blobs = [manifest.config, ...manifest.layers].filter((d, i, all) => all.findIndex((x) => x.digest === d.digest) === i);
   const missing = blobs.filter((d) => !store.hasBlob(d.digest));
+  const layerDigests = new Set(manifest.layers.map((l) => l.digest));
   const paths = new Map<Digest, string>();
+  const scanned = new Map<Digest, LayerScanResult>();
   logger.debug(`${label}: ${missing.length} of ${blobs.length} blobs to fetch`);
-  await forEachLimited(missing, o.concurrency ?? 4, async (d) => {
-    paths.set(d.digest, await cache.fetch(d, (offset) => openBlob(o, d.digest, offset), o.signal));
-  });
-  const configBytes = paths.has(manifest.config.digest) ? await readFile(paths.get(manifest.config.digest) as string) : await store.readManifestBytes(manifest.config.digest);
-  const config = parseConfig(configBytes, `${label} config`);
-  // The same check as imports: diff_ids that do not match the layers make an image umoci refuses.
-  await verifyDiffIds({
-    what: label, config, layers: manifest.layers,
-    open: (layer) => {
-      const path = paths.get(layer.digest);
-      return path === undefined ? store.openBlob(layer.digest, layer.size) : createReadStream(path);
-    },
-  });
   const staging = await store.createStaging(o.signal);
+  const running = new Set<LayerScan>();
   try {
+    let seq = 0;
+    await forEachLimited(missing, o.concurrency ?? 4, async (d) => {
+      // A layer is decompressed, hashed and indexed while it downloads: no second pass over it.
+      let scan: LayerScan | undefined;
+      const observe = layerDigests.has(d.digest)
+        ? () => {
+          scan = startLayerScan(d, join(staging.dir, `${digestHex(d.digest)}.${seq++}.index.db`));
+          running.add(scan);
+          return scan;
+        }
+        : undefined;
+      paths.set(d.digest, await cache.fetch(d, (offset) => openBlob(o, d.digest, offset), o.signal, observe));
+      // undefined when the cache already held the complete blob: then it is read again below.
+      const done = scan as LayerScan | undefined;
+      if (done) {
+        running.delete(done);
+        scanned.set(d.digest, await done.end());
+      }
+    });
+    
+    const configBytes = paths.has(manifest.config.digest) ? await readFile(paths.get(manifest.config.digest) as string) : await store.readManifestBytes(manifest.config.digest);
+    const config = parseConfig(configBytes, `${label} config`);
+    const ledger = new Map<Digest, DiffIdOutcome>();
+    for (const [digest, r] of scanned) if (r.outcome) ledger.set(digest, r.outcome);
+    // The same check as imports: diff_ids that do not match the layers make an image umoci refuses.
+    await verifyDiffIds({
+      what: label, config, layers: manifest.layers, ledger,
+      open: (layer) => {
+        const path = paths.get(layer.digest);
+        return path === undefined ? store.openBlob(layer.digest, layer.size) : createReadStream(path);
+      },
+    });
+    
     for (const d of missing) staging.staged.set(d.digest, { digest: d.digest, size: d.size, path: paths.get(d.digest) as string });
     const text = isOciManifest(manifest) ? fetched.bytes : renderManifest(manifest.config, manifest.layers, manifest.annotations);
     const staged = await staging.stageBytes(text);
     const record = await store.commitImage(staging, {
       ref: o.target, manifestDigest: staged.digest, manifestSize: staged.size, manifest: parseManifest(text, `${label} manifest`), config,
     }, { force: o.force === true });
+    
+    // The indexes join the store's cache once the image is in: its check then reads no layer.
+    for (const layer of manifest.layers) {
+      const file = scanned.get(layer.digest)?.indexFile;
+      if (file === undefined) continue;
+      await store.adoptLayerIndex(layer, file).catch((err: unknown) => logger.debug(`layer ${layer.digest}: index not kept (${(err as Error).message})`));
+    }
+    
     return { record, sourceDigest: fetched.digest, downloaded: missing.length, reused: blobs.length - missing.length };
   } finally {
+    // Scans of a failed pull: their index files are closed before the staging area goes.
+    for (const scan of running) await scan.abort();
     await staging.dispose();
   }
 }

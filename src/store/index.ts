@@ -19,6 +19,8 @@ export {
 } from './oci.ts';
 export { importImage, verifyDiffIds, detectImageFormat, parseImageFormat, IMAGE_FORMATS, type ImageFormat, type ImportOptions, type ImportResult } from './import/index.ts';
 export { exportImage, type ExportOptions } from './export.ts';
+export { startLayerScan, type LayerScan, type LayerScanResult } from './layer-scan.ts';
+export type { DiffIdOutcome } from './import/diff-ids.ts';
 export { OPAQUE, WHITEOUT, isWhiteoutName } from './whiteout.ts';
 export { unpackLayers, applyLayer, resolveDirInRoot, type ApplyOptions, type ExtractMode } from './extract.ts';
 export { readImageTree, readTreeFiles, treePath, type ImageTree, type TreeEntry, type Resolution, type FileContent, type LayerSource } from './tree.ts';
