@@ -4,7 +4,9 @@
 # only: 512-byte blocks, lock-step) and by atftp at blksize 1468 with windowsize 1, 8 and 64.
 # tftpd-hpa 5.2 (Debian 12) has no windowsize: it answers every atftp run lock-step.
 #
-#   bench/tftp.sh                 the throughput table and the ratios
+#   bench/tftp.sh                 the throughput table and the ratios; each cell is the median
+#                                 of --reps fetches (default 3), the servers taking turns, so a
+#                                 burst of load on a shared machine does not decide a ratio
 #   bench/tftp.sh --clients 1000  load: N atftp clients at once fetch the kernel from Kiln
 #                                 (blksize 1468, windowsize 8); failures, checksums, total
 #                                 time, Kiln's peak RSS and longest event-loop delay
@@ -15,7 +17,14 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 node=$(command -v node)
 clients=0
-[ "${1:-}" = --clients ] && clients=${2:?--clients N}
+reps=3
+while (($#)); do
+  case $1 in
+    --clients) clients=${2:?--clients N}; shift 2 ;;
+    --reps) reps=${2:?--reps N}; shift 2 ;;
+    *) echo "usage: bench/tftp.sh [--reps N] [--clients N]" >&2; exit 2 ;;
+  esac
+done
 
 work=$(mktemp -d /tmp/kiln-bench-tftp-XXXXXX)
 pids=()
@@ -106,13 +115,20 @@ for file in kernel big; do
   for variant in 'tftp-hpa 1' 'atftp 1' 'atftp 8' 'atftp 64'; do
     read -r client window <<<"$variant"
     label="$client"; [ "$client" = atftp ] && label="atftp bs1468 ws$window"; [ "$client" = tftp-hpa ] && label="tftp-hpa bs512 ws1"
+    declare -A runs=()
+    for ((i = 0; i < reps; i++)); do
+      for server in kiln hpa atftpd; do
+        port_var="${server}_port"
+        runs[$server]+=" $(fetch "${!port_var}" "$file" "$client" "$window")"
+      done
+    done
     for server in kiln hpa atftpd; do
-      port_var="${server}_port"
-      rate[$server,$file,$client,$window]=$(fetch "${!port_var}" "$file" "$client" "$window")
+      rate[$server,$file,$client,$window]=$(printf '%s\n' ${runs[$server]} | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
     done
     printf '%-9s %-6s %-22s %10s %10s %10s\n' MB/s "$file" "$label" "${rate[kiln,$file,$client,$window]}" "${rate[hpa,$file,$client,$window]}" "${rate[atftpd,$file,$client,$window]}"
   done
 done
+echo "(MB/s: median of $reps fetches each, the three servers taking turns)"
 echo
 for file in kernel big; do
   awk -v f="$file" -v k1="${rate[kiln,$file,atftp,1]}" -v h1="${rate[hpa,$file,atftp,1]}" -v kt="${rate[kiln,$file,tftp-hpa,1]}" -v ht="${rate[hpa,$file,tftp-hpa,1]}" \

@@ -66,7 +66,9 @@ export function startTransfer(ctx: TransferContext): Transfer {
   let oack: Buffer | undefined;
   // Blocks lastAcked+1 .. filledUpTo, read ahead and kept until acknowledged, each as a whole
   // DATA packet in a ring of preallocated slots (block n in slot (n-1) mod slots): a block is
-  // copied once, from the stream's chunks into its slot, and sent and resent from there.
+  // copied once, from the stream's chunks into its slot, and sent and resent from there. The
+  // ring has one slot more than the window, so the block after the window is ready before the
+  // ACK that opens room for it: an ACK turns into a send with no copy in between.
   let slotCount = 0;
   let slotSize = 0;
   let packets: Buffer[] = []; // what each slot sends: its full-block view, or the short final block
@@ -102,15 +104,20 @@ export function startTransfer(ctx: TransferContext): Transfer {
     socket.send(encodeError(code, message), () => finish(result));
   }
 
+  /** The retransmission timeout for the current retry count (doubled each retry, at most 8×). */
+  function backoffMs(): number {
+    return Math.min(baseTimeout * 2 ** retries, baseTimeout * 8);
+  }
+
+  /** (Re)starts the retransmission timer; on the per-packet path a refresh of the same timer. */
   function armTimer(): void {
-    const ms = Math.min(baseTimeout * 2 ** retries, baseTimeout * 8);
-    if (timer !== undefined && ms === timerMs) {
+    if (timer !== undefined && timerMs === baseTimeout && retries === 0) {
       timer.refresh(); // cheaper than a new timer for every packet
       return;
     }
     clearTimeout(timer);
-    timerMs = ms;
-    timer = setTimeout(onTimeout, ms);
+    timerMs = backoffMs();
+    timer = setTimeout(onTimeout, timerMs);
   }
 
   function onTimeout(): void {
@@ -139,8 +146,12 @@ export function startTransfer(ctx: TransferContext): Transfer {
     if (queued < readAhead && stream!.isPaused()) stream!.resume();
   }
 
-  /** Reads the next block into its slot; false when the stream has none buffered yet. */
-  function fillBlock(): boolean {
+  /**
+   * Reads the next block into its slot; false when the stream has none buffered yet.
+   * `sendsQueued`: the socket still holds unsent packets (a full kernel buffer), which keep
+   * their memory alive: a slot is then given fresh memory, not new bytes under a queued packet.
+   */
+  function fillBlock(sendsQueued: boolean): boolean {
     if (finalBlock !== undefined) return false;
     let n = blksize;
     if (queued < blksize) {
@@ -151,9 +162,7 @@ export function startTransfer(ctx: TransferContext): Transfer {
     }
     const number = filledUpTo + 1;
     const slot = (number - 1) % slotCount;
-    // A send of this slot's previous block may still wait in the socket's queue (a full
-    // kernel buffer; it keeps its memory alive): give the slot fresh memory, not new bytes under it.
-    if (socket.getSendQueueCount() > 0) fullViews[slot] = Buffer.allocUnsafe(slotSize);
+    if (sendsQueued) fullViews[slot] = Buffer.allocUnsafe(slotSize);
     const packet = fullViews[slot]!;
     packet.writeUInt16BE(Opcode.DATA, 0);
     packet.writeUInt16BE(number & 0xffff, 2);
@@ -170,10 +179,13 @@ export function startTransfer(ctx: TransferContext): Transfer {
    */
   function pump(): void {
     if (finished || state !== 'data') return;
+    // Asked once per burst, not per block: a packet queued during this burst belongs to the
+    // window in flight, whose slots this burst does not refill.
+    const sendsQueued = socket.getSendQueueCount() > 0;
     let sent = 0;
     const limit = lastAcked + windowsize;
     while (sentUpTo < limit) {
-      if (sentUpTo === filledUpTo && !fillBlock()) break;
+      if (sentUpTo === filledUpTo && !fillBlock(sendsQueued)) break;
       const number = sentUpTo + 1;
       socket.send(packets[(number - 1) % slotCount]!);
       sentUpTo = number;
@@ -192,6 +204,8 @@ export function startTransfer(ctx: TransferContext): Transfer {
       if (bytes > entry.bytes) entry.bytes = bytes;
       armTimer();
     }
+    // Off the path from ACK to send: ready the block after the window in the spare slot.
+    if (filledUpTo < lastAcked + slotCount) fillBlock(sendsQueued);
   }
 
   function nextBurst(): void {
@@ -236,8 +250,9 @@ export function startTransfer(ctx: TransferContext): Transfer {
     }
   }
 
-  socket.on('message', (msg, rinfo) => {
-    if (finished || rinfo.port !== client.port || rinfo.address !== client.address) return;
+  socket.on('message', (msg) => {
+    // The socket is connected to the client: the kernel drops datagrams from anyone else.
+    if (finished || !connected) return;
     // The hot path: an ACK, read in place.
     if (msg.length >= 4 && msg[0] === 0 && msg[1] === Opcode.ACK) return onAck((msg[2]! << 8) | msg[3]!);
     const packet = decodePacket(msg);
@@ -255,8 +270,8 @@ export function startTransfer(ctx: TransferContext): Transfer {
     blksize = session.blksize;
     windowsize = session.windowsize;
     if (session.timeoutMs !== undefined) baseTimeout = session.timeoutMs;
-    readAhead = Math.max(65536, windowsize * blksize);
-    slotCount = Math.min(windowsize, Math.floor(file.size / blksize) + 1);
+    readAhead = Math.max(65536, (windowsize + 1) * blksize);
+    slotCount = Math.min(windowsize + 1, Math.floor(file.size / blksize) + 1);
     slotSize = 4 + blksize;
     const ring = Buffer.allocUnsafe(slotCount * slotSize);
     for (let i = 0; i < slotCount; i++) fullViews.push(ring.subarray(i * slotSize, (i + 1) * slotSize));
