@@ -1,9 +1,13 @@
 import { networkInterfaces } from 'node:os';
-import { KilnError, ErrorCode } from '../core/index.ts';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { KilnError, ErrorCode, type Logger } from '../core/index.ts';
 import {
-  createArtifactSource, createHttpBootServer, createImageFiles, createStoreResolver, createTftpServer,
-  type BootLogger, type ServerIdentity,
+  clientIp, createArtifactSource, createGaneshaNfsBackend, createHttpBootServer, createIdentityKeys, createIdentityService, createImageFiles,
+  createKernelNfsBackend, createNfsService, createNfsTrees, createStoreResolver, createTftpServer,
+  type BootLogger, type NfsService, type ServerIdentity,
 } from '../boot/index.ts';
+import type { Store } from '../store/index.ts';
 import type { ServerConfig } from '../config/index.ts';
 import type { Core } from './core.ts';
 import type { Resolved } from './request.ts';
@@ -15,6 +19,8 @@ export interface ServingAddresses {
   http: number;
   /** Undefined when this build has no TFTP server. */
   tftp: number;
+  /** The NFS server the node roots are exported with, or off. */
+  nfs?: 'kernel' | 'ganesha' | 'off';
 }
 
 /** Options of `serve`: where request lines go, and who hears that the servers listen. */
@@ -57,7 +63,15 @@ export async function serve(core: Core, req: Resolved, options: ServeOptions): P
   const images = createImageFiles(store, store.dirs.cacheDir('boot'));
   const artifacts = createArtifactSource(store, `${store.dirs.cacheDir('boot')}/artifacts`, req.logger, core.config.server.rootfs_compression);
   const resolver = createStoreResolver({ store, nodes, images, artifacts, server: identity });
-  const http = createHttpBootServer({ address, port: core.config.server.http_port, resolver, log });
+  const identityService = createIdentityService({
+    store, images, server: identity, dns: core.config.server.dns,
+    keys: createIdentityKeys({ server: store.dirs.cacheDir('server-state'), node: (mac) => join(store.dirs.cacheDir('node-state'), mac, 'identity') }),
+  });
+  const http = createHttpBootServer({
+    address, port: core.config.server.http_port, resolver, log,
+    identity: (client) => identityService.script(store.nodes.findByIp(clientIp(client)), client),
+  });
+  const nfs = nfsService(core.config.server, address, store, req.logger);
   const tftp = createTftpServer({ address, port: core.config.server.tftp_port, resolver, log });
   const stopped = new Promise<void>((resolve) => {
     if (req.signal?.aborted) resolve();
@@ -67,10 +81,57 @@ export async function serve(core: Core, req: Resolved, options: ServeOptions): P
     const httpPort = await http.start();
     identity.httpUrl = `http://${identity.ip}${httpPort.port === 80 ? '' : `:${httpPort.port}`}`;
     const tftpPort = await tftp.start();
-    options.onReady?.({ address, serverIp: identity.ip, http: httpPort.port, tftp: tftpPort.port });
+    // The first pass (unpacking the images in use) runs before the servers are announced: a node that mounts finds its tree.
+    if (nfs) await nfs.refresh();
+    nfs?.start();
+    options.onReady?.({ address, serverIp: identity.ip, http: httpPort.port, tftp: tftpPort.port, nfs: nfs ? nfsKind(core.config.server) : 'off' });
     await stopped;
   } finally {
-    await Promise.all([http.stop(), tftp.stop()]);
+    await Promise.all([http.stop(), tftp.stop(), nfs?.stop()]);
     images.close();
   }
+}
+
+function hasExecutable(name: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'EACCES') return false;
+      throw err;
+    }
+  });
+}
+
+/** server.nfs, its default resolved: the kernel server when exportfs is installed, else none. */
+function nfsKind(config: ServerConfig): 'kernel' | 'ganesha' | 'off' {
+  return config.nfs ?? (hasExecutable('exportfs') && config.subnet !== undefined ? 'kernel' : 'off');
+}
+
+/**
+ * The NFS side of `kiln serve` (server.nfs): images in use unpacked once into the boot cache,
+ * persist directories in the nodes' state, the exports kept in step with the catalog.
+ */
+function nfsService(config: ServerConfig, address: string, store: Store, logger: Logger): NfsService | undefined {
+  const kind = nfsKind(config);
+  if (kind === 'off') return undefined;
+  let backend;
+  if (kind === 'kernel') {
+    if (!config.subnet) throw new KilnError(ErrorCode.CONFIG, 'server.nfs: kernel needs server.subnet (the clients allowed to mount)', { hint: 'set server.subnet, e.g. 192.168.152.0/22, or server.nfs: off' });
+    backend = createKernelNfsBackend({ clients: config.subnet });
+  } else {
+    backend = createGaneshaNfsBackend({
+      configPath: config.nfs_ganesha_config ?? join(store.dirs.cacheDir('server-state'), 'ganesha.conf'),
+      pidFile: config.nfs_ganesha_pid ?? '/run/ganesha/ganesha.pid',
+      listen: { address, nfsPort: config.nfs_port ?? 2049, mountPort: config.nfs_mount_port ?? 20048 },
+    });
+  }
+  return createNfsService({
+    backend, logger,
+    trees: createNfsTrees(store, { dir: join(store.dirs.cacheDir('boot'), 'trees'), logger }),
+    nodes: () => store.nodes.list(),
+    findImage: (ref) => store.findImage(ref),
+    persistDir: (mac) => join(store.dirs.cacheDir('node-state'), mac, 'persist'),
+  });
 }

@@ -18,6 +18,8 @@ export interface HttpBootOptions {
   idleTimeoutMs?: number;
   /** Most connections open at once; beyond, new ones are refused (default 4096). */
   maxConnections?: number;
+  /** The requesting node's identity script (`/kiln/identity.sh`), by client address; absent: 404. */
+  identity?: (client: string) => Promise<BootFile | BootMiss>;
 }
 
 /** A running HTTP boot server. */
@@ -59,6 +61,8 @@ export function createHttpBootServer(options: HttpBootOptions): HttpBootServer {
       const [user, name, tag, file] = parts as [string, string, string, string];
       return resolver.artifact(parseImageRef(`${user}/${name}:${tag}`, user, { allowReserved: true }), file);
     } },
+    // The asking node's identity (host keys, machine-id, hostname...), as a script its init runs: known nodes only.
+    { pattern: /^\/kiln\/identity\.sh$/u, lookup: (client) => options.identity?.(client) ?? Promise.resolve({ reason: 'not-found', detail: 'no identity service' }) },
   ];
 
   // Bounded concurrency: at most maxStreams bodies are sent at once; the others queue.

@@ -11,3 +11,7 @@ export { pruneBootCache } from './prune.ts';
 export { createTftpServer, TFTP_DEFAULTS, type TftpServer, type TftpServerConfig, type TftpServerOptions } from './tftp.ts';
 export { WALT_NODES_DIR, nodeExportPaths, treeFsid, renderGaneshaConfig, renderKernelExports, sameExports, type NfsNodeExport, type GaneshaListen } from './nfs-exports.ts';
 export { createKernelNfsBackend, createGaneshaNfsBackend, type NfsBackend, type KernelNfsOptions, type GaneshaNfsOptions } from './nfs.ts';
+export { createNfsTrees, WALT_INIT, type NfsTrees, type NfsTreesOptions } from './nfs-trees.ts';
+export { createNfsService, type NfsService, type NfsServiceOptions } from './nfs-service.ts';
+export { renderIdentityScript, mergeAuthorizedKeys, renderHosts, renderResolvConf, hostNameServers, shQuote, type IdentityFile } from './identity-script.ts';
+export { createIdentityKeys, createIdentityService, type IdentityKeys, type IdentityService, type IdentityServiceOptions, type SshKeyPair } from './identity.ts';
