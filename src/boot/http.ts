@@ -171,6 +171,9 @@ export function createHttpBootServer(options: HttpBootOptions): HttpBootServer {
     });
   });
   server.keepAliveTimeout = 5000;
+  // busybox nc (walt-init's HTTP client) half-closes the connection once it has sent the request:
+  // answer it anyway (by default Node's HTTP layer drops a request whose client half-closed).
+  (server as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   // A node that stops reading must not hold a body slot forever: one slow client never delays the others for long.
   server.timeout = options.idleTimeoutMs ?? 60_000;
   server.maxConnections = options.maxConnections ?? 4096;

@@ -62,15 +62,17 @@ if [ -n "$http" ]; then
   host=${http%:*}
   port=${http##*:}
   [ "$port" != "$http" ] || port=80
-  printf 'GET /kiln/identity.sh HTTP/1.0\r\nHost: %s\r\n\r\n' "$host" | timeout 15 nc "$host" "$port" > $ram/identity.http 2>/dev/null
-  case "$(sed -n 1p $ram/identity.http 2>/dev/null)" in
+  printf 'GET /kiln/identity.sh HTTP/1.0\r\nHost: %s\r\n\r\n' "$host" | timeout 15 nc "$host" "$port" > $ram/identity.http 2> $ram/identity.err
+  # (No /dev/null: /dev may still be empty this early.)
+  status=$(sed -n 1p $ram/identity.http)
+  case "$status" in
     "HTTP/"*" 200 "*)
       # The headers end at the first line that is empty but for its CR.
       sed '1,/^.\{0,1\}$/d' $ram/identity.http > $ram/identity.sh
       sh $ram/identity.sh $ram/root || echo "walt-init: the identity script of $http failed" >&2 ;;
-    *) echo "walt-init: no identity from http://$host:$port/kiln/identity.sh: the image's own files are kept" >&2 ;;
+    *) echo "walt-init: no identity from http://$host:$port/kiln/identity.sh (${status:-no answer}$(sed -n 1p $ram/identity.err)): the image's own files are kept" >&2 ;;
   esac
-  rm -f $ram/identity.http
+  rm -f $ram/identity.http $ram/identity.err
 fi
 
 # The overlay becomes the root (the old NFS root stays below it, as the lower layer), then the image's init runs.
