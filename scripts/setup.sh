@@ -21,6 +21,8 @@ tools=(
   qemu-system-x86_64:qemu-system-x86
   # NFS root filesystems: nfs-ganesha (userspace server, VFS FSAL) with rpcbind, libnfs's userspace clients, the node-init test
   ganesha.nfsd:nfs-ganesha rpcbind:rpcbind nfs-ls:libnfs-utils nsenter:util-linux ssh-keygen:openssh-client
+  # kiln node run/cp: the tests' node is a real sshd
+  /usr/sbin/sshd:openssh-server
 )
 need=()
 for pair in "${tools[@]}"; do

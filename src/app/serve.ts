@@ -3,11 +3,12 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { KilnError, ErrorCode, type Logger } from '../core/index.ts';
 import {
-  clientIp, createArtifactSource, createGaneshaNfsBackend, createHttpBootServer, createIdentityKeys, createIdentityService, createImageFiles,
+  clientIp, createArtifactSource, createGaneshaNfsBackend, createHttpBootServer, createIdentityService, createImageFiles,
   createKernelNfsBackend, createNfsService, createNfsTrees, createStoreResolver, createTftpServer,
   type BootLogger, type NfsService, type ServerIdentity,
 } from '../boot/index.ts';
 import type { Store } from '../store/index.ts';
+import { identityKeysFor } from './node-ssh.ts';
 import type { ServerConfig } from '../config/index.ts';
 import type { Core } from './core.ts';
 import type { Resolved } from './request.ts';
@@ -65,7 +66,7 @@ export async function serve(core: Core, req: Resolved, options: ServeOptions): P
   const resolver = createStoreResolver({ store, nodes, images, artifacts, server: identity });
   const identityService = createIdentityService({
     store, images, server: identity, dns: core.config.server.dns,
-    keys: createIdentityKeys({ server: store.dirs.cacheDir('server-state'), node: (mac) => join(store.dirs.cacheDir('node-state'), mac, 'identity') }),
+    keys: identityKeysFor(store),
   });
   const http = createHttpBootServer({
     address, port: core.config.server.http_port, resolver, log,
