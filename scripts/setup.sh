@@ -18,24 +18,18 @@ tools=(
   # rpm-family and Ansible builds (dnf, zypper, ansible-playbook run on the host), and the tests' RPM repository
   dnf:dnf zypper:zypper ansible-playbook:ansible rpmbuild:rpm createrepo_c:createrepo-c busybox:busybox-static
   # the VM boot test: a qemu PC whose NIC boots with iPXE (its ROMs are files: see below)
-<<<<<<< HEAD
-  qemu-system-x86_64:qemu-system-x86
+  qemu-system-x86_64:qemu-system-x86 ip:iproute2
   # NFS root filesystems: nfs-ganesha (userspace server, VFS FSAL) with rpcbind, libnfs's userspace clients, the node-init test
   ganesha.nfsd:nfs-ganesha rpcbind:rpcbind nfs-ls:libnfs-utils nsenter:util-linux ssh-keygen:openssh-client
-=======
-  qemu-system-x86_64:qemu-system-x86 ip:iproute2
->>>>>>> h-dhcp
+  # kiln node run/cp: the tests' node is a real sshd
+  /usr/sbin/sshd:openssh-server
 )
 need=()
 for pair in "${tools[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # file:package — what is not a command.
-<<<<<<< HEAD
-files=(/usr/lib/ipxe/qemu/efi-e1000.rom:ipxe-qemu /usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so:nfs-ganesha-vfs)
-=======
-files=(/usr/lib/ipxe/qemu/efi-e1000.rom:ipxe-qemu /usr/lib/ipxe/undionly.kpxe:ipxe)
->>>>>>> h-dhcp
+files=(/usr/lib/ipxe/qemu/efi-e1000.rom:ipxe-qemu /usr/lib/ipxe/undionly.kpxe:ipxe /usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so:nfs-ganesha-vfs)
 for pair in "${files[@]}"; do
   [ -e "${pair%%:*}" ] || need+=("${pair#*:}")
 done

@@ -4,6 +4,7 @@ export type { Request, Clock } from './request.ts';
 export { NOTHING_IN_USE, type ImageUsage } from './usage.ts';
 export type { ImageView } from './view.ts';
 export { parseNodeSettings, type NodeView } from './nodes.ts';
+export type { NodeSshAction } from './node-ssh.ts';
 export { DEFAULT_IMAGE_USER, defaultImageRef } from './default-image.ts';
 export type { ImportRequest, ExportRequest, ExportOutcome } from './images.ts';
 export type { BuildRequest, BuildOutcome, DockerfileRequest, DockerfileBuildOutcome } from './build.ts';

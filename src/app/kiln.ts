@@ -14,6 +14,7 @@ import type { ImageUsage } from './usage.ts';
 import type { ImageView } from './view.ts';
 import { serve, type ServeOptions } from './serve.ts';
 import { bootNodes, configNode, forgetNodes, listNodes, registerNode, renameNode, type NodeView } from './nodes.ts';
+import { sshToNode, type NodeSshAction } from './node-ssh.ts';
 import { defaultImage } from './default-image.ts';
 import type { ImageRecord } from '../store/index.ts';
 
@@ -73,6 +74,8 @@ export interface Kiln {
   renameNode(req: Request, node: string, newName: string, options?: { force?: boolean }): Promise<NodeView>;
   forgetNodes(req: Request, nodeSets: readonly string[], options?: { force?: boolean }): Promise<NodeView[]>;
   configNode(req: Request, nodeSet: string, settings: Readonly<Record<string, unknown>>, options?: { force?: boolean }): Promise<NodeView[]>;
+  /** ssh/scp to a node as root with the server's key, its host key pinned; returns ssh's exit status. */
+  sshNode(req: Request, node: string, action: NodeSshAction, options?: { force?: boolean }): Promise<number>;
   /** A model's default image (`waltplatform/<model>-default:latest`), cloned into the store on first need: the serving side calls it on first sight of a node. */
   defaultImage(req: Request, model: string): Promise<ImageRecord>;
   /** Garbage collection of the store and every cache, in one call. */
@@ -142,6 +145,7 @@ export function createKiln(options: KilnOptions): Kiln {
     renameNode: (req, node, name, o = {}) => renameNode(core, r(req), node, name, o),
     forgetNodes: (req, sets, o = {}) => forgetNodes(core, r(req), sets, o),
     configNode: (req, set, settings, o = {}) => configNode(core, r(req), set, settings, o),
+    sshNode: (req, node, action, o = {}) => sshToNode(core, r(req), node, action, o),
     defaultImage: (req, model) => timed(req, 'default image', () => defaultImage(core, anyone(req), model)),
     gc: (req) => timed(req, 'gc', () => collectGarbage(core)),
     verify: (req) => timed(req, 'verify', () => verifyStore(core)),

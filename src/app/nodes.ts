@@ -68,7 +68,7 @@ export function resolveNodeSet(core: Core, set: string): NodeRecord[] {
  * The ownership rule for nodes, in WalT's spirit: you may change your own nodes and free ones;
  * taking another user's node needs `force` (WalT asks for a confirmation).
  */
-function claim(req: Resolved, nodes: readonly NodeRecord[], force: boolean, verb: string): void {
+export function claim(req: Resolved, nodes: readonly NodeRecord[], force: boolean, verb: string): void {
   const theirs = nodes.filter((n) => n.owner !== '' && n.owner !== req.user);
   if (theirs.length === 0 || force) return;
   const who = theirs.map((n) => `${n.name} (${n.owner})`).join(', ');

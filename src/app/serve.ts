@@ -1,10 +1,15 @@
 import { networkInterfaces } from 'node:os';
-import { KilnError, ErrorCode } from '../core/index.ts';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { KilnError, ErrorCode, type Logger } from '../core/index.ts';
 import {
-  createArtifactSource, createDhcpServer, createHttpBootServer, createImageFiles, createStoreResolver, createTftpServer,
-  type BootLogger, type DhcpRequestLog, type DhcpServer, type ServerIdentity,
+  clientIp, createArtifactSource, createDhcpServer, createGaneshaNfsBackend, createHttpBootServer, createIdentityService, createImageFiles,
+  createKernelNfsBackend, createNfsService, createNfsTrees, createStoreResolver, createTftpServer,
+  type BootLogger, type DhcpRequestLog, type DhcpServer, type NfsService, type ServerIdentity,
 } from '../boot/index.ts';
 import { createDiscovery } from './discovery.ts';
+import type { Store } from '../store/index.ts';
+import { identityKeysFor } from './node-ssh.ts';
 import type { ServerConfig } from '../config/index.ts';
 import type { Core } from './core.ts';
 import type { Resolved } from './request.ts';
@@ -19,6 +24,8 @@ export interface ServingAddresses {
   /** DHCP's port (and PXE's proxy port in proxy mode) when `server.dhcp` is on. */
   dhcp?: number;
   pxe?: number;
+  /** The NFS server the node roots are exported with, or off. */
+  nfs?: 'kernel' | 'ganesha' | 'off';
 }
 
 /** Options of `serve`: where request lines go, and who hears that the servers listen. */
@@ -63,7 +70,15 @@ export async function serve(core: Core, req: Resolved, options: ServeOptions): P
   const images = createImageFiles(store, store.dirs.cacheDir('boot'));
   const artifacts = createArtifactSource(store, `${store.dirs.cacheDir('boot')}/artifacts`, req.logger, core.config.server.rootfs_compression);
   const resolver = createStoreResolver({ store, nodes, images, artifacts, server: identity });
-  const http = createHttpBootServer({ address, port: core.config.server.http_port, resolver, log });
+  const identityService = createIdentityService({
+    store, images, server: identity, dns: core.config.server.dns,
+    keys: identityKeysFor(store),
+  });
+  const http = createHttpBootServer({
+    address, port: core.config.server.http_port, resolver, log,
+    identity: (client) => identityService.script(store.nodes.findByIp(clientIp(client)), client),
+  });
+  const nfs = nfsService(core.config.server, address, store, req.logger);
   const tftp = createTftpServer({ address, port: core.config.server.tftp_port, resolver, log });
   let dhcp: DhcpServer | undefined;
   const stopped = new Promise<void>((resolve) => {
@@ -76,13 +91,17 @@ export async function serve(core: Core, req: Resolved, options: ServeOptions): P
     const tftpPort = await tftp.start();
     dhcp = createServeDhcp(core, req, identity, options);
     const dhcpPorts = dhcp ? await dhcp.start() : undefined;
+    // The first pass (unpacking the images in use) runs before the servers are announced: a node that mounts finds its tree.
+    if (nfs) await nfs.refresh();
+    nfs?.start();
     options.onReady?.({
       address, serverIp: identity.ip, http: httpPort.port, tftp: tftpPort.port,
       ...(dhcpPorts ? { dhcp: dhcpPorts.port, ...(dhcpPorts.pxePort !== undefined ? { pxe: dhcpPorts.pxePort } : {}) } : {}),
+      nfs: nfs ? nfsKind(core.config.server) : 'off',
     });
     await stopped;
   } finally {
-    await Promise.all([http.stop(), tftp.stop(), dhcp?.stop()]);
+    await Promise.all([http.stop(), tftp.stop(), dhcp?.stop(), nfs?.stop()]);
     images.close();
   }
 }
@@ -113,5 +132,49 @@ function createServeDhcp(core: Core, req: Resolved, identity: ServerIdentity, op
     nodes: { byMac: (mac) => table.findByMac(mac), macByIp: (ip) => table.findByIp(ip)?.mac },
     log: options.dhcpLog ?? (() => undefined),
     onClient: (client, ip) => discovery.seen(client, ip),
+  });
+}
+
+function hasExecutable(name: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'EACCES') return false;
+      throw err;
+    }
+  });
+}
+
+/** server.nfs, its default resolved: the kernel server when exportfs is installed, else none. */
+function nfsKind(config: ServerConfig): 'kernel' | 'ganesha' | 'off' {
+  return config.nfs ?? (hasExecutable('exportfs') && config.subnet !== undefined ? 'kernel' : 'off');
+}
+
+/**
+ * The NFS side of `kiln serve` (server.nfs): images in use unpacked once into the boot cache,
+ * persist directories in the nodes' state, the exports kept in step with the catalog.
+ */
+function nfsService(config: ServerConfig, address: string, store: Store, logger: Logger): NfsService | undefined {
+  const kind = nfsKind(config);
+  if (kind === 'off') return undefined;
+  let backend;
+  if (kind === 'kernel') {
+    if (!config.subnet) throw new KilnError(ErrorCode.CONFIG, 'server.nfs: kernel needs server.subnet (the clients allowed to mount)', { hint: 'set server.subnet, e.g. 192.168.152.0/22, or server.nfs: off' });
+    backend = createKernelNfsBackend({ clients: config.subnet });
+  } else {
+    backend = createGaneshaNfsBackend({
+      configPath: config.nfs_ganesha_config ?? join(store.dirs.cacheDir('server-state'), 'ganesha.conf'),
+      pidFile: config.nfs_ganesha_pid ?? '/run/ganesha/ganesha.pid',
+      listen: { address, nfsPort: config.nfs_port ?? 2049, mountPort: config.nfs_mount_port ?? 20048 },
+    });
+  }
+  return createNfsService({
+    backend, logger,
+    trees: createNfsTrees(store, { dir: join(store.dirs.cacheDir('boot'), 'trees'), logger }),
+    nodes: () => store.nodes.list(),
+    findImage: (ref) => store.findImage(ref),
+    persistDir: (mac) => join(store.dirs.cacheDir('node-state'), mac, 'persist'),
   });
 }

@@ -18,6 +18,8 @@ export interface HttpBootOptions {
   idleTimeoutMs?: number;
   /** Most connections open at once; beyond, new ones are refused (default 4096). */
   maxConnections?: number;
+  /** The requesting node's identity script (`/kiln/identity.sh`), by client address; absent: 404. */
+  identity?: (client: string) => Promise<BootFile | BootMiss>;
 }
 
 /** A running HTTP boot server. */
@@ -59,6 +61,8 @@ export function createHttpBootServer(options: HttpBootOptions): HttpBootServer {
       const [user, name, tag, file] = parts as [string, string, string, string];
       return resolver.artifact(parseImageRef(`${user}/${name}:${tag}`, user, { allowReserved: true }), file);
     } },
+    // The asking node's identity (host keys, machine-id, hostname...), as a script its init runs: known nodes only.
+    { pattern: /^\/kiln\/identity\.sh$/u, lookup: (client) => options.identity?.(client) ?? Promise.resolve({ reason: 'not-found', detail: 'no identity service' }) },
   ];
 
   // Bounded concurrency: at most maxStreams bodies are sent at once; the others queue.
@@ -167,6 +171,9 @@ export function createHttpBootServer(options: HttpBootOptions): HttpBootServer {
     });
   });
   server.keepAliveTimeout = 5000;
+  // busybox nc (walt-init's HTTP client) half-closes the connection once it has sent the request:
+  // answer it anyway (by default Node's HTTP layer drops a request whose client half-closed).
+  (server as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   // A node that stops reading must not hold a body slot forever: one slow client never delays the others for long.
   server.timeout = options.idleTimeoutMs ?? 60_000;
   server.maxConnections = options.maxConnections ?? 4096;

@@ -14,3 +14,7 @@ export { createKernelNfsBackend, createGaneshaNfsBackend, type NfsBackend, type 
 export { createDhcpServer, type DhcpServer, type DhcpServerConfig, type DhcpRequestLog, type DhcpLeaseStore, type DhcpNodes } from './dhcp.ts';
 export { type DhcpSettings, type Lease } from './dhcp-decide.ts';
 export { type DhcpClientInfo } from './dhcp-client.ts';
+export { createNfsTrees, WALT_INIT, type NfsTrees, type NfsTreesOptions } from './nfs-trees.ts';
+export { createNfsService, type NfsService, type NfsServiceOptions } from './nfs-service.ts';
+export { renderIdentityScript, mergeAuthorizedKeys, renderHosts, renderResolvConf, hostNameServers, shQuote, type IdentityFile } from './identity-script.ts';
+export { createIdentityKeys, createIdentityService, type IdentityKeys, type IdentityService, type IdentityServiceOptions, type SshKeyPair } from './identity.ts';

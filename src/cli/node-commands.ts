@@ -1,5 +1,5 @@
 import { KilnError, ErrorCode } from '../core/index.ts';
-import { parseNodeSettings, type NodeView } from '../app/index.ts';
+import { parseNodeSettings, type NodeSshAction, type NodeView } from '../app/index.ts';
 import type { Command } from './command.ts';
 import { formatDate, renderTable } from './format.ts';
 
@@ -102,5 +102,53 @@ const config: Command = {
   },
 };
 
+/** Runs an SSH action; a non-zero status of ssh (or of the command on the node) is a failure of kiln. */
+async function ssh(ctx: Parameters<Command['run']>[0], node: string, action: NodeSshAction, force: boolean): Promise<void> {
+  const status = await ctx.kiln.sshNode(ctx.request(), node, action, { force });
+  if (status !== 0) throw new KilnError(ErrorCode.TOOL_FAILED, `${action.kind === 'cp' ? 'scp' : 'ssh'} to ${node} exited with status ${status}`, { hint: status === 255 ? 'is the node up, and did it boot with Kiln\'s identity (its host key)?' : 'see the output above' });
+}
+
+const run: Command = {
+  path: ['node', 'run'],
+  usage: 'kiln node run <node> [--force] -- <command>...',
+  summary: 'run a command on a node as root over SSH (the server\'s key; the node\'s host key as Kiln generated it, never trusted on first use)',
+  options: { force: { type: 'boolean' } },
+  positionals: [2, Infinity],
+  run: async (ctx, [node, ...command], values) => ssh(ctx, node as string, { kind: 'run', command }, values.force === true),
+};
+
+const shell: Command = {
+  path: ['node', 'shell'],
+  usage: 'kiln node shell <node> [--force]',
+  summary: 'an interactive root shell on a node over SSH',
+  options: { force: { type: 'boolean' } },
+  positionals: [1, 1],
+  run: async (ctx, [node], values) => ssh(ctx, node as string, { kind: 'shell' }, values.force === true),
+};
+
+const reboot: Command = {
+  path: ['node', 'reboot'],
+  usage: 'kiln node reboot <node> [--force]',
+  summary: 'reboot a node over SSH (its /bin/walt-reboot when the image has one, else reboot)',
+  options: { force: { type: 'boolean' } },
+  positionals: [1, 1],
+  run: async (ctx, [node], values) => ssh(ctx, node as string, { kind: 'reboot' }, values.force === true),
+};
+
+const cp: Command = {
+  path: ['node', 'cp'],
+  usage: 'kiln node cp <node>:<path> <local> | <local> <node>:<path> [--force]',
+  summary: 'copy files (recursively) from or to a node over SSH (scp)',
+  options: { force: { type: 'boolean' } },
+  positionals: [2, 2],
+  run: async (ctx, [from, to], values) => {
+    const remote = (spec: string): string | undefined => (/^[^/:]+:/u.test(spec) ? spec.slice(0, spec.indexOf(':')) : undefined);
+    const source = remote(from as string);
+    const dest = remote(to as string);
+    if ((source === undefined) === (dest === undefined)) throw new KilnError(ErrorCode.USAGE, 'kiln node cp copies between a node and this machine', { hint: 'kiln node cp <node>:<path> <local>, or kiln node cp <local> <node>:<path>' });
+    await ssh(ctx, (source ?? dest) as string, { kind: 'cp', from: from as string, to: to as string, remoteIsSource: source !== undefined }, values.force === true);
+  },
+};
+
 /** The `kiln node` commands. */
-export const NODE_COMMANDS: readonly Command[] = [show, register, boot, rename, forget, config];
+export const NODE_COMMANDS: readonly Command[] = [show, register, boot, rename, forget, config, run, shell, reboot, cp];

@@ -25,16 +25,28 @@ export interface ServerConfig {
   dhcp_pxe_port?: number;
   /** The default gateway and DNS servers DHCP gives nodes (DNS: addresses separated by commas). */
   router?: string;
-  dns?: string[];
   /** SquashFS compression of the boot artifacts `kiln serve` exports on first request (default gzip). */
   rootfs_compression: 'gzip' | 'xz' | 'zstd' | 'lzo' | 'lz4';
+  /** NFS root filesystems: the kernel server (exportfs), nfs-ganesha, or none; default kernel when exportfs exists, else off. */
+  nfs?: 'kernel' | 'ganesha' | 'off';
+  /** The configuration file Kiln writes for ganesha.nfsd (-f) (server.nfs: ganesha). */
+  nfs_ganesha_config?: string;
+  /** ganesha.nfsd's pid file (-p): Kiln signals it to reload the exports. */
+  nfs_ganesha_pid?: string;
+  /** NFS and mountd ports of ganesha (default 2049 and 20048). */
+  nfs_port?: number;
+  nfs_mount_port?: number;
+  /** Name servers DHCP gives nodes and identity writes into their /etc/resolv.conf (comma-separated IPs); default: the server's own, loopback ones left out. */
+  dns?: string[];
 }
 
 /** Defaults of `server:`: TFTP on 69 and HTTP on 80, the ports a node's firmware assumes. */
 export const SERVER_DEFAULTS: ServerConfig = { tftp_port: 69, http_port: 80, rootfs_compression: 'gzip' };
 
-const FIELDS = ['address', 'interface', 'server_ip', 'tftp_port', 'http_port', 'subnet', 'rootfs_compression', 'dhcp', 'dhcp_pool', 'dhcp_lease_time', 'dhcp_port', 'dhcp_pxe_port', 'router', 'dns'] as const;
+const FIELDS = ['address', 'interface', 'server_ip', 'tftp_port', 'http_port', 'subnet', 'rootfs_compression', 'dhcp', 'dhcp_pool', 'dhcp_lease_time', 'dhcp_port', 'dhcp_pxe_port', 'router'] as const;
 const DHCP_MODES = ['off', 'authoritative', 'proxy'] as const;
+const NFS_FIELDS = ['nfs', 'nfs_ganesha_config', 'nfs_ganesha_pid', 'nfs_port', 'nfs_mount_port', 'dns'] as const;
+const NFS_KINDS = ['kernel', 'ganesha', 'off'] as const;
 const COMPRESSIONS = ['gzip', 'xz', 'zstd', 'lzo', 'lz4'] as const;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/u;
 
@@ -59,10 +71,14 @@ export function parseServerNode(node: Node | null, fail: NodeFail): ServerConfig
   const out: ServerConfig = { ...SERVER_DEFAULTS };
   for (const pair of node.items) {
     const key = isScalar(pair.key) ? String(pair.key.value) : '';
-    if (!(FIELDS as readonly string[]).includes(key)) fail(pair.key as Node, `unknown server setting "${key}"`, `server settings: ${FIELDS.join(', ')}`);
+    if (!(FIELDS as readonly string[]).includes(key) && !(NFS_FIELDS as readonly string[]).includes(key)) fail(pair.key as Node, `unknown server setting "${key}"`, `server settings: ${[...FIELDS, ...NFS_FIELDS].join(', ')}`);
     const value = pair.value as Node | null;
     if (!isScalar(value) || (typeof value.value !== 'string' && typeof value.value !== 'number')) fail(value ?? (pair.key as Node), `server setting "${key}" must be a string or number`, 'quote the value');
     const text = String(value.value).trim();
+    if ((NFS_FIELDS as readonly string[]).includes(key)) {
+      parseNfsField(key as (typeof NFS_FIELDS)[number], text, value, out, fail);
+      continue;
+    }
     switch (key as (typeof FIELDS)[number]) {
       case 'tftp_port':
       case 'http_port':
@@ -93,12 +109,6 @@ export function parseServerNode(node: Node | null, fail: NodeFail): ServerConfig
         if (!isIpv4(text)) fail(value, `router "${text}" is not an IPv4 address`, 'e.g. 192.168.152.254');
         out.router = text;
         break;
-      case 'dns': {
-        const list = text.split(',').map((p) => p.trim()).filter(Boolean);
-        if (list.length === 0 || !list.every(isIpv4)) fail(value, `dns "${text}" is not a list of IPv4 addresses`, 'addresses separated by commas, e.g. 192.168.152.1,9.9.9.9');
-        out.dns = list;
-        break;
-      }
       case 'address':
       case 'server_ip':
         if (!isIpv4(text) && !text.includes(':')) fail(value, `${key} "${text}" is not an IP address`, 'e.g. 192.168.152.1 (0.0.0.0 listens everywhere)');
@@ -129,4 +139,32 @@ export function parseServerNode(node: Node | null, fail: NodeFail): ServerConfig
     }
   }
   return out;
+}
+
+/** The NFS and node-identity settings of `server:` (nfs, nfs_ganesha_*, nfs_*port, dns). */
+function parseNfsField(key: (typeof NFS_FIELDS)[number], text: string, value: Node, out: ServerConfig, fail: NodeFail): void {
+  switch (key) {
+    case 'nfs':
+      if (!(NFS_KINDS as readonly string[]).includes(text)) fail(value, `nfs "${text}" is not one of ${NFS_KINDS.join(', ')}`, 'kernel (exportfs) in production, ganesha where the kernel has no NFS server, off to serve no NFS roots');
+      out.nfs = text as ServerConfig['nfs'];
+      break;
+    case 'nfs_ganesha_config':
+    case 'nfs_ganesha_pid':
+      if (!text.startsWith('/')) fail(value, `${key} "${text}" is not an absolute path`, 'e.g. /etc/ganesha/kiln.conf, /run/ganesha/ganesha.pid');
+      out[key] = text;
+      break;
+    case 'nfs_port':
+    case 'nfs_mount_port': {
+      const port = Number(text);
+      if (!Number.isInteger(port) || port <= 0 || port > 65535) fail(value, `${key} "${text}" is not a port number`, 'use 1 to 65535');
+      out[key] = port;
+      break;
+    }
+    case 'dns': {
+      const list = text.split(',').map((x) => x.trim()).filter(Boolean);
+      for (const ip of list) if (!isIpv4(ip) && !ip.includes(':')) fail(value, `dns "${ip}" is not an IP address`, 'comma-separated name server addresses, e.g. 192.168.152.1,9.9.9.9');
+      out.dns = list;
+      break;
+    }
+  }
 }

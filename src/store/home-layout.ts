@@ -21,6 +21,10 @@ const CACHE_DIRS = {
   'registry-blobs': ['tmp', 'registry-blobs'],
   /** Hints of which registry repository holds which blob (cross-repository mounts). */
   registry: ['registry'],
+  /** State of `kiln serve`'s nodes that is not a cache (never pruned): each node's /persist, SSH host keys and machine-id, by MAC. */
+  'node-state': ['state', 'nodes'],
+  /** State of `kiln serve` itself: the server's SSH key pair (generated once). */
+  'server-state': ['state', 'server'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** A kind of cache directory under KILN_HOME. */

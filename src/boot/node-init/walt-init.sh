@@ -2,7 +2,7 @@
 # Kiln's node-side init, served at /bin/walt-init (kernel option init=/bin/walt-init) as an
 # overlay file of the read-only NFS root. It puts a RAM overlay over that root, mounts the
 # node's /persist and hands over to the image's /sbin/init. Only commands WalT images must
-# provide are used (seed: awk cat chroot ls mkdir mount reboot sed sh sleep timeout umount ...).
+# provide are used (seed: awk cat chmod chroot ls mkdir mount nc reboot rm sed sh sleep timeout umount ...).
 set -u
 
 fail() {
@@ -51,6 +51,29 @@ case "${persist:-nfs}" in
       timeout 30 mount -t nfs -o vers=3,nolock "$server:$node_dir/persist" $ram/root/persist || echo "walt-init: /persist not mounted from $server:$node_dir/persist" >&2
     fi ;;
 esac
+
+# The node's identity, made by kiln serve for this node only (hostname, hosts, resolv.conf, machine-id,
+# SSH host keys, root's authorized_keys, the image's templates): a script fetched over HTTP with
+# busybox nc (kiln.http=<host>[:<port>], default the server on port 80), run against the overlay.
+# Without it the node boots with the image's own files.
+http=$(param kiln.http)
+[ -n "$http" ] || [ -z "$server" ] || http=$server:80
+if [ -n "$http" ]; then
+  host=${http%:*}
+  port=${http##*:}
+  [ "$port" != "$http" ] || port=80
+  printf 'GET /kiln/identity.sh HTTP/1.0\r\nHost: %s\r\n\r\n' "$host" | timeout 15 nc "$host" "$port" > $ram/identity.http 2> $ram/identity.err
+  # (No /dev/null: /dev may still be empty this early.)
+  status=$(sed -n 1p $ram/identity.http)
+  case "$status" in
+    "HTTP/"*" 200 "*)
+      # The headers end at the first line that is empty but for its CR.
+      sed '1,/^.\{0,1\}$/d' $ram/identity.http > $ram/identity.sh
+      sh $ram/identity.sh $ram/root || echo "walt-init: the identity script of $http failed" >&2 ;;
+    *) echo "walt-init: no identity from http://$host:$port/kiln/identity.sh (${status:-no answer}$(sed -n 1p $ram/identity.err)): the image's own files are kept" >&2 ;;
+  esac
+  rm -f $ram/identity.http $ram/identity.err
+fi
 
 # The overlay becomes the root (the old NFS root stays below it, as the lower layer), then the image's init runs.
 cd $ram/root || fail "cannot enter the new root"
