@@ -6,3 +6,7 @@ export { planBuild, formatPlan, canonicalJson, stepKey, baseKey, type BuildPlan,
 export { buildImages, type BuildOptions, type SpecOutcome } from './build.ts';
 export type { BuildResult, StepOutcome } from './execute.ts';
 export { pruneBuildCache } from './cache.ts';
+export { MAX_LAYERS, mountImage, readStoredImage, hasChanges, saveEdit, squashImage, type MountedImage, type StoredImage, type SaveOptions, type SaveResult } from './image-edit.ts';
+export { parseCopyLocation, tarEntry, entryOf, applyTarInRoot, imageDestination, hostDestination, extractOnHost, imageSource, type CopyLocation } from './image-cp.ts';
+export { planShell, runShell, type ShellPlan, type ShellOptions } from './image-shell.ts';
+export { checkForeignArch } from './foreign.ts';

@@ -1,0 +1,132 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { KilnError, ErrorCode, resolveInRoot } from '../core/index.ts';
+import { placeMounts, removeMountPoints } from './sandbox.ts';
+
+/** seed 001 §C.9: the advanced virtual environment's hooks, both executable or neither used. */
+export const SHELL_START = '/bin/walt-image-shell-start';
+export const SHELL_SHUTDOWN = '/bin/walt-image-shell-shutdown';
+/** seed 001 §C.8: shown at /proc/cpuinfo in the shell when the image has it. */
+export const IMAGE_CPUINFO = '/etc/cpuinfo';
+
+/** What the shell of an image root needs, found in the root (every path resolved inside it). */
+export interface ShellPlan {
+  /** bash, else sh. */
+  shell: string;
+  /** The host file bound read-only over /proc/cpuinfo. */
+  cpuinfo?: string;
+  /** Both hooks are present and executable. */
+  hooks: boolean;
+}
+
+async function isExecutableFile(root: string, path: string): Promise<boolean> {
+  const at = await resolveInRoot(root, path);
+  if (!at.exists) return false;
+  const info = await stat(at.host);
+  return info.isFile() && (info.mode & 0o111) !== 0;
+}
+
+/** Finds the shell, the cpuinfo file and the hooks of a mounted image. */
+export async function planShell(root: string): Promise<ShellPlan> {
+  const shell = (await isExecutableFile(root, '/bin/bash')) ? '/bin/bash' : '/bin/sh';
+  if (!(await isExecutableFile(root, shell))) {
+    throw new KilnError(ErrorCode.UNSUPPORTED, 'the image has no shell (/bin/bash or /bin/sh)', { hint: 'install bash or busybox in the image (kiln image cp can put a static busybox at /bin/sh)' });
+  }
+  const cpu = await resolveInRoot(root, IMAGE_CPUINFO);
+  const cpuinfo = cpu.exists && (await stat(cpu.host)).isFile() ? cpu.host : undefined;
+  const hooks = (await isExecutableFile(root, SHELL_START)) && (await isExecutableFile(root, SHELL_SHUTDOWN));
+  return { shell, ...(cpuinfo ? { cpuinfo } : {}), hooks };
+}
+
+/** Options of {@link runShell}. */
+export interface ShellOptions {
+  /** TERM of the user's terminal. */
+  term?: string | undefined;
+  /** Stops the shell and its container (SIGHUP of a dropped session, SIGTERM). */
+  signal?: AbortSignal;
+}
+
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Waits for a child to end; its exit status (128+n for a signal). */
+function ended(child: ChildProcess, tool: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.name === 'AbortError') return;
+      reject(err.code === 'ENOENT'
+        ? new KilnError(ErrorCode.TOOL_MISSING, `${tool} not found`, { hint: `install ${tool === 'bwrap' ? 'bubblewrap' : 'util-linux'}: apt-get install ${tool === 'bwrap' ? 'bubblewrap' : 'util-linux'}` })
+        : new KilnError(ErrorCode.TOOL_FAILED, `${tool} could not run: ${err.message}`, { cause: err }));
+    });
+    child.once('close', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : 1)));
+  });
+}
+
+/** Reads bubblewrap's --info-fd JSON: the pid of the container's first process, as the host sees it. */
+function childPid(info: Readable): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    info.setEncoding('utf8');
+    info.on('data', (d: string) => {
+      text += d;
+      const m = /"child-pid":\s*(\d+)/.exec(text);
+      if (m) resolve(Number(m[1]));
+    });
+    info.once('end', () => reject(new KilnError(ErrorCode.TOOL_FAILED, 'the image shell\'s container ended before it started', { hint: `check that ${SHELL_START} runs in the image` })));
+  });
+}
+
+/**
+ * Runs an interactive shell in a mounted image root, on the user's terminal: bubblewrap
+ * with the image as /, a fresh /proc (with the image's /etc/cpuinfo over /proc/cpuinfo),
+ * /dev and /tmp, new PID/IPC/UTS namespaces, nothing of the host's files but
+ * /etc/resolv.conf. With the hooks (seed 001 §C.9), the container runs
+ * walt-image-shell-start as its PID 1 in the background (its output hidden), the shell
+ * joins it (as `podman exec`), then walt-image-shell-shutdown runs and the container is
+ * waited for. A foreign image runs through the kernel's binfmt_misc qemu-user entry.
+ * Returns the shell's exit status.
+ */
+export async function runShell(root: string, plan: ShellPlan, options: ShellOptions = {}): Promise<number> {
+  const binds: Array<readonly [string, string]> = plan.cpuinfo ? [[plan.cpuinfo, '/proc/cpuinfo']] : [];
+  const mounts = await placeMounts(root, binds);
+  const env = { PATH, HOME: '/root', TERM: options.term ?? 'xterm', LC_ALL: 'C' };
+  const common = [
+    '--bind', root, '/', ...mounts.args, '--chdir', '/',
+    '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--clearenv',
+    ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
+  ];
+  const signal = options.signal;
+  try {
+    if (!plan.hooks) {
+      // No --new-session: the shell keeps the user's terminal as its controlling terminal (job control, Ctrl-C).
+      const child = spawn('bwrap', [...common, '--', plan.shell], { stdio: 'inherit', ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
+      const code = await ended(child, 'bwrap');
+      signal?.throwIfAborted();
+      return code;
+    }
+    const container = spawn('bwrap', [...common, '--new-session', '--as-pid-1', '--info-fd', '3', '--', SHELL_START], {
+      stdio: ['ignore', 'ignore', 'ignore', 'pipe'], ...(signal ? { signal, killSignal: 'SIGKILL' } : {}),
+    });
+    const containerEnd = ended(container, 'bwrap');
+    const pid = await Promise.race([childPid(container.stdio[3] as Readable), containerEnd.then(() => {
+      throw new KilnError(ErrorCode.TOOL_FAILED, 'the image shell\'s container ended before it started', { hint: `check that ${SHELL_START} runs in the image` });
+    })]);
+    const enter = ['--target', String(pid), '--mount', '--uts', '--ipc', '--pid', '--root', '--wd', '--'];
+    try {
+      const shell = spawn('nsenter', [...enter, plan.shell], { stdio: 'inherit', env, ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
+      const code = await ended(shell, 'nsenter');
+      signal?.throwIfAborted();
+      const shutdown = spawn('nsenter', [...enter, SHELL_SHUTDOWN], { stdio: 'ignore', env, ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
+      await ended(shutdown, 'nsenter');
+      await containerEnd;
+      signal?.throwIfAborted();
+      return code;
+    } finally {
+      // Interrupted: the container's init goes with its namespace (bubblewrap is its parent).
+      if (container.exitCode === null && container.signalCode === null) container.kill('SIGKILL');
+      await containerEnd.catch(() => undefined);
+    }
+  } finally {
+    await removeMountPoints(root, mounts.created);
+  }
+}
