@@ -13,8 +13,10 @@ export type SaveChoice = { kind: 'save-as'; name: string } | { kind: 'overwrite'
 
 /** Options of `kiln image shell`. */
 export interface ShellRequest {
-  /** Asked once the shell ended with changes, unless decided up front; `image` is the shell's image. */
-  decide(image: string, canOverwrite: boolean): Promise<SaveChoice>;
+  /** Decided up front (--save-as, --overwrite, --no-save): checked before the shell starts. */
+  choice?: SaveChoice | undefined;
+  /** Asked once the shell ended with changes when no choice was given; `problem` says why an earlier answer was refused. */
+  decide(image: string, canOverwrite: boolean, problem?: string): Promise<SaveChoice>;
   term?: string | undefined;
 }
 
@@ -55,6 +57,14 @@ function saveTarget(req: Resolved, source: ImageRef, choice: Exclude<SaveChoice,
   return { target, force: sameRef(target, source) };
 }
 
+/** Refuses a new name that is taken (the user would lose nothing but must choose again). */
+function checkTarget(store: ReturnType<Core['store']>, place: { target: ImageRef; force: boolean }): { target: ImageRef; force: boolean } {
+  if (!place.force && store.findImage(place.target)) {
+    throw new KilnError(ErrorCode.ALREADY_EXISTS, `image ${formatImageRef(place.target)} already exists`, { hint: 'choose another name, or remove that image first' });
+  }
+  return place;
+}
+
 /**
  * `kiln image shell`: an interactive shell in a container of the image, in its architecture;
  * on exit, the changes become one new layer of a new image, of the same image, or nothing.
@@ -63,6 +73,8 @@ function saveTarget(req: Resolved, source: ImageRef, choice: Exclude<SaveChoice,
 export async function shellImage(core: Core, req: Resolved, name: string, options: ShellRequest): Promise<EditOutcome> {
   const store = core.store();
   const image = await openImage(core, req, name);
+  // A choice given up front that cannot be honoured fails now, not after the user's work.
+  if (options.choice && options.choice.kind !== 'discard') checkTarget(store, saveTarget(req, image.ref, options.choice));
   await checkRunnable(image);
   const mounted = await mountImage(store, image);
   try {
@@ -73,9 +85,18 @@ export async function shellImage(core: Core, req: Resolved, name: string, option
       req.logger.info(`${formatImageRef(image.ref)} was not modified.`);
       return { exitCode, changed: false };
     }
-    const choice = await options.decide(formatImageRef(image.ref), image.ref.user === req.user);
-    if (choice.kind === 'discard') return { exitCode, changed: true };
-    const { target, force } = saveTarget(req, image.ref, choice);
+    let choice = options.choice ?? await options.decide(formatImageRef(image.ref), image.ref.user === req.user);
+    let place: { target: ImageRef; force: boolean } | undefined;
+    while (choice.kind !== 'discard' && !place) {
+      try {
+        place = checkTarget(store, saveTarget(req, image.ref, choice));
+      } catch (err) {
+        if (options.choice || !(err instanceof KilnError)) throw err;
+        choice = await options.decide(formatImageRef(image.ref), image.ref.user === req.user, err.message);
+      }
+    }
+    if (!place) return { exitCode, changed: true };
+    const { target, force } = place;
     const result = await saveEdit(store, mounted, { target, force, createdBy: 'kiln image shell', ...signalOf(req) });
     return { exitCode, changed: true, saved: outcomeOf(result) };
   } finally {

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
-import { KilnError, ErrorCode, resolveInRoot } from '../core/index.ts';
+import { KilnError, ErrorCode, isErrno, resolveInRoot } from '../core/index.ts';
 import { placeMounts, removeMountPoints } from './sandbox.ts';
 
 /** seed 001 §C.9: the advanced virtual environment's hooks, both executable or neither used. */
@@ -77,6 +78,23 @@ function childPid(info: Readable): Promise<number> {
 }
 
 /**
+ * Waits until the container's first process has left bubblewrap (exec'd the start hook):
+ * bubblewrap reports the pid before it has set up the mounts, and a shell joining earlier
+ * would see the host's root. Polls /proc/<pid>/cmdline; fails when the container ends first.
+ */
+async function waitForExec(pid: number, ended: () => boolean): Promise<void> {
+  for (;;) {
+    if (ended()) throw new KilnError(ErrorCode.TOOL_FAILED, 'the image shell\'s container ended before it started', { hint: `check that ${SHELL_START} runs in the image` });
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch((err: unknown) => {
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ESRCH')) return '';
+      throw err;
+    });
+    if (cmdline !== '' && !cmdline.startsWith('bwrap\0')) return;
+    await delay(10);
+  }
+}
+
+/**
  * Runs an interactive shell in a mounted image root, on the user's terminal: bubblewrap
  * with the image as /, a fresh /proc (with the image's /etc/cpuinfo over /proc/cpuinfo),
  * /dev and /tmp, new PID/IPC/UTS namespaces, nothing of the host's files but
@@ -111,6 +129,7 @@ export async function runShell(root: string, plan: ShellPlan, options: ShellOpti
     const pid = await Promise.race([childPid(container.stdio[3] as Readable), containerEnd.then(() => {
       throw new KilnError(ErrorCode.TOOL_FAILED, 'the image shell\'s container ended before it started', { hint: `check that ${SHELL_START} runs in the image` });
     })]);
+    await waitForExec(pid, () => container.exitCode !== null || container.signalCode !== null);
     const enter = ['--target', String(pid), '--mount', '--uts', '--ipc', '--pid', '--root', '--wd', '--'];
     try {
       const shell = spawn('nsenter', [...enter, plan.shell], { stdio: 'inherit', env, ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });

@@ -33,11 +33,12 @@ export function choiceOf(values: Values): SaveChoice | undefined {
 }
 
 /** Asks on the terminal what to do with the changes (WalT asks the same three ways). */
-async function ask(image: string, canOverwrite: boolean): Promise<SaveChoice> {
+async function ask(image: string, canOverwrite: boolean, problem?: string): Promise<SaveChoice> {
   if (!process.stdin.isTTY) {
     throw new KilnError(ErrorCode.USAGE, 'the shell changed the image, and there is no terminal to ask what to do with the changes: nothing was saved', { hint: 'pass --save-as <name>, --overwrite or --no-save' });
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });
+  if (problem) process.stderr.write(`${problem}\n`);
   try {
     for (;;) {
       const answer = (await rl.question(`Save the changes of ${image}? [n] as a new image, ${canOverwrite ? '[o] overwrite it, ' : ''}[d] discard: `)).trim().toLowerCase();
@@ -74,7 +75,8 @@ const shell: Command = {
   run: async (ctx, [name], values) => {
     const decided = choiceOf(values);
     const outcome = await stoppable(true, (signal) => ctx.kiln.shellImage(ctx.request(signal), name as string, {
-      decide: (image, canOverwrite) => (decided ? Promise.resolve(decided) : ask(image, canOverwrite)),
+      choice: decided,
+      decide: ask,
       term: process.env.TERM,
     }));
     report(ctx, outcome, 'shell');
