@@ -18,6 +18,8 @@ export interface ShellRequest {
   /** Asked once the shell ended with changes when no choice was given; `problem` says why an earlier answer was refused. */
   decide(image: string, canOverwrite: boolean, problem?: string): Promise<SaveChoice>;
   term?: string | undefined;
+  /** stdin is the user's terminal: the shell gets a pseudo-terminal of its own. */
+  terminal?: boolean;
 }
 
 /** What a shell session or a copy did to the store. */
@@ -79,7 +81,7 @@ export async function shellImage(core: Core, req: Resolved, name: string, option
   const mounted = await mountImage(store, image);
   try {
     const plan = await planShell(mounted.merged);
-    const exitCode = await runShell(mounted.merged, plan, { term: options.term, ...signalOf(req) });
+    const exitCode = await runShell(mounted.merged, plan, { term: options.term, terminal: options.terminal === true, ...signalOf(req) });
     await mounted.unmount();
     if (!(await hasChanges(mounted))) {
       req.logger.info(`${formatImageRef(image.ref)} was not modified.`);

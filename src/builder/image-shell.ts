@@ -44,11 +44,29 @@ export async function planShell(root: string): Promise<ShellPlan> {
 export interface ShellOptions {
   /** TERM of the user's terminal. */
   term?: string | undefined;
+  /**
+   * Run the shell on a pseudo-terminal of its own (util-linux `script`), as `podman run -t`
+   * does: the shell's job control then acts on that terminal, so the user's terminal comes
+   * back to kiln afterwards (to ask what to save), and nothing in the image can inject
+   * input into the user's terminal. Set when stdin is a terminal.
+   */
+  terminal?: boolean;
   /** Stops the shell and its container (SIGHUP of a dropped session, SIGTERM). */
   signal?: AbortSignal;
 }
 
+/** `tool args` as one /bin/sh command line. */
+const shellLine = (argv: readonly string[]): string => argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+
+/** The command that runs `argv` interactively: under `script` on its own pseudo-terminal when asked. */
+function interactive(argv: readonly string[], terminal: boolean): { cmd: string; args: string[] } {
+  if (!terminal) return { cmd: argv[0] as string, args: argv.slice(1) };
+  return { cmd: 'script', args: ['--quiet', '--return', '--command', shellLine(argv), '/dev/null'] };
+}
+
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+const PACKAGE_OF: Record<string, string> = { bwrap: 'bubblewrap', nsenter: 'util-linux', script: 'bsdutils' };
 
 /** Waits for a child to end; its exit status (128+n for a signal). */
 function ended(child: ChildProcess, tool: string): Promise<number> {
@@ -56,7 +74,7 @@ function ended(child: ChildProcess, tool: string): Promise<number> {
     child.once('error', (err: NodeJS.ErrnoException) => {
       if (err.name === 'AbortError') return;
       reject(err.code === 'ENOENT'
-        ? new KilnError(ErrorCode.TOOL_MISSING, `${tool} not found`, { hint: `install ${tool === 'bwrap' ? 'bubblewrap' : 'util-linux'}: apt-get install ${tool === 'bwrap' ? 'bubblewrap' : 'util-linux'}` })
+        ? new KilnError(ErrorCode.TOOL_MISSING, `${tool} not found`, { hint: `install ${PACKAGE_OF[tool] ?? tool}: apt-get install ${PACKAGE_OF[tool] ?? tool}` })
         : new KilnError(ErrorCode.TOOL_FAILED, `${tool} could not run: ${err.message}`, { cause: err }));
     });
     child.once('close', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : 1)));
@@ -116,9 +134,10 @@ export async function runShell(root: string, plan: ShellPlan, options: ShellOpti
   const signal = options.signal;
   try {
     if (!plan.hooks) {
-      // No --new-session: the shell keeps the user's terminal as its controlling terminal (job control, Ctrl-C).
-      const child = spawn('bwrap', [...common, '--', plan.shell], { stdio: 'inherit', ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
-      const code = await ended(child, 'bwrap');
+      // No --new-session: the shell keeps its terminal (script's, or the user's) as its controlling terminal (job control, Ctrl-C).
+      const run = interactive(['bwrap', ...common, '--', plan.shell], options.terminal === true);
+      const child = spawn(run.cmd, run.args, { stdio: 'inherit', env: { ...process.env, SHELL: '/bin/sh' }, ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
+      const code = await ended(child, run.cmd);
       signal?.throwIfAborted();
       return code;
     }
@@ -132,8 +151,9 @@ export async function runShell(root: string, plan: ShellPlan, options: ShellOpti
     await waitForExec(pid, () => container.exitCode !== null || container.signalCode !== null);
     const enter = ['--target', String(pid), '--mount', '--uts', '--ipc', '--pid', '--root', '--wd', '--'];
     try {
-      const shell = spawn('nsenter', [...enter, plan.shell], { stdio: 'inherit', env, ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
-      const code = await ended(shell, 'nsenter');
+      const run = interactive(['nsenter', ...enter, plan.shell], options.terminal === true);
+      const shell = spawn(run.cmd, run.args, { stdio: 'inherit', env: { ...env, SHELL: '/bin/sh' }, ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
+      const code = await ended(shell, run.cmd);
       signal?.throwIfAborted();
       const shutdown = spawn('nsenter', [...enter, SHELL_SHUTDOWN], { stdio: 'ignore', env, ...(signal ? { signal, killSignal: 'SIGKILL' } : {}) });
       await ended(shutdown, 'nsenter');

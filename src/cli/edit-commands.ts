@@ -78,6 +78,7 @@ const shell: Command = {
       choice: decided,
       decide: ask,
       term: process.env.TERM,
+      terminal: process.stdin.isTTY === true,
     }));
     report(ctx, outcome, 'shell');
   },
