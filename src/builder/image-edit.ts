@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MediaType, removeTree, type Digest } from '../core/index.ts';
 import {
@@ -122,6 +122,7 @@ export async function saveEdit(store: Store, mounted: MountedImage, options: Sav
 async function squashInto(store: Store, hold: BlobHold, layers: readonly Descriptor[], work: string, signal?: AbortSignal): Promise<Descriptor> {
   const root = join(work, 'squash-root');
   try {
+    await mkdir(root);
     await unpackLayers(root, layers, (layer) => store.openBlob(layer.digest, layer.size), signal);
     const built = await dirToLayer(root, (tar) => store.addBlob(tar, hold, signal ? { signal } : {}), work, undefined);
     return layerOf(built);
