@@ -1,4 +1,5 @@
-import { KilnError, ErrorCode } from '../core/index.ts';
+import { lstat } from 'node:fs/promises';
+import { KilnError, ErrorCode, isErrno } from '../core/index.ts';
 import {
   applyTarInRoot, checkForeignArch, entryOf, extractOnHost, hasChanges, hostDestination, imageDestination, imageSource, mountImage,
   parseCopyLocation, planShell, readStoredImage, runShell, saveEdit, squashImage as squashStored, tarEntry,
@@ -133,6 +134,9 @@ export async function copyFiles(core: Core, req: Resolved, source: string, dest:
     return mountImage(store, await readStoredImage(store, store.getImage(ref)));
   };
   if (from.kind === 'host') {
+    await lstat(from.path).catch((err: unknown) => {
+      throw isErrno(err, 'ENOENT') ? new KilnError(ErrorCode.NOT_FOUND, `${from.path} does not exist`, { hint: 'check the host path to copy' }) : err;
+    });
     const dst = await mountLocation(to as Extract<CopyLocation, { kind: 'image' }>, true);
     try {
       const entry = entryOf(from.path === '/' ? '/' : from.path.replace(/\/+$/, ''));

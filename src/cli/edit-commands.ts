@@ -38,17 +38,24 @@ async function ask(image: string, canOverwrite: boolean, problem?: string): Prom
     throw new KilnError(ErrorCode.USAGE, 'the shell changed the image, and there is no terminal to ask what to do with the changes: nothing was saved', { hint: 'pass --save-as <name>, --overwrite or --no-save' });
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });
+  // Ctrl-C at the question discards the changes, as answering d would.
+  const interrupt = new AbortController();
+  rl.on('SIGINT', () => interrupt.abort());
   if (problem) process.stderr.write(`${problem}\n`);
   try {
     for (;;) {
-      const answer = (await rl.question(`Save the changes of ${image}? [n] as a new image, ${canOverwrite ? '[o] overwrite it, ' : ''}[d] discard: `)).trim().toLowerCase();
+      const answer = (await rl.question(`Save the changes of ${image}? [n] as a new image, ${canOverwrite ? '[o] overwrite it, ' : ''}[d] discard: `, { signal: interrupt.signal })).trim().toLowerCase();
       if (answer === 'd') return { kind: 'discard' };
       if (answer === 'o' && canOverwrite) return { kind: 'overwrite' };
       if (answer === 'n') {
-        const name = (await rl.question('New image name: ')).trim();
+        const name = (await rl.question('New image name: ', { signal: interrupt.signal })).trim();
         if (name) return { kind: 'save-as', name };
       }
     }
+  } catch (err) {
+    if (!interrupt.signal.aborted) throw err;
+    process.stderr.write('\n');
+    return { kind: 'discard' };
   } finally {
     rl.close();
   }
