@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 tools=(
   # runtime
   tar:tar xz:xz-utils bzip2:bzip2 lz4:lz4 bwrap:bubblewrap getfattr:attr setfattr:attr setfacl:acl
+  # image shell: its pseudo-terminal, and joining the container of an image with shell hooks
+  script:bsdutils nsenter:util-linux
   mksquashfs:squashfs-tools mkfs.erofs:erofs-utils
   # tests: independent clients and real servers
   skopeo:skopeo umoci:umoci podman:podman zstd:zstd tar2sqfs:squashfs-tools-ng mmdebstrap:mmdebstrap

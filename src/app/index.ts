@@ -8,6 +8,7 @@ export type { NodeSshAction } from './node-ssh.ts';
 export { DEFAULT_IMAGE_USER, defaultImageRef } from './default-image.ts';
 export type { ImportRequest, ExportRequest, ExportOutcome } from './images.ts';
 export type { BuildRequest, BuildOutcome, DockerfileRequest, DockerfileBuildOutcome } from './build.ts';
+export type { SaveChoice, ShellRequest, EditOutcome } from './edit.ts';
 export type { RegistryRow } from './registry.ts';
 // What the edges print with: the domains' own formatting and naming, so that every edge shows the same.
 export { formatCheckReport, formatCheckSummary, type CheckReport } from '../check/index.ts';

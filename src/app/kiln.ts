@@ -17,6 +17,7 @@ import { bootNodes, configNode, forgetNodes, listNodes, registerNode, renameNode
 import { sshToNode, type NodeSshAction } from './node-ssh.ts';
 import { defaultImage } from './default-image.ts';
 import type { ImageRecord } from '../store/index.ts';
+import { copyFiles, shellImage, squashImage, type EditOutcome, type ShellRequest } from './edit.ts';
 
 /** How to create a Kiln. */
 export interface KilnOptions {
@@ -78,6 +79,12 @@ export interface Kiln {
   sshNode(req: Request, node: string, action: NodeSshAction, options?: { force?: boolean }): Promise<number>;
   /** A model's default image (`waltplatform/<model>-default:latest`), cloned into the store on first need: the serving side calls it on first sight of a node. */
   defaultImage(req: Request, model: string): Promise<ImageRecord>;
+  /** An interactive shell in a container of the image; its changes saved as the request decides (`kiln image shell`). */
+  shellImage(req: Request, name: string, options: ShellRequest): Promise<EditOutcome>;
+  /** Copies between the host and images, or between images (`<image>:<path>`); a write is one new layer. */
+  copyFiles(req: Request, source: string, dest: string): Promise<EditOutcome>;
+  /** Squashes one of the user's images into one layer with the same files. */
+  squashImage(req: Request, name: string): Promise<EditOutcome>;
   /** Garbage collection of the store and every cache, in one call. */
   gc(req: Request): Promise<GcReport>;
   verify(req: Request): Promise<VerifyReport>;
@@ -147,6 +154,9 @@ export function createKiln(options: KilnOptions): Kiln {
     configNode: (req, set, settings, o = {}) => configNode(core, r(req), set, settings, o),
     sshNode: (req, node, action, o = {}) => sshToNode(core, r(req), node, action, o),
     defaultImage: (req, model) => timed(req, 'default image', () => defaultImage(core, anyone(req), model)),
+    shellImage: (req, name, o) => shellImage(core, r(req), name, o),
+    copyFiles: (req, source, dest) => timed(req, 'image cp', () => copyFiles(core, r(req), source, dest)),
+    squashImage: (req, name) => timed(req, 'image squash', () => squashImage(core, r(req), name)),
     gc: (req) => timed(req, 'gc', () => collectGarbage(core)),
     verify: (req) => timed(req, 'verify', () => verifyStore(core)),
     serve: (req, o) => serve(core, r(req), o),

@@ -9,3 +9,7 @@ export { pruneBuildCache } from './cache.ts';
 export { buildDockerfile, type DockerfileOptions, type DockerfileOutcome } from './dockerfile-build.ts';
 export { parseDockerfile, type ParsedDockerfile } from './dockerfile-parse.ts';
 export type { DockerStage, DockerStep } from './dockerfile-plan.ts';
+export { MAX_LAYERS, mountImage, readStoredImage, hasChanges, saveEdit, squashImage, type MountedImage, type StoredImage, type SaveOptions, type SaveResult } from './image-edit.ts';
+export { parseCopyLocation, tarEntry, entryOf, applyTarInRoot, imageDestination, hostDestination, extractOnHost, imageSource, type CopyLocation } from './image-cp.ts';
+export { planShell, runShell, type ShellPlan, type ShellOptions } from './image-shell.ts';
+export { checkForeignArch } from './foreign.ts';

@@ -51,7 +51,7 @@ export interface SandboxOptions {
 const FRESH_MOUNTS = [['--proc', '/proc'], ['--dev', '/dev'], ['--perms', '1777', '--tmpfs', '/tmp']] as const;
 
 /** Where the sandbox's mounts go, every destination resolved inside the root, and the mount points bwrap will create there. */
-interface PlacedMounts {
+export interface PlacedMounts {
   args: string[];
   /** Paths (relative to the root, parents first) that do not exist yet and are created as mount points of binds. */
   created: string[];
@@ -71,7 +71,7 @@ function refuseRoot(dest: string): never {
  * link leads inside the image, which is the file the step's programs see at that path
  * (an /etc/resolv.conf linked to /run/systemd/resolve/stub-resolv.conf keeps working).
  */
-async function placeMounts(root: string, binds: ReadonlyArray<readonly [string, string]>): Promise<PlacedMounts> {
+export async function placeMounts(root: string, binds: ReadonlyArray<readonly [string, string]>): Promise<PlacedMounts> {
   const args: string[] = [];
   const fresh: Array<[string, string]> = [];
   const created: string[] = [];
@@ -106,7 +106,7 @@ async function placeMounts(root: string, binds: ReadonlyArray<readonly [string, 
 }
 
 /** Removes the mount points bwrap created for binds (empty files and directories), deepest first, when they are still what it made. */
-async function removeMountPoints(root: string, created: readonly string[]): Promise<void> {
+export async function removeMountPoints(root: string, created: readonly string[]): Promise<void> {
   for (const rel of [...created].reverse()) {
     const at = await resolveInRoot(root, rel, { followLast: false });
     if (at.links > 0 || !at.exists) continue;

@@ -10,9 +10,10 @@ import { REGISTRY_COMMANDS } from './registry-commands.ts';
 import { BUILD_COMMANDS } from './build-commands.ts';
 import { SERVE_COMMANDS } from './serve-commands.ts';
 import { NODE_COMMANDS } from './node-commands.ts';
+import { EDIT_COMMANDS } from './edit-commands.ts';
 
 /** Every command, in help order. */
-export const COMMANDS: readonly Command[] = [...IMAGE_COMMANDS, ...BUILD_COMMANDS, ...CHECK_COMMANDS, ...STORE_COMMANDS, ...REGISTRY_COMMANDS, ...NODE_COMMANDS, ...SERVE_COMMANDS];
+export const COMMANDS: readonly Command[] = [...IMAGE_COMMANDS, ...EDIT_COMMANDS, ...BUILD_COMMANDS, ...CHECK_COMMANDS, ...STORE_COMMANDS, ...REGISTRY_COMMANDS, ...NODE_COMMANDS, ...SERVE_COMMANDS];
 
 /** Exit status of each error code: usage problems are 2, everything else 1. */
 export function exitStatus(err: unknown): number {
