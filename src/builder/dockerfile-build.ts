@@ -91,7 +91,7 @@ const envObject = (env: readonly string[]): Record<string, string> => Object.fro
  * does: the user's primary group unless a group is named, supplementary groups of a named user
  * from the image's /etc/group. setpriv (util-linux) must be in the image.
  */
-async function setprivArgv(root: string, user: string, what: string): Promise<string[]> {
+async function setprivArgv(root: string, user: string, what: string): Promise<{ argv: string[]; home?: string }> {
   let setpriv: string | undefined;
   for (const path of ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv', '/sbin/setpriv']) {
     if ((await resolveInRoot(root, path)).exists) {
@@ -105,7 +105,9 @@ async function setprivArgv(root: string, user: string, what: string): Promise<st
   const { uid, gid } = await chownIds(root, user, what);
   const [name = '', group] = user.split(':');
   const groups = group === undefined && !/^\d+$/.test(name) ? '--init-groups' : '--clear-groups';
-  return [setpriv, `--reuid=${uid}`, `--regid=${gid}`, groups];
+  const passwd = await resolveInRoot(root, '/etc/passwd');
+  const entry = passwd.exists ? (await readFile(passwd.host, 'utf8')).split('\n').map((l) => l.split(':')).find((f) => f[2] === String(uid)) : undefined;
+  return { argv: [setpriv, `--reuid=${uid}`, `--regid=${gid}`, groups], ...(entry?.[5] ? { home: entry[5] } : {}) };
 }
 
 interface StageState {
@@ -128,8 +130,11 @@ async function runStep(store: Store, cache: BuildCache, step: DockerStep, lowers
         // The working directory exists for the command, as Docker makes it.
         await mkdirInRoot(overlay.merged, input.workdir);
         const user = input.user && input.user !== 'root' && input.user !== '0' && input.user !== '0:0' ? input.user : undefined;
-        const argv = user ? [...(await setprivArgv(overlay.merged, user, `${at}: USER ${user}`)), '--', ...input.argv] : input.argv;
-        const result = await runInRoot(overlay.merged, argv, { env: envObject(input.env), chdir: input.workdir, onLine: (l) => options.logger.info(`  | ${l}`), ...(options.signal ? { signal: options.signal } : {}) });
+        const as = user ? await setprivArgv(overlay.merged, user, `${at}: USER ${user}`) : undefined;
+        const argv = as ? [...as.argv, '--', ...input.argv] : input.argv;
+        // As Docker's runtime: HOME is the user's home directory unless ENV sets it.
+        const env = { ...(as?.home ? { HOME: as.home } : {}), ...envObject(input.env) };
+        const result = await runInRoot(overlay.merged, argv, { env, chdir: input.workdir, onLine: (l) => options.logger.info(`  | ${l}`), ...(options.signal ? { signal: options.signal } : {}) });
         if (result.code !== 0) {
           const tail = result.tail.filter((l) => l.trim() !== '').slice(-10).map((l) => `    ${l}`).join('\n');
           throw new KilnError(ErrorCode.BUILD_FAILED, `${at}: ${step.name} failed with exit status ${result.code}${tail ? `; last lines of its output:\n${tail}` : ''}`, { hint: 'fix the step and build again: the steps before it are cached, nothing was tagged' });
