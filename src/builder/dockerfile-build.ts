@@ -91,7 +91,7 @@ const envObject = (env: readonly string[]): Record<string, string> => Object.fro
  * does: the user's primary group unless a group is named, supplementary groups of a named user
  * from the image's /etc/group. setpriv (util-linux) must be in the image.
  */
-async function setprivArgv(root: string, user: string, what: string): Promise<{ argv: string[]; home?: string }> {
+async function setprivArgv(root: string, user: string, what: string): Promise<{ argv: string[]; homeDir?: string }> {
   let setpriv: string | undefined;
   for (const path of ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv', '/sbin/setpriv']) {
     if ((await resolveInRoot(root, path)).exists) {
@@ -107,7 +107,7 @@ async function setprivArgv(root: string, user: string, what: string): Promise<{ 
   const groups = group === undefined && !/^\d+$/.test(name) ? '--init-groups' : '--clear-groups';
   const passwd = await resolveInRoot(root, '/etc/passwd');
   const entry = passwd.exists ? (await readFile(passwd.host, 'utf8')).split('\n').map((l) => l.split(':')).find((f) => f[2] === String(uid)) : undefined;
-  return { argv: [setpriv, `--reuid=${uid}`, `--regid=${gid}`, groups], ...(entry?.[5] ? { home: entry[5] } : {}) };
+  return { argv: [setpriv, `--reuid=${uid}`, `--regid=${gid}`, groups], ...(entry?.[5] ? { homeDir: entry[5] } : {}) };
 }
 
 interface StageState {
@@ -133,7 +133,7 @@ async function runStep(store: Store, cache: BuildCache, step: DockerStep, lowers
         const as = user ? await setprivArgv(overlay.merged, user, `${at}: USER ${user}`) : undefined;
         const argv = as ? [...as.argv, '--', ...input.argv] : input.argv;
         // As Docker's runtime: HOME is the user's home directory unless ENV sets it.
-        const env = { ...(as?.home ? { HOME: as.home } : {}), ...envObject(input.env) };
+        const env = { ...(as?.homeDir ? { HOME: as.homeDir } : {}), ...envObject(input.env) };
         const result = await runInRoot(overlay.merged, argv, { env, chdir: input.workdir, onLine: (l) => options.logger.info(`  | ${l}`), ...(options.signal ? { signal: options.signal } : {}) });
         if (result.code !== 0) {
           const tail = result.tail.filter((l) => l.trim() !== '').slice(-10).map((l) => `    ${l}`).join('\n');
