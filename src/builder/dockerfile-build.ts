@@ -86,6 +86,30 @@ async function resolveBase(store: Store, name: string, at: string, options: Dock
 /** The environment of a RUN as bubblewrap takes it. */
 const envObject = (env: readonly string[]): Record<string, string> => Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 
+/**
+ * The setpriv command that runs a RUN step as `user` ("name", "uid", "name:group"), as Docker
+ * does: the user's primary group unless a group is named, supplementary groups of a named user
+ * from the image's /etc/group. setpriv (util-linux) must be in the image.
+ */
+async function setprivArgv(root: string, user: string, what: string): Promise<{ argv: string[]; homeDir?: string }> {
+  let setpriv: string | undefined;
+  for (const path of ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv', '/sbin/setpriv']) {
+    if ((await resolveInRoot(root, path)).exists) {
+      setpriv = path;
+      break;
+    }
+  }
+  if (setpriv === undefined) {
+    throw new KilnError(ErrorCode.CONFIG, `${what}: running a RUN step as another user than root needs setpriv, and the image has none`, { hint: 'install util-linux (which has setpriv) in an earlier RUN step, or run this step as root (USER root)' });
+  }
+  const { uid, gid } = await chownIds(root, user, what);
+  const [name = '', group] = user.split(':');
+  const groups = group === undefined && !/^\d+$/.test(name) ? '--init-groups' : '--clear-groups';
+  const passwd = await resolveInRoot(root, '/etc/passwd');
+  const entry = passwd.exists ? (await readFile(passwd.host, 'utf8')).split('\n').map((l) => l.split(':')).find((f) => f[2] === String(uid)) : undefined;
+  return { argv: [setpriv, `--reuid=${uid}`, `--regid=${gid}`, groups], ...(entry?.[5] ? { homeDir: entry[5] } : {}) };
+}
+
 interface StageState {
   layers: Descriptor[];
   config: ImageConfig;
@@ -106,9 +130,11 @@ async function runStep(store: Store, cache: BuildCache, step: DockerStep, lowers
         // The working directory exists for the command, as Docker makes it.
         await mkdirInRoot(overlay.merged, input.workdir);
         const user = input.user && input.user !== 'root' && input.user !== '0' && input.user !== '0:0' ? input.user : undefined;
-        const [uid, gid] = (user ?? '').split(':');
-        const argv = user ? ['setpriv', `--reuid=${uid}`, gid ? `--regid=${gid}` : '--init-groups', ...(gid ? ['--clear-groups'] : []), '--', ...input.argv] : input.argv;
-        const result = await runInRoot(overlay.merged, argv, { env: envObject(input.env), chdir: input.workdir, onLine: (l) => options.logger.info(`  | ${l}`), ...(options.signal ? { signal: options.signal } : {}) });
+        const as = user ? await setprivArgv(overlay.merged, user, `${at}: USER ${user}`) : undefined;
+        const argv = as ? [...as.argv, '--', ...input.argv] : input.argv;
+        // As Docker's runtime: HOME is the user's home directory unless ENV sets it.
+        const env = { ...(as?.homeDir ? { HOME: as.homeDir } : {}), ...envObject(input.env) };
+        const result = await runInRoot(overlay.merged, argv, { env, chdir: input.workdir, onLine: (l) => options.logger.info(`  | ${l}`), ...(options.signal ? { signal: options.signal } : {}) });
         if (result.code !== 0) {
           const tail = result.tail.filter((l) => l.trim() !== '').slice(-10).map((l) => `    ${l}`).join('\n');
           throw new KilnError(ErrorCode.BUILD_FAILED, `${at}: ${step.name} failed with exit status ${result.code}${tail ? `; last lines of its output:\n${tail}` : ''}`, { hint: 'fix the step and build again: the steps before it are cached, nothing was tagged' });

@@ -116,20 +116,20 @@ export async function refuseArchives(entries: readonly CopyEntry[], what: string
 }
 
 /** Looks a user or group name up in the image's /etc/passwd or /etc/group; numbers are taken as they are. */
-async function lookupId(root: string, file: 'passwd' | 'group', name: string): Promise<number> {
+async function lookupId(root: string, file: 'passwd' | 'group', name: string, what: string): Promise<number> {
   if (/^\d+$/.test(name)) return Number(name);
   const at = await resolveInRoot(root, `/etc/${file}`);
   const text = at.exists ? await readFile(at.host, 'utf8') : '';
   const line = text.split('\n').map((l) => l.split(':')).find((f) => f[0] === name);
-  if (!line || line[2] === undefined) throw new KilnError(ErrorCode.CONFIG, `--chown: no ${file === 'passwd' ? 'user' : 'group'} "${name}" in the image's /etc/${file}`, { hint: 'use numeric ids, or create the user in an earlier RUN step' });
+  if (!line || line[2] === undefined) throw new KilnError(ErrorCode.CONFIG, `${what}: no ${file === 'passwd' ? 'user' : 'group'} "${name}" in the image's /etc/${file}`, { hint: 'use numeric ids, or create the user in an earlier RUN step' });
   return Number(line[2]);
 }
 
-/** The owner --chown names ("user", "user:group", numeric or looked up in the image); the group defaults to the user's primary group (or the uid). */
-export async function chownIds(root: string, chown: string): Promise<{ uid: number; gid: number }> {
+/** The owner --chown (or USER, named by `what` in errors) names ("user", "user:group", numeric or looked up in the image); the group defaults to the user's primary group (or the uid). */
+export async function chownIds(root: string, chown: string, what = '--chown'): Promise<{ uid: number; gid: number }> {
   const [user = '', group] = chown.split(':');
-  const uid = await lookupId(root, 'passwd', user);
-  if (group !== undefined) return { uid, gid: await lookupId(root, 'group', group) };
+  const uid = await lookupId(root, 'passwd', user, what);
+  if (group !== undefined) return { uid, gid: await lookupId(root, 'group', group, what) };
   if (/^\d+$/.test(user)) return { uid, gid: uid };
   const at = await resolveInRoot(root, '/etc/passwd');
   const fields = (await readFile(at.host, 'utf8')).split('\n').map((l) => l.split(':')).find((f) => f[0] === user);
