@@ -1,5 +1,5 @@
 // What `kiln image build` do once parsed; loaded only when one of them runs (the table is build-commands.ts).
-import { formatCheckSummary, formatPlan, shortImageName } from '../app/index.ts';
+import { loadCheckFormat, loadPlanFormat, shortImageName } from '../app/index.ts';
 import type { Run } from './command.ts';
 
 export const build: Run = async (ctx, files, values) => {
@@ -28,12 +28,12 @@ export const build: Run = async (ctx, files, values) => {
       });
       if (ctx.json || ctx.quiet) continue;
       if (!result) {
-        ctx.out(formatPlan(plan));
+        ctx.out((await loadPlanFormat())(plan));
         continue;
       }
       const ran = result.steps.filter((s) => !s.cached).length;
       ctx.out(`Built ${result.refs.map(shortImageName).join(', ')} (${result.record.manifestDigest}): ${ran} step${ran === 1 ? '' : 's'} run, ${result.steps.length - ran} cached`);
-      if (check) ctx.out(formatCheckSummary(check));
+      if (check) ctx.out((await loadCheckFormat()).formatCheckSummary(check));
       for (const ref of published?.registry ?? []) ctx.out(`Pushed ${ref}`);
       if (published && published.s3.length > 0) ctx.out(`Uploaded ${published.s3.length} objects to S3: ${published.s3.join(', ')}`);
     }

@@ -1,6 +1,6 @@
 // What the `kiln image …` commands do once parsed; loaded only when one of them runs (the table is image-commands.ts).
 import { KilnError, ErrorCode } from '../core/index.ts';
-import { LABELS, formatCheckSummary, formatImageRef, shortImageName, type ImageView } from '../app/index.ts';
+import { LABELS, formatImageRef, loadCheckFormat, shortImageName, type ImageView } from '../app/index.ts';
 import type { Run, Values } from './command.ts';
 import { formatDate, formatSize, renderTable } from './format.ts';
 
@@ -74,7 +74,7 @@ export const importCmd: Run = async (ctx, [path, name], values) => {
     ctx.out(JSON.stringify({ ...view, format, ...(check ? { check: { ok: check.ok, counts: check.counts } } : {}) }, null, 2));
   } else if (!ctx.quiet) {
     ctx.out(`Imported ${view.name} (${format}, ${formatSize(view.size)}, ${view.digest})`);
-    if (check) ctx.out(formatCheckSummary(check));
+    if (check) ctx.out((await loadCheckFormat()).formatCheckSummary(check));
   }
 };
 

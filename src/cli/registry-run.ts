@@ -1,6 +1,6 @@
 // What the registry commands (`kiln image search|clone|publish`, `kiln login|logout`, `kiln registry list`) do once parsed; loaded only when one of them runs (the table is registry-commands.ts).
 import { KilnError, ErrorCode } from '../core/index.ts';
-import { formatCheckSummary, formatImageRef, shortImageName, type Credentials } from '../app/index.ts';
+import { formatImageRef, loadCheckFormat, shortImageName, type Credentials } from '../app/index.ts';
 import type { Run } from './command.ts';
 import { renderTable } from './format.ts';
 
@@ -32,7 +32,7 @@ export const clone: Run = async (ctx, [url, name], values) => {
     }, null, 2));
   } else if (!ctx.quiet) {
     ctx.out(`Cloned ${url} as ${shortImageName(record.ref)} (${record.manifestDigest})`);
-    if (check) ctx.out(formatCheckSummary(check));
+    if (check) ctx.out((await loadCheckFormat()).formatCheckSummary(check));
   }
 };
 
