@@ -11,12 +11,17 @@
 # Each timing is the median of RUNS runs (default 3), fresh repository or store each time.
 # Prints the times and the ratios skopeo/kiln (>1 means Kiln is faster).
 #
-# usage: bench/registry-pull.sh     env: RUNS=3, LAYER_MB=66, KILN_BENCH_TMP=/tmp
+# usage: bench/registry-pull.sh     env: RUNS=3, LAYER_MB=66, KILN_BENCH_TMP=/tmp; QUICK=1: 1 MB layers, one run
+# result-line: ^push +[0-9.]+ +[0-9.]+ +[0-9.]+$
+# result-line: ^pull +[0-9.]+ +[0-9.]+ +[0-9.]+$
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 runs=${RUNS:-3}
 layer_mb=${LAYER_MB:-66}
+if [ -n "${QUICK:-}" ]; then
+  runs=1 layer_mb=1
+fi
 for tool in docker-registry skopeo curl; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
 done

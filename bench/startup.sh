@@ -11,8 +11,8 @@
 # image show under 100 ms and 60 MB.
 #
 # usage: bench/startup.sh     env: RUNS=20, KILN_BENCH_TMP=/tmp (where scratch dirs go)
-# result-line: ^ratio podman images / kiln image show: 
-# result-line: ^ratio skopeo --version / kiln --version: 
+# result-line: ^ratio podman images / kiln image show: [0-9.]+x wall, [0-9.]+x RSS$
+# result-line: ^ratio skopeo --version / kiln --version: [0-9.]+x wall, [0-9.]+x RSS$
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -11,11 +11,20 @@
 #
 # Needs tftp-hpa, atftp and tftpd-hpa installed (scripts/setup.sh); atftpd conflicts with
 # tftpd-hpa, so its .deb is downloaded and unpacked into the work directory.
+# QUICK=1: a 1 MB kernel and a 3 MB big file, 8 clients with --clients, and no atftpd (its
+# column shows -: downloading its .deb needs the network).
+# result-line: ^kernel: Kiln lock-step / tftpd-hpa lock-step: [0-9.]+
+# result-line: ^big: Kiln windowsize 8 / tftpd-hpa lock-step: [0-9.]+
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 node=$(command -v node)
 clients=0
 [ "${1:-}" = --clients ] && clients=${2:?--clients N}
+kernel_bytes=14000000 big_bytes=64000000 servers='kiln hpa atftpd'
+if [ -n "${QUICK:-}" ]; then
+  kernel_bytes=1000000 big_bytes=3000000 servers='kiln hpa'
+  ((clients == 0)) || clients=8
+fi
 
 work=$(mktemp -d /tmp/kiln-bench-tftp-XXXXXX)
 pids=()
@@ -28,8 +37,8 @@ trap cleanup EXIT
 chmod 755 "$work" # servers that drop to nobody must read the files
 files="$work/files"
 mkdir -p "$files" "$work/out"
-head -c 14000000 /dev/urandom >"$files/kernel"
-head -c 64000000 /dev/urandom >"$files/big"
+head -c "$kernel_bytes" /dev/urandom >"$files/kernel"
+head -c "$big_bytes" /dev/urandom >"$files/big"
 chmod 644 "$files"/*
 declare -A sums=([kernel]=$(sha256sum <"$files/kernel" | cut -d' ' -f1) [big]=$(sha256sum <"$files/big" | cut -d' ' -f1))
 
@@ -72,8 +81,10 @@ fi
 for cmd in tftp atftp in.tftpd; do
   command -v "$cmd" >/dev/null || [ -x "/usr/sbin/$cmd" ] || { echo "bench: $cmd missing (scripts/setup.sh)" >&2; exit 1; }
 done
-echo "bench: unpacking atftpd from its .deb..." >&2
-(cd "$work" && apt-get download -qq atftpd >/dev/null && dpkg -x atftpd_*.deb atftpd)
+if [[ $servers == *atftpd* ]]; then
+  echo "bench: unpacking atftpd from its .deb..." >&2
+  (cd "$work" && apt-get download -qq atftpd >/dev/null && dpkg -x atftpd_*.deb atftpd)
+fi
 atftpd="$work/atftpd/usr/sbin/atftpd"
 
 start_kiln
@@ -81,7 +92,7 @@ hpa_port=$(free_port)
 /usr/sbin/in.tftpd -L -a "127.0.0.1:$hpa_port" -s "$files" &
 pids+=($!)
 atftpd_port=$(free_port)
-"$atftpd" --daemon --no-fork --port "$atftpd_port" --bind-address 127.0.0.1 --logfile /dev/null "$files" &
+[[ $servers != *atftpd* ]] || "$atftpd" --daemon --no-fork --port "$atftpd_port" --bind-address 127.0.0.1 --logfile /dev/null "$files" &
 pids+=($!)
 sleep 0.5
 
@@ -108,7 +119,8 @@ for file in kernel big; do
     label="$client"; [ "$client" = atftp ] && label="atftp bs1468 ws$window"; [ "$client" = tftp-hpa ] && label="tftp-hpa bs512 ws1"
     for server in kiln hpa atftpd; do
       port_var="${server}_port"
-      rate[$server,$file,$client,$window]=$(fetch "${!port_var}" "$file" "$client" "$window")
+      rate[$server,$file,$client,$window]=-
+      [[ $servers != *$server* ]] || rate[$server,$file,$client,$window]=$(fetch "${!port_var}" "$file" "$client" "$window")
     done
     printf '%-9s %-6s %-22s %10s %10s %10s\n' MB/s "$file" "$label" "${rate[kiln,$file,$client,$window]}" "${rate[hpa,$file,$client,$window]}" "${rate[atftpd,$file,$client,$window]}"
   done
