@@ -55,7 +55,7 @@ measure() {
   printf '%-44s %9s %8s\n' "$key" "${WALL[$key]}" "${RSS[$key]}"
 }
 
-"$kiln" image show | grep -q '^one ' || { echo "bench: kiln image show does not list the images" >&2; exit 1; }
+grep -q '^one ' <<<"$("$kiln" image show)" || { echo "bench: kiln image show does not list the images" >&2; exit 1; }
 echo "bench: $runs runs each, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)" >&2
 printf '%-44s %9s %8s\n' command wall_ms rss_MB
 measure 'kiln --version' "$kiln" --version

@@ -48,7 +48,10 @@ start_kiln() {
   "$node" "$here/tftp-server.ts" "$files" >"$work/kiln.out" 2>&1 &
   kiln_pid=$!
   pids+=("$kiln_pid")
-  until grep -q '^port ' "$work/kiln.out" 2>/dev/null; do sleep 0.1; done
+  until grep -q '^port ' "$work/kiln.out" 2>/dev/null; do
+    kill -0 "$kiln_pid" 2>/dev/null || { echo "bench: Kiln's TFTP server did not start:" >&2; cat "$work/kiln.out" >&2; exit 1; }
+    sleep 0.1
+  done
   kiln_port=$(sed -n 's/^port //p' "$work/kiln.out")
 }
 # Called inside $(...): the server is not this subshell's child, so wait for its last line.
