@@ -16,6 +16,11 @@
 #
 # usage: bench/build.sh
 # env:   MIRROR=http://deb.debian.org/debian, KILN_BENCH_TMP=/tmp (where scratch dirs go)
+#        QUICK=1: no network: the base layer starts from the tiny busybox root (Kiln: that
+#        root imported as the parent image; buildah: unpacked into the scratch container,
+#        instead of mmdebstrap), no packages, the same commands
+# result-line: ^cold \(base \+ compute\) +[0-9.]+ +[0-9.]+ +[0-9.]+$
+# result-line: ^last command edited \(full rebuild\) +[0-9.]+ +[0-9.]+ +[0-9.]+$
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -44,6 +49,11 @@ run() { # run CMD...: output to the log; on failure print it and exit
 
 BASE_PKGS=(iproute2 procps less)
 COMPUTE_PKGS=(jq curl)
+base_parent=scratch
+if [ -n "${QUICK:-}" ]; then
+  BASE_PKGS=() COMPUTE_PKGS=() base_parent=bench-root:1
+  ensure_quick_rootfs "$QUICK_ROOTFS"
+fi
 APT='apt-get update -q && apt-get install -y -q --no-install-recommends "$@" && apt-get clean && rm -rf /var/lib/apt/lists/*'
 
 write_specs() { # write_specs LAST-COMMAND
@@ -53,9 +63,9 @@ options:
   name: 'bench-base'
   publish_tags: '1'
   pkg_manager: 'apt'
-  parent: 'scratch'
+  parent: '$base_parent'
 apt: {mirror: '$mirror'}
-packages: [$(IFS=,; echo "${BASE_PKGS[*]}")]
+${BASE_PKGS[*]:+packages: [$(IFS=,; echo "${BASE_PKGS[*]}")]}
 cmds:
   - cmd: 'echo base > /etc/bench-base'
 EOF
@@ -66,7 +76,7 @@ options:
   publish_tags: '1'
   pkg_manager: 'apt'
   parent: 'bench-base:1'
-packages: [$(IFS=,; echo "${COMPUTE_PKGS[*]}")]
+${COMPUTE_PKGS[*]:+packages: [$(IFS=,; echo "${COMPUTE_PKGS[*]}")]}
 cmds:
   - cmd: 'echo compute > /etc/motd'
   - cmd: '$1'
@@ -81,9 +91,9 @@ openchami_base() {
   local ctr mnt
   ctr=$("${B[@]}" from --quiet scratch)
   mnt=$("${B[@]}" mount "$ctr")
-  run mmdebstrap --variant=minbase --mode=root bookworm "$mnt" "$mirror"
+  if [ "$base_parent" = scratch ]; then run mmdebstrap --variant=minbase --mode=root bookworm "$mnt" "$mirror"; else run tar -x -f "$QUICK_ROOTFS" -C "$mnt"; fi
   run "${B[@]}" umount "$ctr"
-  run "${B[@]}" run --isolation chroot "$ctr" -- sh -c "$APT" sh "${BASE_PKGS[@]}"
+  [ ${#BASE_PKGS[@]} = 0 ] || run "${B[@]}" run --isolation chroot "$ctr" -- sh -c "$APT" sh "${BASE_PKGS[@]}"
   run "${B[@]}" run --isolation chroot "$ctr" -- sh -c 'echo base > /etc/bench-base'
   run "${B[@]}" commit --quiet --rm "$ctr" localhost/bench-base:1
 }
@@ -91,13 +101,14 @@ openchami_base() {
 openchami_compute() { # openchami_compute LAST-COMMAND
   local ctr
   ctr=$("${B[@]}" from --quiet localhost/bench-base:1)
-  run "${B[@]}" run --isolation chroot "$ctr" -- sh -c "$APT" sh "${COMPUTE_PKGS[@]}"
+  [ ${#COMPUTE_PKGS[@]} = 0 ] || run "${B[@]}" run --isolation chroot "$ctr" -- sh -c "$APT" sh "${COMPUTE_PKGS[@]}"
   run "${B[@]}" run --isolation chroot "$ctr" -- sh -c 'echo compute > /etc/motd'
   run "${B[@]}" run --isolation chroot "$ctr" -- sh -c "$1"
   run "${B[@]}" commit --quiet --rm "$ctr" localhost/bench-compute:1
 }
 
 mkdir -p "$work/kiln" "$work/buildah"
+[ "$base_parent" = scratch ] || run env KILN_HOME="$work/kiln" KILN_USER=bench KILN_CONFIG= "$kiln" image import "$QUICK_ROOTFS" "$base_parent" --label walt.node.models=pc-x86-64
 echo "bench: two-layer Debian 12 spec from $mirror, $(nproc) cores; log in $work/log" >&2
 write_specs 'echo v1 > /etc/compute-version'
 

@@ -19,12 +19,18 @@
 #
 # usage: bench/check.sh [rootfs.tar]   (default /tmp/kiln-bench/check-debian.tar, built with
 #        mmdebstrap when missing -- the only network use of this script)
-# env:   RUNS=5, KILN_BENCH_TMP=/tmp (where scratch dirs go)
+# env:   RUNS=5, KILN_BENCH_TMP=/tmp (where scratch dirs go); QUICK=1: the tiny busybox root
+#        (which fails the check: its verdict is then not an error), one run
+# result-line: ^by-hand/kiln: .*x \(cold\), .*x \(warm\)$
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 input=${1:-/tmp/kiln-bench/check-debian.tar}
 runs=${RUNS:-5}
+verdict_ok=
+if [ -n "${QUICK:-}" ]; then
+  input=$QUICK_ROOTFS runs=1 verdict_ok=1
+fi
 
 command -v umoci >/dev/null || { echo "bench: umoci is required" >&2; exit 1; }
 ensure_debian_rootfs "$input" busybox-static,openssh-server,linux-image-cloud-amd64,systemd-sysv,iproute2 \
@@ -59,8 +65,8 @@ echo "bench: input $input ($(du -m "$input" | cut -f1) MB), $runs runs each" >&2
 K_COLD=() K_WARM=() H=()
 for ((i = 1; i <= runs; i++)); do
   rm -rf "$KILN_HOME/cache"
-  t0=$(now); "$kiln" image check img >"$work/kiln.log" || { cat "$work/kiln.log"; exit 1; }; K_COLD+=("$(elapsed "$t0")")
-  t0=$(now); "$kiln" image check img >/dev/null; K_WARM+=("$(elapsed "$t0")")
+  t0=$(now); "$kiln" image check img >"$work/kiln.log" 2>&1 || [ -n "$verdict_ok" ] || { cat "$work/kiln.log"; exit 1; }; K_COLD+=("$(elapsed "$t0")")
+  t0=$(now); "$kiln" image check img >/dev/null 2>&1 || [ -n "$verdict_ok" ]; K_WARM+=("$(elapsed "$t0")")
   t0=$(now)
   umoci unpack --image "$KILN_HOME/store:bench/img:latest" "$work/bundle" >/dev/null
   by_hand "$work/bundle/rootfs" >"$work/hand.log" 2>&1 || true # a missing file is a finding, not an error

@@ -16,12 +16,16 @@
 #
 # usage: bench/export.sh [rootfs.tar]   (default /tmp/kiln-bench/debian-rootfs.tar, built with
 #        mmdebstrap when missing -- the only network use of this script)
-# env:   RUNS=3, KILN_BENCH_TMP=/tmp (where scratch dirs go)
+# env:   RUNS=3, KILN_BENCH_TMP=/tmp (where scratch dirs go); QUICK=1: the tiny busybox root, one run
+# result-line: ^ratio openchami/kiln: .*x
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 input=${1:-/tmp/kiln-bench/debian-rootfs.tar}
 runs=${RUNS:-3}
+if [ -n "${QUICK:-}" ]; then
+  input=$QUICK_ROOTFS runs=1
+fi
 cores=$(nproc)
 
 for tool in buildah mksquashfs tar2sqfs; do

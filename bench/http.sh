@@ -1,11 +1,15 @@
 #!/bin/sh
 # 200 concurrent HTTP range downloads of a SquashFS root from `kiln serve` and from
 # nginx (one worker) on the same file: failures and throughput of each.
-# Usage: bench/http.sh [size-MiB] [clients]
+# Usage: bench/http.sh [size-MiB] [clients]    QUICK=1: 1 MiB, 4 clients (unless given)
+# result-line: ^throughput ratio kiln/nginx: [0-9.]+$
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 size=${1:-64}
 clients=${2:-200}
+if [ -n "${QUICK:-}" ]; then
+  size=${1:-1} clients=${2:-4}
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench-http.XXXXXX")
 pids=""
 trap 'for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT

@@ -9,9 +9,11 @@ kiln="$here/../bin/kiln"
 # including the comma-separated PACKAGES, unless FILE exists. Man pages and locales are
 # left out to keep it near the size a node image has. Only the main archive is used (no
 # security mirror), so a mirror caught mid-sync does not break the build.
+# In quick mode, builds the tiny root of ensure_quick_rootfs instead.
 ensure_debian_rootfs() {
   local file=$1 packages=$2
   shift 2
+  if quick; then ensure_quick_rootfs "$file"; return 0; fi
   [ -f "$file" ] && return 0
   command -v mmdebstrap >/dev/null || { echo "bench: $file missing and mmdebstrap not installed" >&2; exit 1; }
   echo "bench: building $file with mmdebstrap (Debian 12 bookworm)..." >&2
@@ -25,4 +27,37 @@ ensure_debian_rootfs() {
     --dpkgopt='path-include=/usr/share/locale/locale.alias' "$@" bookworm "$tmp" \
     "deb http://deb.debian.org/debian bookworm main"
   mv "$tmp" "$file"
+}
+
+# Quick mode (QUICK=1), which every benchmark has: tiny input, one run, the same code paths.
+# The test suite runs each benchmark so (test/integration/bench-quick.test.ts) to keep them
+# working; its timings mean nothing. Each script also names its result lines in a
+# "# result-line: <regex>" header comment, which that test expects in the output.
+quick() { [ -n "${QUICK:-}" ]; }
+
+# The tiny root filesystem tarball quick mode uses instead of a Debian one (no network):
+# busybox-static with its applet links and as /sbin/init, an os-release, and stub boot files
+# for pc-x86-64 (a kernel and an initrd that are not real, and a start.ipxe).
+QUICK_ROOTFS=${KILN_BENCH_TMP:-/tmp}/kiln-bench-quick/rootfs.tar
+
+# ensure_quick_rootfs FILE: builds that tarball at FILE unless it exists.
+ensure_quick_rootfs() {
+  local file=$1 root busybox
+  [ -f "$file" ] && return 0
+  busybox=$(command -v busybox) || { echo "bench: busybox (busybox-static) is required in quick mode" >&2; exit 1; }
+  mkdir -p "$(dirname "$file")"
+  root=$(mktemp -d "$(dirname "$file")/.root.XXXXXX")
+  mkdir -p "$root"/{bin,sbin,etc,root,tmp,usr/bin,usr/sbin,boot/pc-x86-64}
+  cp "$busybox" "$root/bin/busybox"
+  for applet in $("$root/bin/busybox" --list); do [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"; done
+  ln -s ../bin/busybox "$root/sbin/init"
+  printf 'ID=debian\nVERSION_ID="12"\n' >"$root/etc/os-release"
+  echo 'not a kernel' >"$root/boot/vmlinuz-6.1.0-1-amd64"
+  echo 'not an initrd' >"$root/boot/initrd.img-6.1.0-1-amd64"
+  ln -s ../vmlinuz-6.1.0-1-amd64 "$root/boot/pc-x86-64/kernel"
+  ln -s ../initrd.img-6.1.0-1-amd64 "$root/boot/pc-x86-64/initrd"
+  printf '#!ipxe\nkernel kernel ip=dhcp\ninitrd initrd\nboot\n' >"$root/boot/pc-x86-64/start.ipxe"
+  tar -C "$root" --numeric-owner -cf "$file.tmp.$$" .
+  mv "$file.tmp.$$" "$file"
+  rm -rf "$root"
 }

@@ -12,12 +12,17 @@
 # Prints the times and the ratios kiln/skopeo (time Kiln takes per second skopeo takes: <1 means
 # Kiln is faster) against the targets of issue #14: publish <= 0.7, clone <= 1.0.
 #
-# usage: bench/registry-pull.sh     env: RUNS=3, LAYER_MB=66, KILN_BENCH_TMP=/tmp
+# usage: bench/registry-pull.sh     env: RUNS=3, LAYER_MB=66, KILN_BENCH_TMP=/tmp; QUICK=1: 1 MB layers, one run
+# result-line: ^push +[0-9.]+ +[0-9.]+ +[0-9.]+$
+# result-line: ^pull +[0-9.]+ +[0-9.]+ +[0-9.]+$
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 runs=${RUNS:-3}
 layer_mb=${LAYER_MB:-66}
+if [ -n "${QUICK:-}" ]; then
+  runs=1 layer_mb=1
+fi
 for tool in docker-registry skopeo curl; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
 done

@@ -13,6 +13,10 @@
 #
 # Needs tftp-hpa, atftp and tftpd-hpa installed (scripts/setup.sh); atftpd conflicts with
 # tftpd-hpa, so its .deb is downloaded and unpacked into the work directory.
+# QUICK=1: a 1 MB kernel and a 3 MB big file, 8 clients with --clients, and no atftpd (its
+# column shows -: downloading its .deb needs the network).
+# result-line: ^kernel: Kiln lock-step / tftpd-hpa lock-step: [0-9.]+
+# result-line: ^big: Kiln windowsize 8 / tftpd-hpa lock-step: [0-9.]+
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 node=$(command -v node)
@@ -25,6 +29,11 @@ while (($#)); do
     *) echo "usage: bench/tftp.sh [--reps N] [--clients N]" >&2; exit 2 ;;
   esac
 done
+kernel_bytes=14000000 big_bytes=64000000 servers='kiln hpa atftpd'
+if [ -n "${QUICK:-}" ]; then
+  kernel_bytes=1000000 big_bytes=3000000 servers='kiln hpa' reps=1
+  ((clients == 0)) || clients=8
+fi
 
 work=$(mktemp -d /tmp/kiln-bench-tftp-XXXXXX)
 pids=()
@@ -37,8 +46,8 @@ trap cleanup EXIT
 chmod 755 "$work" # servers that drop to nobody must read the files
 files="$work/files"
 mkdir -p "$files" "$work/out"
-head -c 14000000 /dev/urandom >"$files/kernel"
-head -c 64000000 /dev/urandom >"$files/big"
+head -c "$kernel_bytes" /dev/urandom >"$files/kernel"
+head -c "$big_bytes" /dev/urandom >"$files/big"
 chmod 644 "$files"/*
 declare -A sums=([kernel]=$(sha256sum <"$files/kernel" | cut -d' ' -f1) [big]=$(sha256sum <"$files/big" | cut -d' ' -f1))
 
@@ -48,7 +57,10 @@ start_kiln() {
   "$node" "$here/tftp-server.ts" "$files" >"$work/kiln.out" 2>&1 &
   kiln_pid=$!
   pids+=("$kiln_pid")
-  until grep -q '^port ' "$work/kiln.out" 2>/dev/null; do sleep 0.1; done
+  until grep -q '^port ' "$work/kiln.out" 2>/dev/null; do
+    kill -0 "$kiln_pid" 2>/dev/null || { echo "bench: Kiln's TFTP server did not start:" >&2; cat "$work/kiln.out" >&2; exit 1; }
+    sleep 0.1
+  done
   kiln_port=$(sed -n 's/^port //p' "$work/kiln.out")
 }
 # Called inside $(...): the server is not this subshell's child, so wait for its last line.
@@ -81,8 +93,10 @@ fi
 for cmd in tftp atftp in.tftpd; do
   command -v "$cmd" >/dev/null || [ -x "/usr/sbin/$cmd" ] || { echo "bench: $cmd missing (scripts/setup.sh)" >&2; exit 1; }
 done
-echo "bench: unpacking atftpd from its .deb..." >&2
-(cd "$work" && apt-get download -qq atftpd >/dev/null && dpkg -x atftpd_*.deb atftpd)
+if [[ $servers == *atftpd* ]]; then
+  echo "bench: unpacking atftpd from its .deb..." >&2
+  (cd "$work" && apt-get download -qq atftpd >/dev/null && dpkg -x atftpd_*.deb atftpd)
+fi
 atftpd="$work/atftpd/usr/sbin/atftpd"
 
 start_kiln
@@ -90,7 +104,7 @@ hpa_port=$(free_port)
 /usr/sbin/in.tftpd -L -a "127.0.0.1:$hpa_port" -s "$files" &
 pids+=($!)
 atftpd_port=$(free_port)
-"$atftpd" --daemon --no-fork --port "$atftpd_port" --bind-address 127.0.0.1 --logfile /dev/null "$files" &
+[[ $servers != *atftpd* ]] || "$atftpd" --daemon --no-fork --port "$atftpd_port" --bind-address 127.0.0.1 --logfile /dev/null "$files" &
 pids+=($!)
 sleep 0.5
 
@@ -117,13 +131,14 @@ for file in kernel big; do
     label="$client"; [ "$client" = atftp ] && label="atftp bs1468 ws$window"; [ "$client" = tftp-hpa ] && label="tftp-hpa bs512 ws1"
     declare -A runs=()
     for ((i = 0; i < reps; i++)); do
-      for server in kiln hpa atftpd; do
+      for server in $servers; do
         port_var="${server}_port"
         runs[$server]+=" $(fetch "${!port_var}" "$file" "$client" "$window")"
       done
     done
     for server in kiln hpa atftpd; do
-      rate[$server,$file,$client,$window]=$(printf '%s\n' ${runs[$server]} | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+      rate[$server,$file,$client,$window]=-
+      [[ $servers != *$server* ]] || rate[$server,$file,$client,$window]=$(printf '%s\n' ${runs[$server]} | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
     done
     printf '%-9s %-6s %-22s %10s %10s %10s\n' MB/s "$file" "$label" "${rate[kiln,$file,$client,$window]}" "${rate[hpa,$file,$client,$window]}" "${rate[atftpd,$file,$client,$window]}"
   done

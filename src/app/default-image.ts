@@ -1,19 +1,13 @@
 import { KilnError, ErrorCode, isKilnError } from '../core/index.ts';
 import { cloneImage } from '../registry/index.ts';
 import {
-  LABELS, formatImageRef, modelOciArchitectures, parseImageRef, parsePlatform, validateModel,
+  LABELS, formatImageRef, modelOciArchitectures, parseImageRef, parsePlatform,
   type ImageRecord, type ImageRef,
 } from '../store/index.ts';
 import type { Core } from './core.ts';
+import { sessionOf } from './session.ts';
+import { DEFAULT_IMAGE_USER, defaultImageRef } from './default-ref.ts';
 import type { Resolved } from './request.ts';
-
-/** The owner of the platform's default images (seed 002). */
-export const DEFAULT_IMAGE_USER = 'waltplatform';
-
-/** A model's default image: `waltplatform/<model>-default:latest` (seed 002). */
-export function defaultImageRef(model: string): ImageRef {
-  return { user: DEFAULT_IMAGE_USER, name: `${validateModel(model)}-default`, tag: 'latest' };
-}
 
 /**
  * The default image of a node model, in the store: found there, else cloned from Docker Hub
@@ -32,7 +26,7 @@ export async function defaultImage(core: Core, req: Resolved, model: string): Pr
     const url = `${label}:${ref.user}/${ref.name}:${ref.tag}`;
     try {
       req.logger.info(`${formatImageRef(ref)} is not in the store: cloning ${url}`);
-      const { record } = await cloneImage(core.session(req), store, url, {
+      const { record } = await cloneImage(sessionOf(core, req), store, url, {
         user: ref.user, name: `${ref.name}:${ref.tag}`, platform: arch ? parsePlatform(`linux/${arch}`) : undefined, signal: req.signal,
       });
       return record;

@@ -1,23 +1,31 @@
 import { SETTINGS, networkIdleTimeoutMs, tarLimitsOf, type Config, type SettingKey } from '../config/index.ts';
 import { configureTarLimits, silentLogger, type Logger } from '../core/index.ts';
-import { createRegistrySession, type CloneResult, type Credentials, type PublishResult, type SearchFailure, type SearchHit } from '../registry/index.ts';
-import { formatImageRef, openStore, type DeviceRecord, type GcReport, type ImageConfig, type ImageFormat, type ImageManifest, type ImageRef, type Store, type VerifyReport } from '../store/index.ts';
+import type { CloneResult, Credentials, PublishResult, SearchFailure, SearchHit } from '../registry/index.ts';
+import { formatImageRef, openStore, type DeviceRecord, type GcReport, type ImageConfig, type ImageFormat, type ImageManifest, type ImageRecord, type ImageRef, type Store, type VerifyReport } from '../store/index.ts';
 import type { CheckReport } from '../check/index.ts';
 import type { RegistryConfig } from '../config/index.ts';
 import type { Core } from './core.ts';
-import { build, buildFromDockerfile, type BuildOutcome, type BuildRequest, type DockerfileBuildOutcome, type DockerfileRequest } from './build.ts';
-import { checkOne, copyImage, exportOne, importOne, inspectImage, listImages, removeImages, type ExportOutcome, type ExportRequest, type ImportRequest } from './images.ts';
-import { collectGarbage, verifyStore } from './maintenance.ts';
-import { clone, listRegistries, loginTo, logoutFrom, publish, search, type RegistryRow } from './registry.ts';
+import type { BuildOutcome, BuildRequest, DockerfileBuildOutcome, DockerfileRequest } from './build.ts';
+import type { EditOutcome, ShellRequest } from './edit.ts';
+import type { NodeSshAction } from './node-ssh.ts';
+import type { ExportOutcome, ExportRequest, ImportRequest } from './images.ts';
+import { copyImage, inspectImage, listImages } from './listing.ts';
+import type { RegistryRow } from './registry.ts';
 import { resolveRequest, type Clock, type Request } from './request.ts';
 import type { ImageUsage } from './usage.ts';
 import type { ImageView } from './view.ts';
-import { serve, type ServeOptions } from './serve.ts';
-import { bootNodes, configNode, forgetNodes, listNodes, registerNode, renameNode, type NodeView } from './nodes.ts';
-import { sshToNode, type NodeSshAction } from './node-ssh.ts';
-import { defaultImage } from './default-image.ts';
-import type { ImageRecord } from '../store/index.ts';
-import { copyFiles, shellImage, squashImage, type EditOutcome, type ShellRequest } from './edit.ts';
+import type { ServeOptions } from './serve.ts';
+import { listNodes, type NodeView } from './node-views.ts';
+
+// Start-up cost: the operations that need the builder, the registry client, the export
+// (S3, SquashFS) or the boot servers load their module on their first call, so listing
+// images or nodes opens the store alone. The type imports above cost nothing at run time.
+const images = () => import('./images.ts');
+const nodes = () => import('./nodes.ts');
+const registry = () => import('./registry.ts');
+const maintenance = () => import('./maintenance.ts');
+const build = () => import('./build.ts');
+const edit = () => import('./edit.ts');
 
 /** How to create a Kiln. */
 export interface KilnOptions {
@@ -114,7 +122,6 @@ export function createKiln(options: KilnOptions): Kiln {
     // Nodes live in the catalog: an image is in use when a node boots it (by name, as WalT).
     usage: () => options.usage ?? { imagesInUse: () => new Set(core.store().imagesInUse().map(formatImageRef)) },
     idleTimeoutMs: () => networkIdleTimeoutMs(config.values.network_idle_timeout),
-    session: (req) => createRegistrySession({ registries: config.registries, env: core.env, logger: req.logger, progress: req.progress, idleTimeoutMs: core.idleTimeoutMs() }),
   };
   const r = (req: Request) => resolveRequest(req, logger);
   // Credentials belong to whoever runs the process (the containers auth file), not to the acting user.
@@ -132,34 +139,34 @@ export function createKiln(options: KilnOptions): Kiln {
     config,
     listImages: (req, o = {}) => listImages(core, r(req), o),
     inspectImage: (req, name) => inspectImage(core, r(req), name),
-    importImage: (req, path, o = {}) => timed(req, 'import', () => importOne(core, r(req), path, o)),
-    exportImage: (req, name, dest, o) => timed(req, 'export', () => exportOne(core, r(req), name, dest, o)),
+    importImage: (req, path, o = {}) => timed(req, 'import', async () => (await images()).importOne(core, r(req), path, o)),
+    exportImage: (req, name, dest, o) => timed(req, 'export', async () => (await images()).exportOne(core, r(req), name, dest, o)),
     duplicateImage: (req, from, to, o = {}) => copyImage(core, r(req), 'duplicate', from, to, o),
     renameImage: (req, from, to, o = {}) => copyImage(core, r(req), 'rename', from, to, o),
-    removeImages: (req, names) => removeImages(core, r(req), names),
-    checkImage: (req, name, o = {}) => timed(req, 'check', () => checkOne(core, r(req), name, o.models ?? [])),
-    buildImages: (req, files, o = {}) => timed(req, 'build', () => build(core, r(req), files, o)),
-    buildDockerfile: (req, o) => timed(req, 'build', () => buildFromDockerfile(core, r(req), o)),
-    searchImages: (req, keyword) => timed(req, 'search', () => search(core, r(req), keyword)),
-    cloneImage: (req, url, o = {}) => timed(req, 'clone', () => clone(core, r(req), url, o)),
-    publishImage: (req, name, o = {}) => timed(req, 'publish', () => publish(core, r(req), name, o)),
-    login: (req, label, creds) => loginTo(core, anyone(req), label, creds),
-    logout: (req, label) => logoutFrom(core, anyone(req), label),
-    listRegistries: (req) => listRegistries(core, anyone(req)),
+    removeImages: async (req, names) => (await images()).removeImages(core, r(req), names),
+    checkImage: (req, name, o = {}) => timed(req, 'check', async () => (await images()).checkOne(core, r(req), name, o.models ?? [])),
+    buildImages: (req, files, o = {}) => timed(req, 'build', async () => (await build()).build(core, r(req), files, o)),
+    buildDockerfile: (req, o) => timed(req, 'build', async () => (await build()).buildFromDockerfile(core, r(req), o)),
+    searchImages: (req, keyword) => timed(req, 'search', async () => (await registry()).search(core, r(req), keyword)),
+    cloneImage: (req, url, o = {}) => timed(req, 'clone', async () => (await registry()).clone(core, r(req), url, o)),
+    publishImage: (req, name, o = {}) => timed(req, 'publish', async () => (await registry()).publish(core, r(req), name, o)),
+    login: async (req, label, creds) => (await registry()).loginTo(core, anyone(req), label, creds),
+    logout: async (req, label) => (await registry()).logoutFrom(core, anyone(req), label),
+    listRegistries: async (req) => (await registry()).listRegistries(core, anyone(req)),
     listNodes: (req, o = {}) => listNodes(core, r(req), o),
-    registerNode: (req, mac, o) => timed(req, 'node register', () => registerNode(core, r(req), mac, o)),
-    bootNodes: (req, set, image, o = {}) => timed(req, 'node boot', () => bootNodes(core, r(req), set, image, o)),
-    renameNode: (req, node, name, o = {}) => renameNode(core, r(req), node, name, o),
-    forgetNodes: (req, sets, o = {}) => forgetNodes(core, r(req), sets, o),
-    configNode: (req, set, settings, o = {}) => configNode(core, r(req), set, settings, o),
-    sshNode: (req, node, action, o = {}) => sshToNode(core, r(req), node, action, o),
-    defaultImage: (req, model) => timed(req, 'default image', () => defaultImage(core, anyone(req), model)),
-    shellImage: (req, name, o) => shellImage(core, r(req), name, o),
-    copyFiles: (req, source, dest) => timed(req, 'image cp', () => copyFiles(core, r(req), source, dest)),
-    squashImage: (req, name) => timed(req, 'image squash', () => squashImage(core, r(req), name)),
-    gc: (req) => timed(req, 'gc', () => collectGarbage(core)),
-    verify: (req) => timed(req, 'verify', () => verifyStore(core)),
-    serve: (req, o) => serve(core, r(req), o),
+    registerNode: (req, mac, o) => timed(req, 'node register', async () => (await nodes()).registerNode(core, r(req), mac, o)),
+    bootNodes: (req, set, image, o = {}) => timed(req, 'node boot', async () => (await nodes()).bootNodes(core, r(req), set, image, o)),
+    renameNode: async (req, node, name, o = {}) => (await nodes()).renameNode(core, r(req), node, name, o),
+    forgetNodes: async (req, sets, o = {}) => (await nodes()).forgetNodes(core, r(req), sets, o),
+    configNode: async (req, set, settings, o = {}) => (await nodes()).configNode(core, r(req), set, settings, o),
+    sshNode: async (req, node, action, o = {}) => (await import('./node-ssh.ts')).sshToNode(core, r(req), node, action, o),
+    defaultImage: (req, model) => timed(req, 'default image', async () => (await import('./default-image.ts')).defaultImage(core, anyone(req), model)),
+    shellImage: async (req, name, o) => (await edit()).shellImage(core, r(req), name, o),
+    copyFiles: (req, source, dest) => timed(req, 'image cp', async () => (await edit()).copyFiles(core, r(req), source, dest)),
+    squashImage: (req, name) => timed(req, 'image squash', async () => (await edit()).squashImage(core, r(req), name)),
+    gc: (req) => timed(req, 'gc', async () => (await maintenance()).collectGarbage(core)),
+    verify: (req) => timed(req, 'verify', async () => (await maintenance()).verifyStore(core)),
+    serve: async (req, o) => (await import('./serve.ts')).serve(core, r(req), o),
     settings: () => ({
       file: config.file,
       settings: SETTINGS.map((s) => ({ key: s.key, env: s.env, value: config.values[s.key], source: config.sources[s.key], doc: s.doc })),

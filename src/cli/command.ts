@@ -4,7 +4,14 @@ import type { Context } from './context.ts';
 /** Parsed options of one command. */
 export type Values = Record<string, string | boolean | string[] | undefined>;
 
-/** One CLI command: the table that drives parsing, help and dispatch. */
+/** What a command does once its arguments are parsed. */
+export type Run = (ctx: Context, args: string[], values: Values) => Promise<void>;
+
+/**
+ * One CLI command: the table that drives parsing, help and dispatch. The table is static
+ * and light (it imports nothing but types); `run` loads the command's implementation
+ * (a `*-run.ts` module, and through it the application core) only when that command runs.
+ */
 export interface Command {
   /** Words after `kiln`, e.g. ['image', 'show']. */
   path: readonly string[];

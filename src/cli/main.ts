@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { KilnError, ErrorCode, isKilnError, redactUrls } from '../core/index.ts';
 import { GLOBAL_OPTIONS, type Command, type Values } from './command.ts';
-import { createContext } from './context.ts';
+import type { Context } from './context.ts';
 import { IMAGE_COMMANDS } from './image-commands.ts';
 import { STORE_COMMANDS } from './store-commands.ts';
 import { CHECK_COMMANDS } from './check-commands.ts';
@@ -14,11 +13,6 @@ import { EDIT_COMMANDS } from './edit-commands.ts';
 
 /** Every command, in help order. */
 export const COMMANDS: readonly Command[] = [...IMAGE_COMMANDS, ...EDIT_COMMANDS, ...BUILD_COMMANDS, ...CHECK_COMMANDS, ...STORE_COMMANDS, ...REGISTRY_COMMANDS, ...NODE_COMMANDS, ...SERVE_COMMANDS];
-
-/** Exit status of each error code: usage problems are 2, everything else 1. */
-export function exitStatus(err: unknown): number {
-  return isKilnError(err, ErrorCode.USAGE) || isKilnError(err, ErrorCode.INVALID_NAME) ? 2 : 1;
-}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -49,11 +43,12 @@ function findCommand(argv: readonly string[]): { command: Command; rest: string[
   return undefined;
 }
 
-function usageError(message: string, command?: Command): KilnError {
-  return new KilnError(ErrorCode.USAGE, message, { hint: command ? `usage: ${command.usage}` : 'run `kiln --help` for the commands' });
-}
-
-/** Runs the CLI; returns the exit status. Only this function prints errors. */
+/**
+ * Runs the CLI; returns the exit status. Only this function prints errors.
+ * Start-up time is a feature: `--version` and `--help` load nothing but the static command
+ * table, and a command loads the error reporting, the context (configuration, application
+ * core) and its own implementation only once it runs, so each command pays for its domains only.
+ */
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     process.stdout.write(`${helpText()}\n`);
@@ -63,8 +58,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${version()}\n`);
     return 0;
   }
-  let quiet = argv.includes('--quiet') || argv.includes('-q');
-  let ctx: ReturnType<typeof createContext> | undefined;
+  const { exitStatus, report, usageError } = await import('./report.ts');
+  let ctx: Context | undefined;
   try {
     const found = findCommand(argv);
     if (!found) throw usageError(`unknown command: kiln ${argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')}`);
@@ -82,8 +77,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const [min, max] = command.positionals;
     if (parsed.positionals.length < min || parsed.positionals.length > max) throw usageError(`wrong number of arguments for kiln ${command.path.join(' ')}`, command);
-    quiet = values.quiet === true;
-    ctx = createContext({ json: values.json === true, quiet, debug: values.debug === true });
+    const { createContext } = await import('./context.ts');
+    ctx = createContext({ json: values.json === true, quiet: values.quiet === true, debug: values.debug === true });
     await command.run(ctx, parsed.positionals, values);
     ctx.logger.debug(`peak memory ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`);
     return 0;
@@ -93,23 +88,6 @@ export async function main(argv: readonly string[]): Promise<number> {
   } finally {
     ctx?.close();
   }
-}
-
-function report(err: unknown): void {
-  // Whatever a message quotes (a spec's parent, an endpoint, a server's answer), credentials in URLs stay out of it.
-  const write = (text: string): void => void process.stderr.write(redactUrls(text));
-  if (err instanceof KilnError) {
-    write(`kiln: error [${err.code}]: ${err.message}\n`);
-    if (err.hint) write(`  hint: ${err.hint}\n`);
-    if (process.env.KILN_DEBUG && err.cause) write(`  cause: ${String((err.cause as Error).stack ?? err.cause)}\n`);
-    return;
-  }
-  const errno = err as NodeJS.ErrnoException;
-  if (typeof errno?.code === 'string' && typeof errno.syscall === 'string') {
-    write(`kiln: error [IO]: ${errno.message}\n  hint: check the path, its permissions and free disk space\n`);
-    return;
-  }
-  write(`kiln: internal error: ${(err as Error)?.stack ?? String(err)}\n  hint: this is a bug in kiln; please report it with the command you ran\n`);
 }
 
 if (import.meta.main) {

@@ -1,7 +1,4 @@
-import { KilnError, ErrorCode } from '../core/index.ts';
-import { formatCheckSummary, formatImageRef, shortImageName, type Credentials } from '../app/index.ts';
 import type { Command } from './command.ts';
-import { renderTable } from './format.ts';
 
 const search: Command = {
   path: ['image', 'search'],
@@ -9,20 +6,7 @@ const search: Command = {
   summary: 'find node images of other users, the Docker daemon, Docker Hub and each configured registry, with their clone URL',
   options: {},
   positionals: [0, 1],
-  run: async (ctx, [keyword]) => {
-    const { hits, failures } = await ctx.kiln.searchImages(ctx.request(), keyword);
-    for (const f of failures) ctx.logger.warn(`${f.location}: skipped: ${f.message}${f.hint ? ` (hint: ${f.hint})` : ''}`);
-    if (ctx.json) {
-      ctx.out(JSON.stringify({ images: hits, unreachable: failures }, null, 2));
-      return;
-    }
-    if (hits.length === 0) {
-      ctx.out('Sorry, no image could match your request.');
-      return;
-    }
-    const link = (h: (typeof hits)[number]): string => h.cloneUrl ?? `[needs a newer server: walt.server.minversion=${h.minVersion}]`;
-    ctx.out(renderTable(['User', 'Image name', 'Location', 'Compatibility', 'Clonable link'], hits.map((h) => [h.user, shortImageName(h), h.where, h.models.join(','), link(h)])));
-  },
+  run: (ctx, args, values) => import('./registry-run.ts').then((m) => m.search(ctx, args, values)),
 };
 
 const clone: Command = {
@@ -31,22 +15,7 @@ const clone: Command = {
   summary: 'copy an image into your images from walt:, docker:, hub: or <label>: (a clone URL from `kiln image search`)',
   options: { force: { type: 'boolean' }, platform: { type: 'string' } },
   positionals: [1, 2],
-  run: async (ctx, [url, name], values) => {
-    const result = await ctx.kiln.cloneImage(ctx.request(), url as string, {
-      name, force: values.force === true, platform: typeof values.platform === 'string' ? values.platform : undefined,
-    });
-    const { record, check } = result;
-    if (ctx.json) {
-      ctx.out(JSON.stringify({
-        name: shortImageName(record.ref), ref: formatImageRef(record.ref), url, digest: record.manifestDigest,
-        sourceDigest: result.sourceDigest ?? null, downloaded: result.downloaded ?? null, reused: result.reused ?? null,
-        ...(check ? { check: { ok: check.ok, counts: check.counts } } : {}),
-      }, null, 2));
-    } else if (!ctx.quiet) {
-      ctx.out(`Cloned ${url} as ${shortImageName(record.ref)} (${record.manifestDigest})`);
-      if (check) ctx.out(formatCheckSummary(check));
-    }
-  },
+  run: (ctx, args, values) => import('./registry-run.ts').then((m) => m.clone(ctx, args, values)),
 };
 
 const publish: Command = {
@@ -55,65 +24,8 @@ const publish: Command = {
   summary: 'push one of your images to a registry (default: Docker Hub, or the only one configured) and print its clone URL',
   options: { registry: { type: 'string' }, force: { type: 'boolean' } },
   positionals: [1, 1],
-  run: async (ctx, [image], values) => {
-    const r = await ctx.kiln.publishImage(ctx.request(), image as string, { registry: values.registry as string | undefined, force: values.force === true });
-    if (ctx.json) {
-      ctx.out(JSON.stringify({ ref: formatImageRef(r.record.ref), registry: r.registry.label, cloneUrl: r.cloneUrl, digest: r.digest, blobs: r.blobs }, null, 2));
-      return;
-    }
-    if (!ctx.quiet) ctx.out(`Published ${shortImageName(r.record.ref)} to ${r.registry.label} (${r.blobs.uploaded} blobs uploaded, ${r.blobs.mounted} mounted, ${r.blobs.exists} already there)`);
-    ctx.out(`Clone URL: ${r.cloneUrl}`);
-  },
+  run: (ctx, args, values) => import('./registry-run.ts').then((m) => m.publish(ctx, args, values)),
 };
-
-async function readStdin(): Promise<string> {
-  let text = '';
-  process.stdin.setEncoding('utf8');
-  for await (const chunk of process.stdin) text += chunk as string;
-  return text.replace(/\r?\n$/u, '');
-}
-
-/** Reads a line from the terminal; with `hidden`, nothing typed is echoed. */
-function prompt(question: string, hidden: boolean): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const input = process.stdin;
-    process.stderr.write(question);
-    let answer = '';
-    const finish = (err?: Error): void => {
-      input.off('data', onData);
-      if (hidden) input.setRawMode(false);
-      input.pause();
-      process.stderr.write('\n');
-      if (err) reject(err);
-      else resolve(answer);
-    };
-    const onData = (data: string): void => {
-      for (const ch of data) {
-        if (ch === '\r' || ch === '\n') return finish();
-        if (ch === '\u0003' || ch === '\u0004') return finish(new KilnError(ErrorCode.USAGE, 'login cancelled', { hint: 'nothing was saved' }));
-        if (ch === '\u007f' || ch === '\b') answer = answer.slice(0, -1);
-        else answer += ch;
-        if (!hidden) process.stderr.write(ch);
-      }
-    };
-    input.setEncoding('utf8');
-    if (hidden) input.setRawMode(true);
-    input.on('data', onData);
-    input.resume();
-  });
-}
-
-async function askCredentials(username: string | undefined, passwordStdin: boolean): Promise<Credentials> {
-  if (passwordStdin) {
-    if (username === undefined) throw new KilnError(ErrorCode.USAGE, '--password-stdin needs --username', { hint: 'kiln login <label> --username <user> --password-stdin' });
-    return { username, password: await readStdin() };
-  }
-  if (!process.stdin.isTTY) {
-    throw new KilnError(ErrorCode.USAGE, 'no terminal to ask for the password', { hint: 'pipe it in: kiln login <label> --username <user> --password-stdin' });
-  }
-  const user = username ?? (await prompt('Username: ', false));
-  return { username: user, password: await prompt('Password: ', true) };
-}
 
 const loginCmd: Command = {
   path: ['login'],
@@ -121,12 +33,7 @@ const loginCmd: Command = {
   summary: 'check and store credentials for a registry in the containers auth file (the password is read without echo, or from stdin)',
   options: { username: { type: 'string', short: 'u' }, 'password-stdin': { type: 'boolean' } },
   positionals: [1, 1],
-  run: async (ctx, [label], values) => {
-    const creds = await askCredentials(values.username as string | undefined, values['password-stdin'] === true);
-    const { registry, file } = await ctx.kiln.login(ctx.request(), label as string, creds);
-    if (ctx.json) ctx.out(JSON.stringify({ registry: registry.label, username: creds.username, authFile: file }));
-    else if (!ctx.quiet) ctx.out(`Logged in to ${registry.label} as ${creds.username} (credentials in ${file})`);
-  },
+  run: (ctx, args, values) => import('./registry-run.ts').then((m) => m.loginCmd(ctx, args, values)),
 };
 
 const logoutCmd: Command = {
@@ -135,11 +42,7 @@ const logoutCmd: Command = {
   summary: 'remove a registry\'s credentials from the containers auth file',
   options: {},
   positionals: [1, 1],
-  run: async (ctx, [label]) => {
-    const { registry, file } = await ctx.kiln.logout(ctx.request(), label as string);
-    if (ctx.json) ctx.out(JSON.stringify({ registry: registry.label, authFile: file }));
-    else if (!ctx.quiet) ctx.out(`Logged out of ${registry.label} (${file})`);
-  },
+  run: (ctx, args, values) => import('./registry-run.ts').then((m) => m.logoutCmd(ctx, args, values)),
 };
 
 const list: Command = {
@@ -148,19 +51,7 @@ const list: Command = {
   summary: 'show the configured registries (kiln.yaml `registries:`, Docker Hub by default) and whether you are logged in',
   options: {},
   positionals: [0, 0],
-  run: async (ctx) => {
-    const rows = await ctx.kiln.listRegistries(ctx.request());
-    if (ctx.json) {
-      ctx.out(JSON.stringify(rows, null, 2));
-      return;
-    }
-    if (rows.length === 0) {
-      ctx.out('No registry is configured (kiln.yaml has an empty registries list).');
-      return;
-    }
-    ctx.out(renderTable(['Label', 'API', 'URL', 'Protocol', 'Auth', 'Repository', 'Logged in'],
-      rows.map((r) => [r.label, r.api, r.url, r.protocol, r.auth, r.repository ?? '-', r.loggedIn ? 'yes' : 'no'])));
-  },
+  run: (ctx, args, values) => import('./registry-run.ts').then((m) => m.list(ctx, args, values)),
 };
 
 /** The registry commands: image search, clone and publish, login, logout and registry list. */

@@ -1,5 +1,6 @@
 import { isAbsolute } from 'node:path';
-import { isScalar, isSeq, type Node } from 'yaml';
+import type { Node } from 'yaml';
+import { isScalar, isSeq } from './yaml.ts';
 
 /**
  * Reads kiln.yaml's `allow_host_paths:`: the host directories `kiln image build` may copy

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LineCounter, parseDocument, isMap, isScalar, type Node } from 'yaml';
+import type { LineCounter, Node } from 'yaml';
+import { lineCounter, parseDocument, isMap, isScalar } from './yaml.ts';
 import { KilnError, ErrorCode, isErrno } from '../core/index.ts';
 import { SETTINGS, type SettingKey } from './settings.ts';
 import { parseHostPaths } from './host-paths.ts';
@@ -30,7 +31,7 @@ function configError(file: string, lines: LineCounter, offset: number, message: 
 
 /** Parses kiln.yaml text: a mapping of known keys to strings, and `registries:`; unknown keys are errors with their position. */
 export function parseConfigFile(text: string, file: string): ConfigFile {
-  const lines = new LineCounter();
+  const lines = lineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const [first] = doc.errors;
   if (first) throw configError(file, lines, first.pos[0], first.message.split('\n')[0] ?? 'invalid YAML', 'fix the YAML syntax');

@@ -1,4 +1,5 @@
-import { isMap, isScalar, isSeq, type Node } from 'yaml';
+import type { Node } from 'yaml';
+import { isMap, isScalar, isSeq } from './yaml.ts';
 
 /** The registry APIs WalT knows (seed 003). */
 export const REGISTRY_APIS = ['docker-hub', 'docker-registry-v2', 'jfrog-artifactory'] as const;

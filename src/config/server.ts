@@ -1,4 +1,5 @@
-import { isMap, isScalar, type Node } from 'yaml';
+import type { Node } from 'yaml';
+import { isMap, isScalar } from './yaml.ts';
 import type { NodeFail } from './registries.ts';
 
 /** kiln.yaml's `server:`: where `kiln serve` listens and what it tells nodes. */

@@ -1,5 +1,4 @@
 import { open } from 'node:fs/promises';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { Readable, pipeline, type Duplex } from 'node:stream';
 import { KilnError, ErrorCode } from './errors.ts';
 
@@ -30,6 +29,8 @@ export async function sniffFileCompression(path: string): Promise<SniffedCompres
 
 /** A decompressing transform for a compression Node handles natively (gzip, zstd). */
 export function createDecompressor(compression: 'gzip' | 'zstd'): Duplex {
+  // node:zlib is loaded on the first decompression, not at start-up.
+  const { createGunzip, createZstdDecompress } = process.getBuiltinModule('node:zlib');
   return compression === 'gzip' ? createGunzip() : createZstdDecompress();
 }
 

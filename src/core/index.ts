@@ -8,7 +8,7 @@ export { isStaleWork, leases, createLeaseKeeper, LEASE_HEARTBEAT_MS, LEASE_MAX_A
 export { sniffCompression, sniffFileCompression, createDecompressor, decompressedStream, assertLayerCompression, type SniffedCompression } from './compression.ts';
 export { type Logger, silentLogger, createLogger } from './log.ts';
 export { TeeStream } from './tee.ts';
-export { readTarEntries, safeMemberName, type TarEntryHeader } from './tar-read.ts';
+export { readTarEntries, safeMemberName, tarStream, type TarEntryHeader } from './tar-read.ts';
 export { TarScanner, scanTarFile, walkTarFile } from './tar-scan.ts';
 export { readTarMembers } from './tar-members.ts';
 export { configureTarLimits, tarLimits, DEFAULT_TAR_LIMITS, type TarLimits } from './tar-limits.ts';

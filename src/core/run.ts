@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { KilnError, ErrorCode } from './errors.ts';
 
 /** The Debian package that ships each external tool Kiln calls. */
@@ -50,6 +50,8 @@ const STDERR_KEEP = 8192;
  */
 export function start(tool: string, args: readonly string[], options: RunOptions = {}): RunningTool {
   const stdio: StdioOptions = [options.stdin ?? 'ignore', options.stdout ?? 'ignore', 'pipe'];
+  // node:child_process is loaded on the first run, not at start-up (most commands never spawn).
+  const { spawn } = process.getBuiltinModule('node:child_process');
   const child = spawn(tool, args, { cwd: options.cwd, env: options.env, signal: options.signal, stdio });
   let stderr = '';
   child.stderr?.setEncoding('utf8');

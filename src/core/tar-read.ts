@@ -1,6 +1,17 @@
+import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
-import tar from 'tar-stream';
+import type TarStream from 'tar-stream';
 import { KilnError, ErrorCode } from './errors.ts';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * The tar-stream library, loaded on first use: a process that never reads or writes a tar
+ * (`kiln image show`, `kiln --version`) does not pay for it at start-up.
+ */
+export function tarStream(): typeof TarStream {
+  return require('tar-stream') as typeof TarStream;
+}
 
 /** A tar entry's header as Kiln needs it. */
 export interface TarEntryHeader {
@@ -20,7 +31,7 @@ export async function readTarEntries(
   what: string,
   onEntry: (header: TarEntryHeader, content: AsyncIterable<Buffer>) => Promise<void>,
 ): Promise<number> {
-  const extract = tar.extract();
+  const extract = tarStream().extract();
   let sourceError: unknown;
   source.on('error', (err) => {
     sourceError = err;

@@ -3,10 +3,9 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import {
   KilnError, ErrorCode, MediaType, digestHex, pathExists,
-  removeTree, start, syncDir, syncPath, tempSibling, type Digest,
+  removeTree, start, syncDir, syncPath, tarStream, tempSibling, type Digest,
 } from '../core/index.ts';
 import { REF_NAME_ANNOTATION, type Descriptor, type ImageManifest } from './oci.ts';
 import type { ImageRecord } from './catalog.ts';
@@ -84,7 +83,7 @@ function unique(blobs: Descriptor[]): Descriptor[] {
  */
 async function writeArchive(store: Store, record: ImageRecord, out: Writable, docker: boolean, signal?: AbortSignal): Promise<void> {
   const { manifest, manifestDesc, blobs } = await imageBlobs(store, record);
-  const pack = tar.pack();
+  const pack = tarStream().pack();
   const done = pipeline(pack as unknown as Readable, out, { signal });
   // Awaited at the end; a write error also fails the entry being written.
   done.catch(() => undefined);

@@ -1,4 +1,3 @@
-import { isIPv4 } from 'node:net';
 import { KilnError, ErrorCode } from '../core/index.ts';
 
 /**
@@ -36,7 +35,8 @@ export function macWithDashes(mac: string): string {
 
 /** An IPv4 address, checked; INVALID_NAME otherwise. */
 export function validateIp(text: string): string {
-  if (!isIPv4(text)) throw new KilnError(ErrorCode.INVALID_NAME, `"${text}" is not an IPv4 address`, { hint: 'give a dotted quad such as 192.168.152.10' });
+  // node:net is loaded when an address is checked, not at start-up.
+  if (!process.getBuiltinModule('node:net').isIPv4(text)) throw new KilnError(ErrorCode.INVALID_NAME, `"${text}" is not an IPv4 address`, { hint: 'give a dotted quad such as 192.168.152.10' });
   return text;
 }
 

@@ -1,6 +1,5 @@
 import { Readable } from 'node:stream';
-import tar from 'tar-stream';
-import { MediaType, digestOf, type Digest } from '../core/index.ts';
+import { MediaType, digestOf, tarStream, type Digest } from '../core/index.ts';
 import type { Staging } from './blobs.ts';
 import type { ImageRecord } from './catalog.ts';
 import type { NewImage } from './commit.ts';
@@ -26,7 +25,7 @@ export interface StagedTestImage {
 
 /** An uncompressed tar of `files`. */
 export async function tarOf(files: Record<string, string>): Promise<Buffer> {
-  const pack = tar.pack();
+  const pack = tarStream().pack();
   for (const [name, content] of Object.entries(files)) pack.entry({ name, mode: 0o644, mtime: new Date(0) }, content);
   pack.finalize();
   const chunks: Buffer[] = [];
