@@ -49,8 +49,44 @@ test('domains import each other only through index.ts, and only along allowed ar
       const to = domainOf(target);
       if (from === to) continue;
       const where = `${relative(ROOT, file)} imports ${match[1]}`;
-      if (relative(SRC, target) !== `${to}/index.ts`) problems.push(`${where}: reach ${to} through src/${to}/index.ts`);
+      // A domain's test fixtures (fakes, fixture builders, shared contracts) have a second, test-only door.
+      const door = relative(SRC, target) === `${to}/index.ts` || (file.endsWith('.test.ts') && relative(SRC, target) === `${to}/testing.ts`);
+      if (!door) problems.push(`${where}: reach ${to} through src/${to}/index.ts${relative(SRC, target) === `${to}/testing.ts` ? ' (testing.ts is for tests only)' : ''}`);
       if (!(ALLOWED[from] ?? []).includes(to)) problems.push(`${where}: ${from} may not depend on ${to}`);
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('test fixtures stay out of the commands: only tests import a testing.ts, and no index.ts door exports fixtures', () => {
+  const problems: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    if (file.endsWith('.test.ts')) continue;
+    const rel = relative(ROOT, file);
+    for (const match of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)) {
+      const target = match[1] as string;
+      if (target.endsWith('/testing.ts')) problems.push(`${rel} imports ${target}: fixtures are for tests`);
+      if (file.endsWith('/index.ts') && /\/(?:fake-|broken-|test-)[^/]*\.ts$|-contract\.ts$/.test(target)) problems.push(`${rel} exports ${target}: move it to testing.ts`);
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
+/**
+ * Start-up: every `kiln` run, `--version` included, loads main.ts and the command tables; a
+ * table that imports values (the application core, core, node: modules) makes every command
+ * pay for them. Implementations go in the topic's *-run.ts (see src/cli/README.md).
+ */
+test('the CLI\'s command tables import only types; main.ts only the tables, command.ts and node: built-ins', () => {
+  const problems: string[] = [];
+  for (const name of readdirSync(join(SRC, 'cli'))) {
+    const table = /-commands\.ts$/.test(name) || name === 'command.ts';
+    if (!table && name !== 'main.ts') continue;
+    const text = readFileSync(join(SRC, 'cli', name), 'utf8');
+    for (const match of text.matchAll(/^import\s+(?!type\b)[^'"]*?from\s*'([^']+)'/gm)) {
+      const target = match[1] as string;
+      const allowed = name === 'main.ts' && (target.startsWith('node:') || /^\.\/[a-z-]+-commands\.ts$/.test(target) || target === './command.ts');
+      if (!allowed) problems.push(`src/cli/${name} imports ${target}: move the code that needs it to a *-run.ts`);
     }
   }
   assert.deepEqual(problems, []);

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadConfig } from '../config/index.ts';
 import { silentLogger, silentProgress } from '../core/index.ts';
-import { commitTestImage, createFakeStore, type Store } from '../store/index.ts';
+import type { Store } from '../store/index.ts';
+import { commitTestImage, createFakeStore } from '../store/testing.ts';
 import type { Core } from './core.ts';
 import { createDiscovery } from './discovery.ts';
 

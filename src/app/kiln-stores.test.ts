@@ -5,9 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/index.ts';
 import { isKilnError, type ErrorCode } from '../core/index.ts';
-import {
-  commitTestImage, createBrokenStore, createFakeStore, openStore, tarOf, type BrokenStoreOptions, type Store,
-} from '../store/index.ts';
+import { openStore, type Store } from '../store/index.ts';
+import { commitTestImage, createBrokenStore, createFakeStore, tarOf, type BrokenStoreOptions } from '../store/testing.ts';
 import { createKiln, type Kiln } from './index.ts';
 
 const NODE = { 'walt.node.models': 'pc-x86-64' };

@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../core/index.ts';
-import { commitTestImage, openStore, type NodeRecord } from '../store/index.ts';
+import { openStore, type NodeRecord } from '../store/index.ts';
+import { commitTestImage } from '../store/testing.ts';
 import { createNfsService } from './nfs-service.ts';
 import { createNfsTrees, WALT_INIT } from './nfs-trees.ts';
 import type { NfsNodeExport } from './nfs-exports.ts';

@@ -5,11 +5,12 @@ import {
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  KilnError, ErrorCode, isKilnError, readTarMembers, resolveInRootSync, run, safeMemberName, start, type ScannedMember,
+  KilnError, ErrorCode, isKilnError, readTarMembers, run, safeMemberName, start, type ScannedMember,
 } from '../core/index.ts';
 import type { Descriptor } from './oci.ts';
 import { OPAQUE, WHITEOUT, isWhiteoutName } from './whiteout.ts';
 import { decompressedLayer } from './layer-index.ts';
+import { resolveDirInRoot } from './dir-in-root.ts';
 
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
 const IS_ROOT = process.getuid?.() === 0;
@@ -38,27 +39,6 @@ function corrupt(what: string, name: string, why: string): KilnError {
 
 function lstatOrUndefined(path: string): Stats | undefined {
   return lstatSync(path, { throwIfNoEntry: false });
-}
-
-/**
- * Resolves a directory of the image inside `root` (core's resolveInRootSync: openat2
- * RESOLVE_IN_ROOT semantics, so no symlink of this layer or an earlier one leads out) and,
- * when `create`, makes what is missing of it (mode 0755): every component that exists was
- * lstat'ed and none is a symlink, so the directories made are inside the root. Returns the
- * host path of a real directory, or undefined when it does not exist (or is not a
- * directory) and `create` is false. Extraction has one writer (this process, in a private
- * directory), so the answer stays true while the entry is written.
- */
-export function resolveDirInRoot(root: string, rel: string, create: boolean, what = 'layer', name = rel): string | undefined {
-  const dir = resolveInRootSync(root, rel);
-  if (dir.exists) {
-    if (lstatOrUndefined(dir.host)?.isDirectory()) return dir.host;
-    if (!create) return undefined;
-    throw corrupt(what, name, `needs /${dir.rel} to be a directory, and it is not`);
-  }
-  if (!create) return undefined;
-  mkdirSync(dir.host, { recursive: true, mode: 0o755 });
-  return dir.host;
 }
 
 /** The host path of an existing entry reached from root through real directories only (no symlink crossed), or undefined. */

@@ -1,10 +1,7 @@
 /** Store: the OCI image layout and SQLite catalog under KILN_HOME, import and export. */
 export { openStore, readLayoutIndex, type Store, type StoreOptions, type NewImage, type GcReport } from './store.ts';
 export type { ImageRecord } from './catalog.ts';
-export { createFakeStore, type FakeStore, type FakeStoreOptions } from './fake-store.ts';
-export { createBrokenStore, type BrokenStoreOptions, type BreakableOperation, type StoreFault } from './broken-store.ts';
-// Test fixtures: images built by the tests through any Store's own staging.
-export { commitTestImage, stageTestImage, tarOf, type TestImageSpec, type StagedTestImage } from './test-image.ts';
+// Test fixtures (the fake and broken stores, test images, the store contract) are in testing.ts, for tests only.
 export type { HomeLayout, CacheKind, BlobRange } from './home-layout.ts';
 export type { BlobHold, AddedBlob } from './held-blobs.ts';
 export type { VerifyReport } from './verify.ts';
@@ -17,12 +14,15 @@ export {
   parseManifest, parseIndex, parseConfig, manifestKind, renderManifest, isOciManifest,
   type Descriptor, type ImageConfig, type ImageManifest, type ImageIndex, type Platform,
 } from './oci.ts';
-export { importImage, verifyDiffIds, detectImageFormat, parseImageFormat, IMAGE_FORMATS, type ImageFormat, type ImportOptions, type ImportResult } from './import/index.ts';
-export { exportImage, type ExportOptions } from './export.ts';
+export { detectImageFormat, parseImageFormat, IMAGE_FORMATS, type ImageFormat } from './import/detect.ts';
+export type { ImportOptions, ImportResult } from './import/index.ts';
+export type { ExportOptions } from './export.ts';
 export { startLayerScan, type LayerScan, type LayerScanResult } from './layer-scan.ts';
 export type { DiffIdOutcome } from './import/diff-ids.ts';
 export { OPAQUE, WHITEOUT, isWhiteoutName } from './whiteout.ts';
-export { unpackLayers, applyLayer, resolveDirInRoot, type ApplyOptions, type ExtractMode } from './extract.ts';
+export { resolveDirInRoot } from './dir-in-root.ts';
+export type { ApplyOptions, ExtractMode } from './extract.ts';
+export { importImage, verifyDiffIds, exportImage, unpackLayers, applyLayer } from './lazy.ts';
 export { readImageTree, readTreeFiles, treePath, type ImageTree, type TreeEntry, type Resolution, type FileContent, type LayerSource } from './tree.ts';
 export { NODE_MODELS, OCI_ARCHITECTURES, MAX_SERVER_VERSION, DEFAULT_SERVER_VERSION, LABELS, labelModels, modelOciArchitectures } from './node-models.ts';
 export { type NodeRecord, type NewNode, type DeviceRecord, type LeaseRecord, type NodeTable } from './nodes.ts';

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { TarScanner, layerCompression, type Digest } from '../core/index.ts';
 import type { DiffIdOutcome } from './import/diff-ids.ts';
 import { createLayerIndexWriter, type LayerIndexWriter } from './layer-index.ts';
@@ -61,6 +60,8 @@ export function startLayerScan(layer: Descriptor, indexFile: string): LayerScan 
   let d: Duplex | undefined;
   let settled: Promise<void> = Promise.resolve();
   if (compression !== 'none') {
+    // node:zlib loads with the first scan, not when the store's door is imported (start-up).
+    const { createGunzip, createZstdDecompress } = process.getBuiltinModule('node:zlib');
     // Larger output chunks than zlib's 16 KiB: a quarter of the callbacks, hashes and scanner calls.
     const dec = compression === 'gzip' ? createGunzip({ chunkSize: OUTPUT_CHUNK }) : createZstdDecompress({ chunkSize: OUTPUT_CHUNK });
     d = dec;
