@@ -15,6 +15,9 @@
 # usage: bench/dockerfile.sh [rootfs.tar]   (default /tmp/kiln-bench/debian-rootfs.tar;
 #        built with mmdebstrap when missing)
 # env:   QUICK=1, KILN_BENCH_TMP=/tmp (where scratch dirs go)
+# result-line: ^cold +[0-9.]+ +[0-9.]+ +[0-9.]+$
+# result-line: ^unchanged rebuild +[0-9.]+ +[0-9.]+ +[0-9.]+$
+# result-line: ^last RUN edited +[0-9.]+ +[0-9.]+ +[0-9.]+$
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
