@@ -13,8 +13,8 @@
 # Kiln is faster) against the targets of issue #14: publish <= 0.7, clone <= 1.0.
 #
 # usage: bench/registry-pull.sh     env: RUNS=3, LAYER_MB=66, KILN_BENCH_TMP=/tmp; QUICK=1: 1 MB layers, one run
-# result-line: ^push +[0-9.]+ +[0-9.]+ +[0-9.]+$
-# result-line: ^pull +[0-9.]+ +[0-9.]+ +[0-9.]+$
+# result-line: ^publish +[0-9.]+ +[0-9.]+ +[0-9.]+ +<=
+# result-line: ^clone +[0-9.]+ +[0-9.]+ +[0-9.]+ +<=
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
