@@ -9,6 +9,7 @@ import {
   acceleratorFor, cleanConsole, consoleTail, createMilestoneTracker, createPrivateNetwork, kvmUsable, milestonesFor, randomMac, startVm, vmProfileFor,
   type BootMode, type PrivateNetwork, type Reached, type RunningVm, type ServeEvent,
 } from '../boottest/index.ts';
+import { createArtifactSource, isBootFile } from '../boot/index.ts';
 import { LABELS, discoveredNodeName, formatImageRef, parseImageRef, type ImageRef } from '../store/index.ts';
 import type { Core } from './core.ts';
 import { defaultImageRef } from './default-image.ts';
@@ -19,6 +20,8 @@ export interface BootTestRequest {
   /** The node model to emulate (default: the image's first `walt.node.models`). */
   model?: string | undefined;
   mode?: BootMode;
+  /** qemu's accelerator; auto (the default): KVM when it works, else TCG. */
+  accel?: 'auto' | 'kvm' | 'tcg';
   /** The whole boot is bounded by this (default 300 s). */
   timeoutSeconds?: number;
   /** Boot as a brand-new, unregistered PC: Kiln's DHCP must discover it (the image must be the model's default image). */
@@ -65,9 +68,9 @@ function plan(core: Core, req: Resolved, name: string, o: BootTestRequest): { re
   const record = core.store().getImage(parseImageRef(name, req.user, { allowReserved: true }));
   const claimed = (record.labels[LABELS.models] ?? '').split(',').map((m) => m.trim()).filter(Boolean);
   const model = o.model ?? claimed[0];
+  if (model !== undefined) vmProfileFor(model);
   if (model === undefined) throw new KilnError(ErrorCode.CHECK_FAILED, `${formatImageRef(record.ref)} has no label ${LABELS.models}: it is not a node image`, { hint: 'build it with labels: walt.node.models: <model>' });
   if (!claimed.includes(model)) throw new KilnError(ErrorCode.CHECK_FAILED, `${formatImageRef(record.ref)} does not claim model ${model} (${LABELS.models}: ${claimed.join(', ')})`, { hint: `boot-test one of its models: --model ${claimed[0]}` });
-  vmProfileFor(model);
   if (o.newNode && formatImageRef(record.ref) !== formatImageRef(defaultImageRef(model))) {
     throw new KilnError(ErrorCode.USAGE, `--new-node boots what Kiln gives a new ${model}: its default image ${formatImageRef(defaultImageRef(model))}, not ${formatImageRef(record.ref)}`, { hint: `boot-test ${formatImageRef(defaultImageRef(model))} --new-node, or drop --new-node` });
   }
@@ -116,6 +119,16 @@ function startServer(core: Core, req: Resolved, o: BootTestRequest, net: Private
   });
 }
 
+/** Exports the image's boot artifacts into the boot cache kiln serve reads, as its first request would. */
+async function prepareArtifacts(core: Core, req: Resolved, ref: ImageRef): Promise<void> {
+  const store = core.store();
+  const record = store.getImage(ref);
+  req.logger.info(`exporting the boot artifacts of ${formatImageRef(ref)} (once per image)`);
+  const artifacts = createArtifactSource(store, `${store.dirs.cacheDir('boot')}/artifacts`, req.logger, core.config.server.rootfs_compression);
+  const answer = await artifacts.open(record, 'rootfs.squashfs');
+  if (!isBootFile(answer)) throw new KilnError(ErrorCode.CHECK_FAILED, `${formatImageRef(ref)} cannot live-boot: ${answer.detail}`, { hint: '`kiln image check` lists what a node image needs' });
+}
+
 async function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -136,7 +149,7 @@ export async function bootTest(core: Core, req: Resolved, name: string, o: BootT
   await run('which', [profile.qemu]).catch(() => {
     throw new KilnError(ErrorCode.TOOL_MISSING, `${profile.qemu} not found`, { hint: `install ${profile.qemuPackage}: apt-get install ${profile.qemuPackage} ipxe-qemu` });
   });
-  const accel = acceleratorFor(await kvmUsable());
+  const accel = o.accel === undefined || o.accel === 'auto' ? acceleratorFor(await kvmUsable()) : o.accel;
   const mac = randomMac(randomBytes(6));
   const table = core.store().nodes;
   const nodeName = o.newNode ? discoveredNodeName(model, mac) : `boot-test-${mac.replace(/:/gu, '').slice(-6)}`;
@@ -158,6 +171,10 @@ export async function bootTest(core: Core, req: Resolved, name: string, o: BootT
     }
     if (tracker.done()) finish();
   };
+  // The node's boot artifacts, exported before the VM asks (an export can outlast the initramfs' download
+  // timeout), and before anything that needs cleaning up exists.
+  if (mode === 'live') await prepareArtifacts(core, req, ref);
+  if (stop.signal.aborted) throw new KilnError(ErrorCode.USAGE, 'boot-test stopped', { hint: 'nothing was left behind' });
   const dir = await mkdtemp(join(tmpdir(), 'kiln-boot-test-'));
   let net: PrivateNetwork | undefined;
   let server: ChildProcess | undefined;

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { KilnError, ErrorCode, TOOL_PACKAGES } from '../core/index.ts';
 import type { VmProfile } from './models.ts';
 
@@ -27,9 +27,16 @@ export interface VmOptions {
   wrap?: (argv: string[]) => string[];
 }
 
-/** True when /dev/kvm can be opened for reading and writing (KVM usable by this process). */
-export async function kvmUsable(device = '/dev/kvm'): Promise<boolean> {
-  return access(device, constants.R_OK | constants.W_OK).then(() => true, () => false);
+/**
+ * True when KVM can run a guest: /dev/kvm opens for reading and writing, and the CPU offers
+ * hardware virtualisation (vmx or svm). A /dev/kvm without either (some nested sandboxes)
+ * starts qemu but crashes the guest, so it counts as no KVM.
+ */
+export async function kvmUsable(device = '/dev/kvm', cpuinfo = '/proc/cpuinfo'): Promise<boolean> {
+  const opens = await access(device, constants.R_OK | constants.W_OK).then(() => true, () => false);
+  if (!opens) return false;
+  const flags = await readFile(cpuinfo, 'utf8').catch((): string => '');
+  return /^flags\s*:.*\b(vmx|svm)\b/mu.test(flags);
 }
 
 /** The qemu arguments: network boot only, serial console on stdio, no reboot (a panic ends the run). */
