@@ -16,7 +16,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   builder: ['core', 'config', 'store', 'registry', 'check', 'export'],
   export: ['core', 'config', 'store', 'check'],
   boot: ['core', 'config', 'store', 'check', 'export'],
-  app: ['core', 'config', 'store', 'registry', 'check', 'builder', 'export', 'boot'],
+  boottest: ['core'],
+  app: ['core', 'config', 'store', 'registry', 'check', 'builder', 'export', 'boot', 'boottest'],
   // Edges: the core's operations, plus core and config for types, output helpers and the settings table.
   cli: ['core', 'config', 'app'],
   server: ['core', 'config', 'app'],

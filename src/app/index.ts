@@ -17,3 +17,5 @@ export { LABELS, formatImageRef, shortImageName, validateUser } from '../store/i
 export type { Credentials } from '../registry/index.ts';
 export type { ServeOptions, ServingAddresses } from './serve.ts';
 export type { BootRequestLog, DhcpRequestLog } from '../boot/index.ts';
+export type { BootTestRequest, BootTestOutcome, BootMilestone } from './boot-test.ts';
+export { formatMilestone } from '../boottest/index.ts';

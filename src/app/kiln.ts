@@ -16,6 +16,7 @@ import { serve, type ServeOptions } from './serve.ts';
 import { bootNodes, configNode, forgetNodes, listNodes, registerNode, renameNode, type NodeView } from './nodes.ts';
 import { sshToNode, type NodeSshAction } from './node-ssh.ts';
 import { defaultImage } from './default-image.ts';
+import { bootTest, type BootTestOutcome, type BootTestRequest } from './boot-test.ts';
 import type { ImageRecord } from '../store/index.ts';
 import { copyFiles, shellImage, squashImage, type EditOutcome, type ShellRequest } from './edit.ts';
 
@@ -90,6 +91,8 @@ export interface Kiln {
   verify(req: Request): Promise<VerifyReport>;
   /** Runs the boot services (HTTP, TFTP) until the request's signal aborts. */
   serve(req: Request, options: ServeOptions): Promise<void>;
+  /** Boots an image in a VM on a private network against Kiln's own DHCP, TFTP and HTTP, and reports its milestones. */
+  bootTest(req: Request, name: string, options: BootTestRequest): Promise<BootTestOutcome>;
   /** The settings in force and their sources (`kiln config`). */
   settings(): { file: string | undefined; settings: SettingView[] };
   close(): void;
@@ -160,6 +163,7 @@ export function createKiln(options: KilnOptions): Kiln {
     gc: (req) => timed(req, 'gc', () => collectGarbage(core)),
     verify: (req) => timed(req, 'verify', () => verifyStore(core)),
     serve: (req, o) => serve(core, r(req), o),
+    bootTest: (req, name, o) => timed(req, 'boot-test', () => bootTest(core, r(req), name, o)),
     settings: () => ({
       file: config.file,
       settings: SETTINGS.map((s) => ({ key: s.key, env: s.env, value: config.values[s.key], source: config.sources[s.key], doc: s.doc })),

@@ -2,6 +2,7 @@ import { KilnError, ErrorCode } from '../core/index.ts';
 import { LABELS, formatCheckSummary, formatImageRef, shortImageName, type ImageView } from '../app/index.ts';
 import type { Command, Values } from './command.ts';
 import { formatDate, formatSize, renderTable } from './format.ts';
+import { BOOT_TEST_COMMANDS } from './boot-test-commands.ts';
 
 function parseLabels(values: Values): Record<string, string> {
   const labels: Record<string, string> = {};
@@ -174,4 +175,4 @@ const remove: Command = {
 };
 
 /** The `kiln image …` commands. */
-export const IMAGE_COMMANDS: readonly Command[] = [show, inspect, importCmd, exportCmd, copyCommand('duplicate'), copyCommand('rename'), remove];
+export const IMAGE_COMMANDS: readonly Command[] = [show, inspect, importCmd, exportCmd, copyCommand('duplicate'), copyCommand('rename'), remove, ...BOOT_TEST_COMMANDS];

@@ -2,6 +2,7 @@ import { KilnError, ErrorCode } from '../core/index.ts';
 import { formatCheckSummary, formatImageRef, shortImageName, type Credentials } from '../app/index.ts';
 import type { Command } from './command.ts';
 import { renderTable } from './format.ts';
+import { BOOT_TEST_OPTIONS, runBootTest } from './boot-test-commands.ts';
 
 const search: Command = {
   path: ['image', 'search'],
@@ -51,14 +52,16 @@ const clone: Command = {
 
 const publish: Command = {
   path: ['image', 'publish'],
-  usage: 'kiln image publish <image> [--registry <label>] [--force]',
-  summary: 'push one of your images to a registry (default: Docker Hub, or the only one configured) and print its clone URL',
-  options: { registry: { type: 'string' }, force: { type: 'boolean' } },
+  usage: 'kiln image publish <image> [--registry <label>] [--force] [--boot-test [--model M] [--mode live|nfs] [--timeout S] [--accel A]]',
+  summary: 'push one of your images to a registry (default: Docker Hub, or the only one configured) and print its clone URL; --boot-test boots it in a VM first and publishes only when it boots',
+  options: { registry: { type: 'string' }, force: { type: 'boolean' }, 'boot-test': { type: 'boolean' }, ...BOOT_TEST_OPTIONS },
   positionals: [1, 1],
   run: async (ctx, [image], values) => {
+    // A failed boot throws BOOT_FAILED: nothing is pushed.
+    const booted = values['boot-test'] === true ? await runBootTest(ctx, image as string, values, false) : undefined;
     const r = await ctx.kiln.publishImage(ctx.request(), image as string, { registry: values.registry as string | undefined, force: values.force === true });
     if (ctx.json) {
-      ctx.out(JSON.stringify({ ref: formatImageRef(r.record.ref), registry: r.registry.label, cloneUrl: r.cloneUrl, digest: r.digest, blobs: r.blobs }, null, 2));
+      ctx.out(JSON.stringify({ ref: formatImageRef(r.record.ref), registry: r.registry.label, cloneUrl: r.cloneUrl, digest: r.digest, blobs: r.blobs, ...(booted ? { bootTest: booted } : {}) }, null, 2));
       return;
     }
     if (!ctx.quiet) ctx.out(`Published ${shortImageName(r.record.ref)} to ${r.registry.label} (${r.blobs.uploaded} blobs uploaded, ${r.blobs.mounted} mounted, ${r.blobs.exists} already there)`);
