@@ -66,7 +66,19 @@ test('Kiln\'s SquashFS writer holds what mksquashfs makes of the same root: mode
   sh('mksquashfs', [src, reference, '-noappend', '-comp', 'gzip', '-quiet', '-no-progress']);
   sh('unsquashfs', ['-n', '-d', join(dir, 'a'), ours]);
   sh('unsquashfs', ['-n', '-d', join(dir, 'b'), reference]);
-  assert.deepEqual(describeTree(join(dir, 'a')), describeTree(join(dir, 'b')));
+  const expected = describeTree(join(dir, 'b'));
+  assert.deepEqual(describeTree(join(dir, 'a')), expected);
+  // The kernel reads it too (what a booting node does): mounted read-only through a loop device.
+  const mnt = join(dir, 'mnt');
+  mkdirSync(mnt);
+  sh('mount', ['-t', 'squashfs', '-o', 'loop,ro', ours, mnt]);
+  try {
+    const seen = describeTree(mnt);
+    assert.deepEqual(Object.keys(seen), Object.keys(expected));
+    for (const [path, what] of Object.entries(seen)) assert.equal(what, expected[path], path);
+  } finally {
+    sh('umount', [mnt]);
+  }
   // The kernel's view is what boots: `unsquashfs -s` reads the superblock as the kernel does.
   assert.match(sh('unsquashfs', ['-s', ours]), /Compression gzip[\s\S]*Block size 131072/);
 });
