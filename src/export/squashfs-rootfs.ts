@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -20,7 +21,7 @@ export function createDirBlockCache(dir: string): BlockCache {
     get: async (key) => readFile(path(key)).catch((err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err))),
     put: async (key, stored) => {
       await mkdir(join(dir, key.slice(0, 2)), { recursive: true });
-      const tmp = `${path(key)}.${process.pid}.tmp`;
+      const tmp = `${path(key)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
       await writeFile(tmp, stored);
       await rename(tmp, path(key));
     },
