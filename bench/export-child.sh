@@ -4,8 +4,8 @@
 # cold export of the same image (empty export cache).
 #
 # The images are made without network: the Debian rootfs tarball is imported as `base`;
-# umoci adds a layer of "packages" (host files under /usr/share/perl5 and /usr/lib/python3,
-# or PKG_DIRS) for `compute`, then a layer with one more user (passwd, shadow, group, a
+# umoci adds a layer of "packages" (the first PKG_MB MB of host files under PKG_DIR, default
+# 25 MB of /usr/lib/python3: a few packages' worth) for `compute`, then a layer with one more user (passwd, shadow, group, a
 # home directory) for `debug`. Timed, medians of RUNS runs:
 #   base cold             kiln image export base   (empty cache)
 #   compute after base    kiln image export compute (base exported just before)
@@ -14,13 +14,14 @@
 # Ratios child/cold are printed (target <= 0.3).
 #
 # usage: bench/export-child.sh [rootfs.tar]   (default /tmp/kiln-bench/debian-rootfs.tar)
-# env:   RUNS=3, KILN_BENCH_TMP=/tmp, PKG_DIRS="/usr/share/perl5 /usr/lib/python3"
+# env:   RUNS=3, KILN_BENCH_TMP=/tmp, PKG_DIR=/usr/lib/python3, PKG_MB=25
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 input=${1:-/tmp/kiln-bench/debian-rootfs.tar}
 runs=${RUNS:-3}
-pkg_dirs=${PKG_DIRS:-/usr/share/perl5 /usr/lib/python3}
+pkg_dir=${PKG_DIR:-/usr/lib/python3}
+pkg_mb=${PKG_MB:-25}
 for tool in umoci unsquashfs; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
 done
@@ -46,7 +47,9 @@ run "$work/log" "$kiln" image export base:1 "$work/base.tar" --format oci-archiv
 mkdir "$work/oci" && tar -xf "$work/base.tar" -C "$work/oci"
 tag=$(umoci ls --layout "$work/oci" | head -1)
 run "$work/log" umoci unpack --image "$work/oci:$tag" "$work/bundle"
-for d in $pkg_dirs; do mkdir -p "$work/bundle/rootfs/opt/pkgs$d" && cp -a "$d/." "$work/bundle/rootfs/opt/pkgs$d/"; done
+mkdir -p "$work/bundle/rootfs/opt/pkgs"
+(cd "$pkg_dir" && find . -type f -printf '%s %p\n' | sort -k2 | awk -v max=$((pkg_mb << 20)) '{ t += $1; if (t > max) exit; print substr($0, index($0, " ") + 1) }' \
+  | tar -c --no-recursion -T - | tar -x -C "$work/bundle/rootfs/opt/pkgs")
 run "$work/log" umoci repack --image "$work/oci:compute" "$work/bundle"
 r="$work/bundle/rootfs"
 echo 'debug:x:1001:1001:debug:/home/debug:/bin/bash' >>"$r/etc/passwd"
