@@ -48,8 +48,10 @@ mkdir "$work/oci" && tar -xf "$work/base.tar" -C "$work/oci"
 tag=$(umoci ls --layout "$work/oci" | head -1)
 run "$work/log" umoci unpack --image "$work/oci:$tag" "$work/bundle"
 mkdir -p "$work/bundle/rootfs/opt/pkgs"
-(cd "$pkg_dir" && find . -type f -printf '%s %p\n' | sort -k2 | awk -v max=$((pkg_mb << 20)) '{ t += $1; if (t > max) exit; print substr($0, index($0, " ") + 1) }' \
-  | tar -c --no-recursion -T - | tar -x -C "$work/bundle/rootfs/opt/pkgs")
+# Lists go through files: awk stopping early would fail the pipeline (SIGPIPE, pipefail).
+(cd "$pkg_dir" && find . -type f -printf '%s %p\n' | sort -k2) >"$work/pkg-all"
+awk -v max=$((pkg_mb << 20)) '{ t += $1; if (t > max) exit; print substr($0, index($0, " ") + 1) }' "$work/pkg-all" >"$work/pkg-list"
+tar -C "$pkg_dir" -c --no-recursion -T "$work/pkg-list" | tar -x -C "$work/bundle/rootfs/opt/pkgs"
 run "$work/log" umoci repack --image "$work/oci:compute" "$work/bundle"
 r="$work/bundle/rootfs"
 echo 'debug:x:1001:1001:debug:/home/debug:/bin/bash' >>"$r/etc/passwd"
