@@ -20,7 +20,7 @@ export interface BlobCache {
 /**
  * Sees a blob's bytes as they are written, in order from byte 0 (a resumed download's
  * earlier bytes included). One observer per attempt: when an attempt fails, it is aborted.
- * A chunk is the observer's only until its write's promise settles: it copies what it keeps.
+ * A chunk is handed over: the observer may keep its memory (move it to another thread); the caller does not touch it again.
  */
 export interface BlobObserver {
   write(chunk: Uint8Array): Promise<void> | undefined;
@@ -109,17 +109,17 @@ export function createBlobCache(dir: string, options: { logger: Logger; progress
             // A plain loop over the response body: fewer stream hops than pipeline(fromWeb(...)).
             // The body's small chunks gather in one buffer: one hash update, observer call and write per MiB.
             const out = await open(partial, start === 0 ? 'w' : 'a', 0o644);
-            const batch = Buffer.allocUnsafe(BATCH);
+            let batch = Buffer.allocUnsafeSlow(BATCH);
             let filled = 0;
             const flush = async (): Promise<void> => {
               if (filled === 0) return;
               const bytes = batch.subarray(0, filled);
+              batch = Buffer.allocUnsafeSlow(BATCH);
               filled = 0;
               fresh.update(bytes);
-              // The write and the observer (decompressing, indexing: it copies what it keeps) proceed side by side.
-              const seen = observer?.write(bytes);
               await out.write(bytes);
-              await seen;
+              // Written: the observer (decompressing, indexing on another thread) may now take the memory.
+              await observer?.write(bytes);
             };
             try {
               for await (const chunk of body ?? []) {

@@ -26,17 +26,26 @@ async function withThread(fn: (thread: LayerScanThread, dir: string) => Promise<
   }
 }
 
-/** Feeds `bytes` through one reused buffer, as the blob cache does: the scan must copy what it keeps. */
+/**
+ * Feeds `bytes` in chunks of `size`: every other one a view into a buffer that is then reused
+ * (copied by the scan), the others buffers of their own, moved to the thread.
+ */
 async function feed(scan: { write(c: Uint8Array): Promise<void> | undefined }, bytes: Buffer, size: number): Promise<void> {
-  const reused = Buffer.alloc(size);
-  for (let at = 0; at < bytes.length; at += size) {
-    const n = bytes.copy(reused, 0, at, at + size);
-    await scan.write(reused.subarray(0, n));
-    reused.fill(0xff);
+  const reused = Buffer.alloc(size + 1);
+  for (let at = 0, i = 0; at < bytes.length; at += size, i++) {
+    if (i % 2 === 0) {
+      const n = bytes.copy(reused, 0, at, at + size);
+      await scan.write(reused.subarray(0, n));
+      reused.fill(0xff);
+    } else {
+      const own = new Uint8Array(bytes.subarray(at, at + size));
+      await scan.write(own);
+      assert.equal(own.byteLength, 0, 'a buffer of its own is moved, not copied');
+    }
   }
 }
 
-test('layers scanned on the thread, side by side, give their diff_ids and indexes; the caller\'s buffers stay its own', async () => {
+test('layers scanned on the thread, side by side, give their diff_ids and indexes; views are copied, whole buffers moved', async () => {
   await withThread(async (thread, dir) => {
     // Bigger than the bytes allowed in flight: the writes must wait for the thread.
     const tars = [await tarOf({ 'etc/hostname': 'a\n', 'big.bin': randomBytes(9 << 20).toString('latin1') }), await tarOf({ 'etc/os-release': 'ID=debian\n' })];

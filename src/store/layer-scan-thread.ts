@@ -23,7 +23,10 @@ const IN_FLIGHT_LIMIT = 8 << 20;
 
 /** Layer scans on a thread of their own, so that decompressing and indexing overlap the download. */
 export interface LayerScanThread {
-  /** Like {@link startLayerScan}, run on the thread; `write` copies the chunk, so the caller keeps it. */
+  /**
+   * Like {@link startLayerScan}, run on the thread. `write` takes the chunk: one that spans all of its
+   * ArrayBuffer is moved (transferred, the caller's view then empty), any other is copied.
+   */
   start(layer: Descriptor, indexFile: string): LayerScan;
   /** Whether the thread failed or was closed: its scans then gave nothing (the layers are read again where needed). */
   readonly failed: Error | undefined;
@@ -44,7 +47,7 @@ export function createLayerScanThread(): LayerScanThread {
   const scans = new Map<number, Pending>();
   let nextId = 0;
   let dead: Error | undefined;
-  // A pull waiting only on the thread keeps the process up; an idle thread does not.
+  // An idle thread does not keep the process up.
   worker.unref();
 
   const failAll = (err: Error): void => {
@@ -78,14 +81,16 @@ export function createLayerScanThread(): LayerScanThread {
 
   /** Sends a request and waits for the worker's last word on the scan. */
   const finish = (id: number, p: Pending, request: ScanRequest): Promise<ScanReply> => {
-    if (dead) return Promise.resolve({ type: 'failed', id, message: dead.message });
+    if (dead) {
+      scans.delete(id);
+      return Promise.resolve({ type: 'failed', id, message: dead.message });
+    }
     return new Promise<ScanReply>((resolve) => {
       p.settle = resolve;
-      worker.ref();
       worker.postMessage(request);
     }).finally(() => {
       scans.delete(id);
-      if (![...scans.values()].some((s) => s.settle)) worker.unref();
+      if (scans.size === 0) worker.unref();
     });
   };
 
@@ -97,17 +102,21 @@ export function createLayerScanThread(): LayerScanThread {
       const id = nextId++;
       const p: Pending = { inFlight: 0, wake: undefined, settle: undefined, failure: undefined };
       scans.set(id, p);
+      // While a scan runs, the thread keeps the process up: a download waiting for it may be all there is.
+      worker.ref();
       if (!dead) worker.postMessage({ type: 'start', id, layer: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, indexFile } satisfies ScanRequest);
       let over = false;
       return {
         write(chunk) {
           // A failed scan costs the second pass it was to save (the diff_id check and the check read the layer), not the download.
           if (p.failure || dead) return undefined;
-          // A copy the worker owns: the caller's chunk may be a view into a buffer that is reused.
-          // (Buffer's slice() is a view, not a copy.)
-          const copy = new Uint8Array(chunk.byteLength);
-          copy.set(chunk);
-          const data = copy.buffer;
+          // A chunk that is all of its memory moves to the thread; a view into a larger (possibly shared) buffer is copied.
+          let data = chunk.buffer as ArrayBuffer;
+          if (chunk.byteOffset !== 0 || chunk.byteLength !== data.byteLength || !(data instanceof ArrayBuffer)) {
+            const copy = new Uint8Array(chunk.byteLength);
+            copy.set(chunk);
+            data = copy.buffer;
+          }
           p.inFlight += data.byteLength;
           worker.postMessage({ type: 'chunk', id, data } satisfies ScanRequest, [data]);
           if (p.inFlight <= IN_FLIGHT_LIMIT) return undefined;
