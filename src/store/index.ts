@@ -20,6 +20,7 @@ export {
 export { importImage, verifyDiffIds, detectImageFormat, parseImageFormat, IMAGE_FORMATS, type ImageFormat, type ImportOptions, type ImportResult } from './import/index.ts';
 export { exportImage, type ExportOptions } from './export.ts';
 export { startLayerScan, type LayerScan, type LayerScanResult } from './layer-scan.ts';
+export { createLayerScanThread, type LayerScanThread } from './layer-scan-thread.ts';
 export type { DiffIdOutcome } from './import/diff-ids.ts';
 export { OPAQUE, WHITEOUT, isWhiteoutName } from './whiteout.ts';
 export { unpackLayers, applyLayer, resolveDirInRoot, type ApplyOptions, type ExtractMode } from './extract.ts';
