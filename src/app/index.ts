@@ -25,3 +25,6 @@ export { LABELS, formatImageRef, shortImageName, validateUser } from '../store/i
 export type { Credentials } from '../registry/index.ts';
 export type { ServeOptions, ServingAddresses } from './serve.ts';
 export type { BootRequestLog, DhcpRequestLog } from '../boot/index.ts';
+export type { BootTestRequest, BootTestOutcome, BootMilestone } from './boot-test.ts';
+/** The boot test's milestone formatter (loads the boottest domain). */
+export const loadMilestoneFormat = async () => (await import('../boottest/index.ts')).formatMilestone;

@@ -15,6 +15,7 @@ import { resolveRequest, type Clock, type Request } from './request.ts';
 import type { ImageUsage } from './usage.ts';
 import type { ImageView } from './view.ts';
 import type { ServeOptions } from './serve.ts';
+import type { BootTestOutcome, BootTestRequest } from './boot-test.ts';
 import { listNodes, type NodeView } from './node-views.ts';
 
 // Start-up cost: the operations that need the builder, the registry client, the export
@@ -98,6 +99,8 @@ export interface Kiln {
   verify(req: Request): Promise<VerifyReport>;
   /** Runs the boot services (HTTP, TFTP) until the request's signal aborts. */
   serve(req: Request, options: ServeOptions): Promise<void>;
+  /** Boots an image in a VM on a private network against Kiln's own DHCP, TFTP and HTTP, and reports its milestones. */
+  bootTest(req: Request, name: string, options: BootTestRequest): Promise<BootTestOutcome>;
   /** The settings in force and their sources (`kiln config`). */
   settings(): { file: string | undefined; settings: SettingView[] };
   close(): void;
@@ -167,6 +170,7 @@ export function createKiln(options: KilnOptions): Kiln {
     gc: (req) => timed(req, 'gc', async () => (await maintenance()).collectGarbage(core)),
     verify: (req) => timed(req, 'verify', async () => (await maintenance()).verifyStore(core)),
     serve: async (req, o) => (await import('./serve.ts')).serve(core, r(req), o),
+    bootTest: (req, name, o) => timed(req, 'boot-test', async () => (await import('./boot-test.ts')).bootTest(core, r(req), name, o)),
     settings: () => ({
       file: config.file,
       settings: SETTINGS.map((s) => ({ key: s.key, env: s.env, value: config.values[s.key], source: config.sources[s.key], doc: s.doc })),

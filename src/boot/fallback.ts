@@ -14,7 +14,26 @@ import type { BootFile } from './types.ts';
  */
 const RETRY_SECONDS = 10;
 
+/**
+ * WalT's PC first stage, for an iPXE client that has not said its model: a PC's firmware
+ * (its NIC's iPXE ROM, or the iPXE binary DHCP chained) announces none. It sets the user class
+ * `walt.node.pc-x86-64` (`pc-x86-32` when `cpuid` finds no long mode; an iPXE without the
+ * `cpuid` command is taken for the common 64-bit PC), asks DHCP again, so that discovery makes
+ * it a node of that model, and chains start.ipxe again. A client that already announced a
+ * model and is still unknown (no default image yet) waits and retries.
+ */
 const IPXE = `#!ipxe
+isset \${user-class} && goto kiln_unknown ||
+iseq \${buildarch} i386 || iseq \${buildarch} x86_64 || goto kiln_unknown
+set kiln-model pc-x86-64
+cpuid 0 || goto kiln_announce
+cpuid --ext 29 || set kiln-model pc-x86-32
+:kiln_announce
+set user-class walt.node.\${kiln-model}
+echo Kiln: first stage: this PC announces itself as \${user-class}
+dhcp || goto kiln_unknown
+chain --replace --autofree \${filename} || chain --replace --autofree tftp://\${next-server}/start.ipxe || goto kiln_unknown
+:kiln_unknown
 echo Kiln: this machine (\${mac}, \${ip}) is not a registered node; retrying in ${RETRY_SECONDS} s
 echo Register it with: kiln node register \${mac} --model <model> --ip \${ip}
 sleep ${RETRY_SECONDS}

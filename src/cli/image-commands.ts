@@ -1,4 +1,5 @@
 import type { Command } from './command.ts';
+import { BOOT_TEST_COMMANDS } from './boot-test-commands.ts';
 
 const show: Command = {
   path: ['image', 'show'],
@@ -68,4 +69,4 @@ const remove: Command = {
 };
 
 /** The `kiln image …` commands. */
-export const IMAGE_COMMANDS: readonly Command[] = [show, inspect, importCmd, exportCmd, copyCommand('duplicate'), copyCommand('rename'), remove];
+export const IMAGE_COMMANDS: readonly Command[] = [show, inspect, importCmd, exportCmd, copyCommand('duplicate'), copyCommand('rename'), remove, ...BOOT_TEST_COMMANDS];

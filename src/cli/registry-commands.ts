@@ -1,4 +1,5 @@
 import type { Command } from './command.ts';
+import { BOOT_TEST_OPTIONS } from './boot-test-commands.ts';
 
 const search: Command = {
   path: ['image', 'search'],
@@ -20,9 +21,9 @@ const clone: Command = {
 
 const publish: Command = {
   path: ['image', 'publish'],
-  usage: 'kiln image publish <image> [--registry <label>] [--force]',
-  summary: 'push one of your images to a registry (default: Docker Hub, or the only one configured) and print its clone URL',
-  options: { registry: { type: 'string' }, force: { type: 'boolean' } },
+  usage: 'kiln image publish <image> [--registry <label>] [--force] [--boot-test [--model M] [--mode live|nfs] [--timeout S] [--accel A]]',
+  summary: 'push one of your images to a registry (default: Docker Hub, or the only one configured) and print its clone URL; --boot-test boots it in a VM first and publishes only when it boots',
+  options: { registry: { type: 'string' }, force: { type: 'boolean' }, 'boot-test': { type: 'boolean' }, ...BOOT_TEST_OPTIONS },
   positionals: [1, 1],
   run: (ctx, args, values) => import('./registry-run.ts').then((m) => m.publish(ctx, args, values)),
 };

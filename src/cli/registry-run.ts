@@ -37,9 +37,11 @@ export const clone: Run = async (ctx, [url, name], values) => {
 };
 
 export const publish: Run = async (ctx, [image], values) => {
+  // A failed boot throws BOOT_FAILED: nothing is pushed.
+  const booted = values['boot-test'] === true ? await (await import('./boot-test-run.ts')).runBootTest(ctx, image as string, values, false) : undefined;
   const r = await ctx.kiln.publishImage(ctx.request(), image as string, { registry: values.registry as string | undefined, force: values.force === true });
   if (ctx.json) {
-    ctx.out(JSON.stringify({ ref: formatImageRef(r.record.ref), registry: r.registry.label, cloneUrl: r.cloneUrl, digest: r.digest, blobs: r.blobs }, null, 2));
+    ctx.out(JSON.stringify({ ref: formatImageRef(r.record.ref), registry: r.registry.label, cloneUrl: r.cloneUrl, digest: r.digest, blobs: r.blobs, ...(booted ? { bootTest: booted } : {}) }, null, 2));
     return;
   }
   if (!ctx.quiet) ctx.out(`Published ${shortImageName(r.record.ref)} to ${r.registry.label} (${r.blobs.uploaded} blobs uploaded, ${r.blobs.mounted} mounted, ${r.blobs.exists} already there)`);

@@ -21,6 +21,7 @@ export const ErrorCode = {
   NETWORK: 'NETWORK',
   BUILD_FAILED: 'BUILD_FAILED',
   LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
+  BOOT_FAILED: 'BOOT_FAILED',
 } as const;
 
 /** One of the literal codes in {@link ErrorCode}. */
@@ -49,6 +50,7 @@ export const DEFAULT_HINTS: Readonly<Record<ErrorCode, string>> = {
   NETWORK: 'check that the server is running and reachable, and its host, port and protocol in kiln.yaml',
   BUILD_FAILED: 'fix the failing step named above; the steps before it stay cached and nothing was tagged',
   LIMIT_EXCEEDED: 'the input is larger than the configured limits allow; raise the setting named above if it is legitimate',
+  BOOT_FAILED: 'the milestones above show how far the boot went, the console lines what stopped it',
 };
 
 /** Options of a {@link KilnError} beyond its code and message. */

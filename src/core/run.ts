@@ -24,6 +24,8 @@ export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
   'ansible-playbook': 'ansible',
   exportfs: 'nfs-kernel-server',
   'ssh-keygen': 'openssh-client',
+  ip: 'iproute2',
+  'qemu-system-x86_64': 'qemu-system-x86',
 };
 
 /** Options of {@link run}. */

@@ -11,6 +11,7 @@ import { chooseBootPair, findBootPairs } from './kernel.ts';
 import { exportCacheKey, type RootfsCompression } from './manifest.ts';
 import { parseOsRelease, type OsRelease } from './names.ts';
 import { buildRootfs } from './rootfs.ts';
+import { SQUASHFS_BLOCKS } from './squashfs-rootfs.ts';
 
 /** What to make from an image. */
 export interface BuildOptions {
@@ -101,7 +102,7 @@ export async function prepareArtifacts(store: Store, record: ImageRecord, option
     const unpackDir = join(work, 'unpack');
     await mkdir(unpackDir);
     const tool = await buildRootfs({ tree, openLayer: store.layerSource.openLayer }, join(out, rootfsFile), {
-      type: options.rootfs, compression: options.compression, workDir: unpackDir, signal: options.signal, logger: options.logger,
+      type: options.rootfs, compression: options.compression, workDir: unpackDir, blockCacheDir: join(store.dirs.cacheDir('export'), SQUASHFS_BLOCKS), signal: options.signal, logger: options.logger,
     });
     await removeTree(unpackDir);
     const full: CacheMeta = { ...meta, manifestDigest: record.manifestDigest, tool, files: { rootfs: await describeFile(out, rootfsFile), ...kernelFiles } };

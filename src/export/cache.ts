@@ -105,6 +105,8 @@ export async function pruneExportCache(root: string, keep: ReadonlySet<Digest>):
   const names = await readdir(root).catch((err: unknown) => (isErrno(err, 'ENOENT') ? [] : Promise.reject(err)));
   let removed = 0;
   for (const name of names) {
+    // SquashFS blocks by content (see squashfs-rootfs.ts): shared by all images, kept.
+    if (name.startsWith('squashfs-blocks-')) continue;
     const meta = await readFile(join(root, name, META), 'utf8').then((t) => JSON.parse(t) as Partial<CacheMeta>, () => undefined);
     if (meta?.manifestDigest && keep.has(meta.manifestDigest)) continue;
     await removeTree(join(root, name));

@@ -7,6 +7,7 @@ import {
 } from '../core/index.ts';
 import { unpackLayers, type Descriptor, type ImageTree } from '../store/index.ts';
 import type { RootfsCompression } from './manifest.ts';
+import { createDirBlockCache, writeSquashfsRoot } from './squashfs-rootfs.ts';
 
 /** Mount points a live initramfs needs in the root filesystem (it mounts proc, sys, dev and run onto them). */
 export const MOUNT_POINTS: readonly string[] = ['proc', 'sys', 'dev', 'run'];
@@ -23,6 +24,8 @@ export interface RootfsOptions {
   compression: RootfsCompression;
   /** A private directory for unpacking (removed by the caller). */
   workDir: string;
+  /** Where SquashFS blocks are kept by content between exports (none: no cache). */
+  blockCacheDir?: string | undefined;
   signal?: AbortSignal | undefined;
   logger: Logger;
 }
@@ -58,6 +61,11 @@ async function unpackRoot(source: RootfsSource, options: RootfsOptions): Promise
  * holds; one parse decides everything (see the README's security section).
  */
 export async function buildRootfs(source: RootfsSource, out: string, options: RootfsOptions): Promise<string> {
+  if (options.type === 'squashfs' && options.compression === 'gzip') {
+    const cache = options.blockCacheDir ? createDirBlockCache(options.blockCacheDir) : undefined;
+    await writeSquashfsRoot(source, out, { mountPoints: MOUNT_POINTS, cache, signal: options.signal, logger: options.logger });
+    return 'kiln';
+  }
   const root = await unpackRoot(source, options);
   if (options.type === 'erofs') {
     const compressor = erofsCompressor(options.compression);

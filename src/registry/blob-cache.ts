@@ -20,6 +20,7 @@ export interface BlobCache {
 /**
  * Sees a blob's bytes as they are written, in order from byte 0 (a resumed download's
  * earlier bytes included). One observer per attempt: when an attempt fails, it is aborted.
+ * A chunk is handed over: the observer may keep its memory (move it to another thread); the caller does not touch it again.
  */
 export interface BlobObserver {
   write(chunk: Uint8Array): Promise<void> | undefined;
@@ -40,6 +41,8 @@ async function sizeOf(path: string): Promise<number | undefined> {
 }
 
 const ATTEMPTS = 3;
+/** Bytes gathered before they are hashed, observed and written. */
+const BATCH = 1 << 20;
 
 /** Opens the blob cache in `dir` (on the store's filesystem, so that its files join the store by a rename). */
 export function createBlobCache(dir: string, options: { logger: Logger; progress?: Progress }): BlobCache {
@@ -104,18 +107,34 @@ export function createBlobCache(dir: string, options: { logger: Logger; progress
             let size = start;
             task.add(start);
             // A plain loop over the response body: fewer stream hops than pipeline(fromWeb(...)).
+            // The body's small chunks gather in one buffer: one hash update, observer call and write per MiB.
             const out = await open(partial, start === 0 ? 'w' : 'a', 0o644);
+            let batch = Buffer.allocUnsafeSlow(BATCH);
+            let filled = 0;
+            const flush = async (): Promise<void> => {
+              if (filled === 0) return;
+              const bytes = batch.subarray(0, filled);
+              batch = Buffer.allocUnsafeSlow(BATCH);
+              filled = 0;
+              fresh.update(bytes);
+              await out.write(bytes);
+              // Written: the observer (decompressing, indexing on another thread) may now take the memory.
+              await observer?.write(bytes);
+            };
             try {
               for await (const chunk of body ?? []) {
                 signal?.throwIfAborted();
-                fresh.update(chunk);
                 size += chunk.length;
                 task.add(chunk.length);
-                // The write and the observer (decompressing, indexing) proceed side by side.
-                const seen = observer?.write(chunk);
-                await out.write(chunk);
-                await seen;
+                for (let at = 0; at < chunk.length;) {
+                  const n = Math.min(chunk.length - at, BATCH - filled);
+                  batch.set(n === chunk.length ? chunk : chunk.subarray(at, at + n), filled);
+                  filled += n;
+                  at += n;
+                  if (filled === BATCH) await flush();
+                }
               }
+              await flush();
               await out.sync();
             } finally {
               await out.close();

@@ -2,12 +2,13 @@ import type { Readable } from 'node:stream';
 import { KilnError, ErrorCode, MediaType, digestOf, isDigest, type Digest } from '../core/index.ts';
 import type { RegistryConfig } from '../config/index.ts';
 import type { RegistryTransport } from './transport.ts';
+import { RegistryError } from './errors.ts';
 
 /** Every manifest form Kiln reads, best first (distribution-spec "Pulling manifests"). */
 export const MANIFEST_ACCEPT = [MediaType.ociManifest, MediaType.ociIndex, MediaType.dockerManifest, MediaType.dockerManifestList].join(', ');
 
 const MANIFEST_LIMIT = 4 << 20;
-/** Blobs up to this size go up in one PUT; bigger ones in PATCH chunks of this size. */
+/** Size of the PATCH chunks of a blob a registry refused in one PUT (413). */
 export const CHUNK_SIZE = 16 << 20;
 
 /** A manifest or index as the registry served it, verified against its digest. */
@@ -118,7 +119,7 @@ export type BlobPush = 'exists' | 'mounted' | 'uploaded';
 
 /**
  * Makes sure a blob is in `repo`: HEAD first, then a cross-repository mount from `mountFrom`
- * when given, else an upload (one PUT for small blobs, PATCH chunks for big ones).
+ * when given, else an upload: one PUT of the whole blob, or PATCH chunks when the registry refuses so large a body.
  * `open(start, end)` gives a fresh stream of bytes [start, end] of the blob.
  */
 export async function pushBlob(
@@ -142,7 +143,9 @@ export async function pushBlob(
     done.searchParams.set('digest', blob.digest);
     return done.toString();
   };
-  if (blob.size <= CHUNK_SIZE) {
+  // A monolithic upload (distribution-spec "POST then PUT"): one request streams the whole blob,
+  // as fast as the disk and the link go. A registry that refuses so large a body gets PATCH chunks.
+  try {
     const res = await t.send({
       method: 'PUT', path: finish(url), scopes, what, timeout: false, signal,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) },
@@ -150,7 +153,12 @@ export async function pushBlob(
     });
     await res.body?.cancel();
     return 'uploaded';
+  } catch (err) {
+    if (!(err instanceof RegistryError && err.status === 413) || blob.size <= CHUNK_SIZE) throw err;
   }
+  const again = await t.send({ method: 'POST', path: `/v2/${repo}/blobs/uploads/`, scopes, what, headers: { 'content-length': '0' }, body: () => '', signal });
+  await again.body?.cancel();
+  url = location(t, again, what);
   for (let start = 0; start < blob.size; start += CHUNK_SIZE) {
     const end = Math.min(start + CHUNK_SIZE, blob.size) - 1;
     const res = await t.send({

@@ -1,3 +1,4 @@
+import { Readable, Transform } from 'node:stream';
 import type { FetchLike } from './node-fetch.ts';
 
 /** What a stalled exchange was waiting for when it gave up. */
@@ -29,7 +30,9 @@ export async function fetchWithIdleTimeout(
     return err;
   });
   const signal = init.signal ? AbortSignal.any([init.signal, controller.signal]) : controller.signal;
-  const body = init.body instanceof ReadableStream ? watchUpload(init.body as ReadableStream<Uint8Array>, clock) : init.body;
+  const source: unknown = init.body;
+  const body = source instanceof ReadableStream ? watchUpload(source as ReadableStream<Uint8Array>, clock)
+    : source instanceof Readable ? watchNodeUpload(source, clock) as unknown as RequestInit['body'] : init.body;
   clock.arm('answer');
   let res: Response;
   try {
@@ -114,6 +117,27 @@ function watchUpload(source: ReadableStream<Uint8Array>, clock: IdleClock): Read
     },
     cancel: (reason) => reader.cancel(reason),
   }, { highWaterMark: 0 });
+}
+
+/** The same for a Node stream (a fetch over node:http pipes it into the socket). */
+function watchNodeUpload(source: Readable, clock: IdleClock): Readable {
+  const watched = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      // Each chunk handed on waits for the socket: the network owes progress until the next one.
+      clock.arm('upload');
+      done(null, chunk);
+    },
+    flush(done) {
+      clock.arm('answer');
+      done();
+    },
+  });
+  source.on('error', (err) => watched.destroy(err));
+  clock.stall.catch((err: unknown) => {
+    source.destroy();
+    watched.destroy(err as Error);
+  });
+  return source.pipe(watched);
 }
 
 /** A response body that arms the idle clock only while it waits for the network's next chunk. */

@@ -76,7 +76,11 @@ export function createNodeFetch(options: NodeFetchOptions = {}): FetchLike {
           resolve(new Response(body, { status, statusText: res.statusMessage ?? '', headers: toWebHeaders(res.headers) }));
         },
       );
-      req.on('error', reject);
+      req.on('error', (err) => {
+        // A failed request leaves its body stream paused mid-pipe: close it (and the file under it).
+        if (init.body instanceof Readable) init.body.destroy();
+        reject(err);
+      });
       try {
         writeBody(req, init.body);
       } catch (err) {

@@ -75,6 +75,9 @@ export function createTransport(registry: RegistryConfig, options: TransportOpti
   const baseUrl = registryBaseUrl(registry);
   const label = registry.label;
   const doFetch: FetchLike = options.fetch ?? (registry.protocol === 'https-no-verify' ? createNodeFetch({ rejectUnauthorized: false }) : fetch);
+  // Blob uploads over node:http: the file stream is piped into the socket, without the web-stream
+  // adapters fetch needs around it (they cost about as much CPU as the rest of a publish).
+  const uploadFetch: FetchLike = options.fetch ?? createNodeFetch(registry.protocol === 'https-no-verify' ? { rejectUnauthorized: false } : {});
   const logger = options.logger ?? silentLogger;
   const retries = options.retries ?? 4;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
@@ -83,8 +86,8 @@ export function createTransport(registry: RegistryConfig, options: TransportOpti
   const timeoutMs = options.timeoutMs ?? Math.max(DEFAULT_TIMEOUT, 2 * idleMs);
   const budgetMs = options.retryBudgetMs ?? idleMs;
   /** One fetch under the idle timeout: a silent server gives a NETWORK error naming the setting. */
-  const guarded = (url: string, init: RequestInit & { duplex?: 'half' }, what: string): Promise<Response> =>
-    fetchWithIdleTimeout(doFetch, url, init, idleMs, (phase) => idleError(label, what, url, idleMs, phase));
+  const guarded = (url: string, init: RequestInit & { duplex?: 'half' }, what: string, via: FetchLike = doFetch): Promise<Response> =>
+    fetchWithIdleTimeout(via, url, init, idleMs, (phase) => idleError(label, what, url, idleMs, phase));
   let scheme: 'basic' | 'bearer' | undefined;
   let bearer: Challenge | undefined;
   const tokens = new Map<string, Token>();
@@ -186,13 +189,14 @@ export function createTransport(registry: RegistryConfig, options: TransportOpti
     if (body !== undefined) {
       if (typeof body === 'string' || body instanceof Uint8Array) init.body = body;
       else {
-        init.body = Readable.toWeb(body) as unknown as RequestInit['body'];
+        // node:http takes the Node stream as it is; another fetch gets a web stream.
+        init.body = (options.fetch ? Readable.toWeb(body) : body) as unknown as RequestInit['body'];
         init.duplex = 'half';
       }
     }
     let res: Response;
     try {
-      res = await guarded(url, init, request.what);
+      res = await guarded(url, init, request.what, body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array) ? uploadFetch : doFetch);
     } catch (err) {
       if (request.signal?.aborted) throw request.signal.reason;
       throw networkError(err, label, url.replace(/\?.*$/u, ''), registry.protocol);

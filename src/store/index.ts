@@ -18,6 +18,7 @@ export { detectImageFormat, parseImageFormat, IMAGE_FORMATS, type ImageFormat } 
 export type { ImportOptions, ImportResult } from './import/index.ts';
 export type { ExportOptions } from './export.ts';
 export { startLayerScan, type LayerScan, type LayerScanResult } from './layer-scan.ts';
+export { createLayerScanThread, type LayerScanThread } from './layer-scan-thread.ts';
 export type { DiffIdOutcome } from './import/diff-ids.ts';
 export { OPAQUE, WHITEOUT, isWhiteoutName } from './whiteout.ts';
 export { resolveDirInRoot } from './dir-in-root.ts';

@@ -24,7 +24,7 @@ test('a big image: chunked upload, mount from another repository, nothing re-sen
   const digest = json<{ digest: string }>(await alice(['image', 'inspect', 'big', '--json'])).digest;
 
   const first = json<{ blobs: Record<string, number> }>(await alice(['image', 'publish', '--force', 'big', '--registry', 'local', '--json']));
-  assert.deepEqual(first.blobs, { exists: 0, mounted: 0, uploaded: 2 }, 'a 96 MiB layer goes up in PATCH chunks');
+  assert.deepEqual(first.blobs, { exists: 0, mounted: 0, uploaded: 2 }, 'a 96 MiB layer goes up in one PUT');
   const again = json<{ blobs: Record<string, number> }>(await alice(['image', 'publish', '--force', 'big', '--registry', 'local', '--json']));
   assert.deepEqual(again.blobs, { exists: 2, mounted: 0, uploaded: 0 }, 'a re-push sends nothing');
   assert.equal((await alice(['image', 'duplicate', 'big', 'big-copy'])).code, 0);

@@ -1,0 +1,390 @@
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { deflate, deflateSync } from 'node:zlib';
+import { KilnError, ErrorCode } from '../core/index.ts';
+import {
+  DATA_UNCOMPRESSED, METADATA_SIZE, NO_FRAGMENT, NO_XATTR, encodeDirInode, encodeFileInode, encodeListing, encodeOtherInode,
+  encodeRdev, encodeSuperblock, encodeXattr, metadataBlock, type DirIndex, type InodeKind, type ListingEntry,
+} from './squashfs-format.ts';
+
+const deflateAsync = promisify(deflate);
+
+/** A store of compressed blocks by the sha256 of their raw bytes (one compressor and block size per store). */
+export interface BlockCache {
+  get(key: string): Promise<Buffer | undefined>;
+  put(key: string, stored: Buffer): Promise<void>;
+}
+
+/** Where one file's data went. */
+export interface FileData {
+  size: number;
+  start: number;
+  blocks: number[];
+  fragment: number;
+  fragmentOffset: number;
+}
+
+/** One path of the filesystem ("" is the root). */
+export interface SqfsEntry {
+  path: string;
+  kind: InodeKind | 'hardlink';
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  xattrs?: Record<string, Buffer> | undefined;
+  /** Symlink target, or the path a hardlink names. */
+  target?: string | undefined;
+  major?: number | undefined;
+  minor?: number | undefined;
+  data?: FileData | undefined;
+}
+
+/** Counters of one write, for logs and the bench. */
+export interface WriteStats { blocks: number; cached: number }
+
+/** Metadata (inodes, listings, tables) as a stream of 8 KiB blocks; refs are (compressed block start, offset). */
+class MetadataStream {
+  readonly out: Buffer[] = [];
+  readonly blockStarts: number[] = [0];
+  compressed = 0;
+  #pending: Buffer[] = [];
+  #pendingSize = 0;
+  uncompressed = 0;
+
+  position(): { block: number; offset: number } {
+    return { block: this.compressed, offset: this.#pendingSize };
+  }
+
+  write(data: Buffer): void {
+    this.#pending.push(data);
+    this.#pendingSize += data.length;
+    this.uncompressed += data.length;
+    while (this.#pendingSize >= METADATA_SIZE) this.#flush(METADATA_SIZE);
+  }
+
+  #flush(size: number): void {
+    const all = Buffer.concat(this.#pending);
+    const raw = all.subarray(0, size);
+    const block = metadataBlock(raw, deflateSync(raw, { level: 9 }));
+    this.out.push(block);
+    this.compressed += block.length;
+    this.blockStarts.push(this.compressed);
+    const rest = all.subarray(size);
+    this.#pending = rest.length > 0 ? [Buffer.from(rest)] : [];
+    this.#pendingSize = rest.length;
+  }
+
+  /** Compressed start of the block holding uncompressed byte `at` (written already). */
+  startOf(at: number): number {
+    return this.blockStarts[Math.floor(at / METADATA_SIZE)] as number;
+  }
+
+  end(): Buffer {
+    if (this.#pendingSize > 0) this.#flush(this.#pendingSize);
+    return Buffer.concat(this.out);
+  }
+}
+
+/**
+ * Writes a SquashFS 4.0 image (gzip) to an open file: file data first, as it streams in
+ * ({@link SquashfsWriter.addFile}; data blocks compressed in the libuv thread pool, kept
+ * in order), then {@link SquashfsWriter.finish} writes inodes, directories and tables.
+ * Tails go to fragment blocks closed at content-defined points, so that an image that
+ * adds files to another one mostly rebuilds the same blocks, which `cache` then serves.
+ */
+export class SquashfsWriter {
+  readonly blockSize: number;
+  readonly stats: WriteStats = { blocks: 0, cached: 0 };
+  #fh: FileHandle;
+  #cache: BlockCache | undefined;
+  #level: number;
+  #pos = 96;
+  #chain: Promise<void> = Promise.resolve();
+  #inflight: Array<Promise<void>> = [];
+  #fragments: Array<{ start: number; size: number }> = [];
+  #frag: Buffer[] = [];
+  #fragSize = 0;
+  #tails = new Map<string, { fragment: number; offset: number }>();
+  #cacheWrites: Array<Promise<void>> = [];
+
+  constructor(fh: FileHandle, options: { blockSize?: number; level?: number; cache?: BlockCache | undefined } = {}) {
+    this.#fh = fh;
+    this.blockSize = options.blockSize ?? 131072;
+    this.#level = options.level ?? 9;
+    this.#cache = options.cache;
+  }
+
+  async #stored(raw: Buffer): Promise<Buffer> {
+    const key = createHash('sha256').update(raw).digest('hex');
+    const hit = await this.#cache?.get(key);
+    this.stats.blocks++;
+    if (hit) {
+      this.stats.cached++;
+      return hit;
+    }
+    const z = await deflateAsync(raw, { level: this.#level });
+    // One flag byte, then the bytes as stored: raw when compression does not pay.
+    const stored = z.length < raw.length ? Buffer.concat([Buffer.from([0]), z]) : Buffer.concat([Buffer.from([1]), raw]);
+    if (this.#cache) this.#cacheWrites.push(this.#cache.put(key, stored));
+    return stored;
+  }
+
+  /** Queues a block: compressed now (in parallel), written in order; `placed` gets its position and size field. */
+  async #queue(raw: Buffer, placed: (start: number, sizeField: number) => void): Promise<void> {
+    const stored = this.#stored(raw);
+    stored.catch(() => undefined);
+    const step = this.#chain.then(async () => {
+      const s = await stored;
+      const body = s.subarray(1);
+      const start = this.#pos;
+      await this.#fh.write(body, 0, body.length, start);
+      this.#pos += body.length;
+      placed(start, body.length | (s[0] === 1 ? DATA_UNCOMPRESSED : 0));
+    });
+    step.catch(() => undefined);
+    this.#chain = step;
+    this.#inflight.push(step);
+    if (this.#inflight.length > 32) await this.#inflight.shift();
+  }
+
+  #closeFragment(): void {
+    if (this.#fragSize === 0) return;
+    const index = this.#fragments.length;
+    this.#fragments.push({ start: 0, size: 0 });
+    const raw = Buffer.concat(this.#frag);
+    this.#frag = [];
+    this.#fragSize = 0;
+    void this.#queue(raw, (start, size) => {
+      this.#fragments[index] = { start, size };
+    });
+  }
+
+  /** Streams one regular file's data in; the returned record is complete once {@link finish} ran. */
+  async addFile(size: number, chunks: AsyncIterable<Buffer>): Promise<FileData> {
+    const data: FileData = { size, start: 0, blocks: [], fragment: NO_FRAGMENT, fragmentOffset: 0 };
+    let pending: Buffer[] = [];
+    let pendingSize = 0;
+    let seen = 0;
+    const fileHash = size <= this.blockSize ? createHash('sha256') : undefined;
+    const emit = async (raw: Buffer): Promise<void> => {
+      const i = data.blocks.length;
+      data.blocks.push(0);
+      await this.#queue(raw, (start, sizeField) => {
+        if (i === 0) data.start = start;
+        data.blocks[i] = sizeField;
+      });
+    };
+    for await (const chunk of chunks) {
+      seen += chunk.length;
+      fileHash?.update(chunk);
+      pending.push(chunk);
+      pendingSize += chunk.length;
+      while (pendingSize >= this.blockSize) {
+        const all = Buffer.concat(pending);
+        await emit(all.subarray(0, this.blockSize));
+        const rest = all.subarray(this.blockSize);
+        pending = rest.length > 0 ? [rest] : [];
+        pendingSize = rest.length;
+      }
+    }
+    if (seen !== size) throw new KilnError(ErrorCode.SIZE_MISMATCH, `file data ended after ${seen} of ${size} bytes`);
+    if (pendingSize === 0) return data;
+    const tail = Buffer.concat(pending);
+    const tailKey = fileHash ? `${fileHash.digest('hex')}:${size}` : undefined;
+    const known = tailKey ? this.#tails.get(tailKey) : undefined;
+    if (known) {
+      data.fragment = known.fragment;
+      data.fragmentOffset = known.offset;
+      return data;
+    }
+    if (this.#fragSize + tail.length > this.blockSize) this.#closeFragment();
+    data.fragment = this.#fragments.length;
+    data.fragmentOffset = this.#fragSize;
+    this.#frag.push(tail);
+    this.#fragSize += tail.length;
+    if (tailKey) this.#tails.set(tailKey, { fragment: data.fragment, offset: data.fragmentOffset });
+    // A content-defined end (1 tail in 16 on average), so that inserted files move few block boundaries.
+    if (createHash('sha256').update(tail).digest()[0]! % 16 === 0) this.#closeFragment();
+    return data;
+  }
+
+  /** Writes inodes, directories, fragment, id and xattr tables and the superblock; returns the image size. */
+  async finish(entries: ReadonlyMap<string, SqfsEntry>): Promise<number> {
+    this.#closeFragment();
+    await this.#chain;
+    await Promise.all(this.#cacheWrites);
+    const root = entries.get('');
+    if (!root || root.kind !== 'dir') throw new KilnError(ErrorCode.BAD_ARCHIVE, 'the filesystem has no root directory');
+    const children = new Map<string, SqfsEntry[]>();
+    for (const e of entries.values()) {
+      if (e.path === '') continue;
+      const slash = e.path.lastIndexOf('/');
+      const parent = slash < 0 ? '' : e.path.slice(0, slash);
+      const list = children.get(parent) ?? [];
+      list.push(e);
+      children.set(parent, list);
+    }
+    const nameOf = (e: SqfsEntry): Buffer => Buffer.from(e.path.slice(e.path.lastIndexOf('/') + 1), 'utf8');
+    for (const list of children.values()) list.sort((a, b) => Buffer.compare(nameOf(a), nameOf(b)));
+    const linkTarget = (e: SqfsEntry): SqfsEntry => {
+      let t: SqfsEntry | undefined = e;
+      for (let i = 0; t?.kind === 'hardlink' && i < 40; i++) t = entries.get(t.target ?? '');
+      if (!t || t.kind === 'hardlink' || t.kind === 'dir') throw new KilnError(ErrorCode.BAD_ARCHIVE, `/${e.path} hardlinks to /${e.target ?? ''}, which is missing or a directory`);
+      return t;
+    };
+    // Inode numbers: a directory's children get consecutive numbers (listing runs stay small).
+    const numbers = new Map<SqfsEntry, number>([[root, 1]]);
+    const nlinks = new Map<SqfsEntry, number>();
+    let next = 2;
+    const queue = [''];
+    while (queue.length > 0) {
+      const dir = queue.shift() as string;
+      for (const c of children.get(dir) ?? []) {
+        if (c.kind === 'hardlink') {
+          const t = linkTarget(c);
+          nlinks.set(t, (nlinks.get(t) ?? 1) + 1);
+          continue;
+        }
+        numbers.set(c, next++);
+        if (c.kind === 'dir') queue.push(c.path);
+      }
+    }
+    const ids = new Map<number, number>();
+    const idOf = (id: number): number => {
+      let i = ids.get(id);
+      if (i === undefined) ids.set(id, (i = ids.size));
+      return i;
+    };
+    const kv = new MetadataStream();
+    const xattrSets = new Map<string, number>();
+    const xattrIds: Buffer[] = [];
+    const xattrOf = (x: Record<string, Buffer> | undefined): number => {
+      const names = Object.keys(x ?? {}).sort();
+      if (!x || names.length === 0) return NO_XATTR;
+      const encoded = names.map((n) => encodeXattr(n, x[n] as Buffer)).filter((b): b is Buffer => b !== undefined);
+      if (encoded.length === 0) return NO_XATTR;
+      const all = Buffer.concat(encoded);
+      const key = all.toString('base64');
+      let id = xattrSets.get(key);
+      if (id === undefined) {
+        const p = kv.position();
+        kv.write(all);
+        const rec = Buffer.alloc(16);
+        rec.writeBigUInt64LE((BigInt(p.block) << 16n) | BigInt(p.offset), 0);
+        rec.writeUInt32LE(encoded.length, 8);
+        rec.writeUInt32LE(names.reduce((s, n) => s + Buffer.byteLength(n) + 1 + (x[n] as Buffer).length, 0), 12);
+        xattrIds.push(rec);
+        xattrSets.set(key, (id = xattrSets.size));
+      }
+      return id;
+    };
+    const inodes = new MetadataStream();
+    const dirs = new MetadataStream();
+    const refs = new Map<SqfsEntry, { block: number; offset: number }>();
+    let mkfsTime = 0;
+    const writeInode = (e: SqfsEntry, body: (h: Parameters<typeof encodeFileInode>[0]) => Buffer): { block: number; offset: number } => {
+      const p = inodes.position();
+      mkfsTime = Math.max(mkfsTime, e.mtime);
+      inodes.write(body({ kind: e.kind as InodeKind, extended: false, mode: e.mode, uidIndex: idOf(e.uid), gidIndex: idOf(e.gid), mtime: e.mtime, number: numbers.get(e) as number }));
+      refs.set(e, p);
+      return p;
+    };
+    const writeLeaf = (e: SqfsEntry): { block: number; offset: number } => {
+      const known = refs.get(e);
+      if (known) return known;
+      const nlink = nlinks.get(e) ?? 1;
+      const xattr = xattrOf(e.xattrs);
+      if (e.kind === 'file') {
+        const d = e.data ?? { size: 0, start: 0, blocks: [], fragment: NO_FRAGMENT, fragmentOffset: 0 };
+        return writeInode(e, (h) => encodeFileInode(h, { ...d, nlink, xattr }));
+      }
+      return writeInode(e, (h) => encodeOtherInode(h, { nlink, xattr, target: Buffer.from(e.target ?? '', 'utf8'), rdev: encodeRdev(e.major ?? 0, e.minor ?? 0) }));
+    };
+    const writeDir = (dir: SqfsEntry, parent: number): { block: number; offset: number } => {
+      const listing: ListingEntry[] = [];
+      let subdirs = 0;
+      for (const c of children.get(dir.path) ?? []) {
+        const inode = c.kind === 'hardlink' ? linkTarget(c) : c;
+        const ref = inode.kind === 'dir' ? writeDir(inode, numbers.get(dir) as number) : writeLeaf(inode);
+        if (inode.kind === 'dir') subdirs++;
+        listing.push({ name: nameOf(c), kind: inode.kind as InodeKind, number: numbers.get(inode) as number, block: ref.block, offset: ref.offset });
+      }
+      const at = dirs.uncompressed;
+      const p = dirs.position();
+      const { bytes, runs } = encodeListing(listing);
+      dirs.write(bytes);
+      const index: DirIndex[] = [];
+      if (Math.floor(at / METADATA_SIZE) !== Math.floor((at + bytes.length) / METADATA_SIZE)) {
+        let last = -1;
+        for (const run of runs) {
+          const block = dirs.startOf(at + run.at);
+          if (block !== last && run.at > 0) index.push({ index: run.at, start: block, name: run.name });
+          last = block;
+        }
+      }
+      const xattr = xattrOf(dir.xattrs);
+      return writeInode(dir, (h) => encodeDirInode(h, { start: p.block, offset: p.offset, size: bytes.length + 3, nlink: 2 + subdirs, parent, xattr, index }));
+    };
+    const rootRef = writeDir(root, next);
+
+    const tables: Buffer[] = [];
+    let at = this.#pos;
+    const put = (b: Buffer): number => {
+      const start = at;
+      tables.push(b);
+      at += b.length;
+      return start;
+    };
+    const inodeTable = put(inodes.end());
+    const directoryTable = put(dirs.end());
+    const lookupTable = (records: Buffer[], perBlock: number): number => {
+      const starts: number[] = [];
+      for (let i = 0; i < records.length; i += perBlock) {
+        const raw = Buffer.concat(records.slice(i, i + perBlock));
+        starts.push(put(metadataBlock(raw, deflateSync(raw, { level: 9 }))));
+      }
+      const index = Buffer.alloc(8 * starts.length);
+      starts.forEach((s, i) => index.writeBigUInt64LE(BigInt(s), 8 * i));
+      return put(index);
+    };
+    const fragmentTable = lookupTable(this.#fragments.map((f) => {
+      const b = Buffer.alloc(16);
+      b.writeBigUInt64LE(BigInt(f.start), 0);
+      b.writeUInt32LE(f.size, 8);
+      return b;
+    }), METADATA_SIZE / 16);
+    const idTable = lookupTable([...ids.keys()].map((id) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(id >>> 0, 0);
+      return b;
+    }), METADATA_SIZE / 4);
+    let xattrTable = 0xffffffffffffffffn;
+    if (xattrIds.length > 0) {
+      const kvStart = put(kv.end());
+      const starts: number[] = [];
+      for (let i = 0; i < xattrIds.length; i += METADATA_SIZE / 16) {
+        const raw = Buffer.concat(xattrIds.slice(i, i + METADATA_SIZE / 16));
+        starts.push(put(metadataBlock(raw, deflateSync(raw, { level: 9 }))));
+      }
+      const head = Buffer.alloc(16 + 8 * starts.length);
+      head.writeBigUInt64LE(BigInt(kvStart), 0);
+      head.writeUInt32LE(xattrIds.length, 8);
+      starts.forEach((s, i) => head.writeBigUInt64LE(BigInt(s), 16 + 8 * i));
+      xattrTable = BigInt(put(head));
+    }
+    const bytesUsed = at;
+    const pad = (4096 - (bytesUsed % 4096)) % 4096;
+    tables.push(Buffer.alloc(pad));
+    const body = Buffer.concat(tables);
+    await this.#fh.write(body, 0, body.length, this.#pos);
+    const sb = encodeSuperblock({
+      inodeCount: next - 1, mkfsTime, blockSize: this.blockSize, fragmentCount: this.#fragments.length, idCount: ids.size, flags: 0,
+      rootInode: (BigInt(rootRef.block) << 16n) | BigInt(rootRef.offset), bytesUsed: BigInt(bytesUsed),
+      idTable: BigInt(idTable), xattrTable, inodeTable: BigInt(inodeTable), directoryTable: BigInt(directoryTable), fragmentTable: BigInt(fragmentTable),
+    });
+    await this.#fh.write(sb, 0, sb.length, 0);
+    return bytesUsed + pad;
+  }
+}

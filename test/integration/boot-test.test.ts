@@ -1,0 +1,101 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, json, kilnFor } from '../helpers.ts';
+
+// `kiln image boot-test` boots the image of examples/pc-node-walt.yaml in a qemu VM (TCG here)
+// inside a private network namespace, against Kiln's own DHCP, TFTP and HTTP (a child
+// `kiln serve`), and reports its milestones. Each boot is bounded by --timeout; the store and
+// the host's namespaces are as before the run.
+
+// The build cache shared with boot-vm.test.ts: a warm run does not bootstrap Debian again.
+const HOME = join(process.env.TMPDIR ?? tmpdir(), 'kiln-test-cache', 'boot-vm-home');
+const base = kilnFor(HOME, 'builder');
+// lz4 SquashFS (as boot-vm.test.ts): the first export takes seconds rather than minutes under TCG's load.
+const work = mkdtempSync(join(tmpdir(), 'kiln-boot-test-'));
+const CONFIG = join(work, 'kiln.yaml');
+writeFileSync(CONFIG, 'server:\n  rootfs_compression: lz4\n');
+const kiln: typeof base = (args, env = {}) => base(args, { KILN_CONFIG: CONFIG, ...env });
+const SPEC = join(ROOT, 'examples', 'pc-node-walt.yaml');
+const IMAGE = 'pc-node-walt:12';
+const DEFAULT = 'waltplatform/pc-x86-64-default:latest';
+const BOOT_S = 300;
+const MILESTONES = ['DHCP', 'second-stage script', 'kernel', 'initramfs', 'root mounted', 'init', 'login prompt'];
+/** `   12.3 s  DHCP  (10.213.5.100 from kiln)` */
+const LINE = /^\s+(\d+\.\d) s {2}(.+?)(?: {2}\((.*)\))?$/u;
+
+function namespaces(): string[] {
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('kiln-bt-'));
+}
+
+async function ok(args: string[]): Promise<Awaited<ReturnType<typeof kiln>>> {
+  const r = await kiln(args);
+  assert.equal(r.code, 0, `kiln ${args.join(' ')}: ${r.stderr}`);
+  return r;
+}
+
+/** The catalog as a user sees it: nodes (with devices) and leases do not change across a boot test. */
+async function catalog(): Promise<string> {
+  return (await ok(['node', 'show', '--all', '--json'])).stdout;
+}
+
+after(() => rmSync(work, { recursive: true, force: true }));
+
+before(async () => {
+  await ok(['image', 'build', SPEC]);
+});
+
+test('boot-test live-boots the image in a VM to a login prompt, printing each milestone with its time', { timeout: (BOOT_S + 240) * 1000 }, async (t) => {
+  const nodesBefore = await catalog();
+  const r = await kiln(['image', 'boot-test', IMAGE, '--mode', 'live', '--timeout', String(BOOT_S)]);
+  t.diagnostic(r.stdout);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  const lines = r.stdout.split('\n').map((l) => LINE.exec(l)).filter((m) => m !== null);
+  assert.deepEqual(lines.map((m) => m[2]), MILESTONES);
+  assert.match(lines[0]?.[3] ?? '', /^10\.213\.\d+\.100 from kiln$/u);
+  const times = lines.map((m) => Number(m[1]));
+  assert.deepEqual(times, [...times].sort((a, b) => a - b), 'milestones come in time order');
+  assert.match(r.stdout, /booted as pc-x86-64 in \d+\.\d s \((tcg|kvm)\)/u);
+  assert.equal(await catalog(), nodesBefore, 'the temporary node and its lease are gone');
+  assert.deepEqual(namespaces(), [], 'no network namespace left');
+});
+
+test('a brand-new PC is discovered: the first stage announces walt.node.pc-x86-64 and it boots the default image as pc-x86-64-xxxxxx', { timeout: (BOOT_S + 240) * 1000 }, async (t) => {
+  // The model's default image from the test image, so that nothing is cloned from the network.
+  const hadDefault = (await kiln(['image', 'inspect', DEFAULT])).code === 0;
+  if (!hadDefault) await ok(['image', 'clone', `walt:builder/${IMAGE}`, DEFAULT, '--force']);
+  t.after(async () => {
+    if (!hadDefault) await kiln(['image', 'remove', DEFAULT], { KILN_USER: 'waltplatform' });
+  });
+  const nodesBefore = await catalog();
+  const r = await kiln(['image', 'boot-test', DEFAULT, '--new-node', '--timeout', String(BOOT_S), '--json']);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  const outcome = json<{ ok: boolean; node: string; mac: string; milestones: Array<{ name: string; seconds: number; detail?: string }> }>(r);
+  t.diagnostic(outcome.milestones.map((m) => `${m.name} ${m.seconds} s${m.detail ? ` (${m.detail})` : ''}`).join(', '));
+  assert.equal(outcome.ok, true);
+  assert.equal(outcome.node, `pc-x86-64-${outcome.mac.replace(/:/gu, '').slice(-6)}`);
+  assert.deepEqual(outcome.milestones.map((m) => m.name), MILESTONES);
+  assert.equal(await catalog(), nodesBefore, 'the discovered node and its lease are gone');
+  assert.deepEqual(namespaces(), []);
+});
+
+test('boot-test refuses what it cannot do, before starting anything', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--mode', 'nfs'], /not available yet/u],
+    [['--model', 'rpi-3-b-plus'], /Raspberry Pi/u],
+    [['--mode', 'floppy'], /--mode floppy is not one of live, nfs/u],
+    [['--new-node'], /default image/u],
+  ];
+  for (const [args, message] of cases) {
+    const r = await kiln(['image', 'boot-test', IMAGE, ...args]);
+    assert.notEqual(r.code, 0, args.join(' '));
+    assert.match(r.stderr, message);
+  }
+  const publish = await kiln(['image', 'publish', IMAGE, '--boot-test', '--mode', 'nfs']);
+  assert.notEqual(publish.code, 0);
+  assert.match(publish.stderr, /not available yet/u, 'publish --boot-test refuses to publish when the boot test fails');
+  assert.deepEqual(namespaces(), []);
+});
