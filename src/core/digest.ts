@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { KilnError, ErrorCode } from './errors.ts';
 
@@ -29,12 +29,13 @@ export function digestHex(digest: Digest): string {
 
 /** sha256 digest of an in-memory buffer (manifests, configs: small JSON documents). */
 export function digestOf(data: Uint8Array | string): Digest {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  return `sha256:${process.getBuiltinModule('node:crypto').createHash('sha256').update(data).digest('hex')}`;
 }
 
 /** A pass-through stream that hashes and counts what flows through it. */
 export class HashingStream extends Transform {
-  readonly #hash: Hash = createHash('sha256');
+  // node:crypto loads on first use, not at start-up (listing images hashes nothing).
+  readonly #hash: Hash = process.getBuiltinModule('node:crypto').createHash('sha256');
   #size = 0;
   #digest: Digest | undefined;
 

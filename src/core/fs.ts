@@ -1,5 +1,4 @@
 import { open, rename, rm, mkdir, mkdtemp, lstat } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { isErrno } from './errors.ts';
 import { leases } from './lease.ts';
@@ -29,7 +28,8 @@ export function isProcessAlive(pid: number): boolean {
 
 /** A unique temporary file name next to `path` (same filesystem, so rename is atomic). */
 export function tempSibling(path: string): string {
-  return join(dirname(path), `.tmp-${process.pid}-${randomBytes(6).toString('hex')}-${basenameOf(path)}`);
+  // node:crypto loads on first use, not at start-up (listing images hashes nothing).
+  return join(dirname(path), `.tmp-${process.pid}-${process.getBuiltinModule('node:crypto').randomBytes(6).toString('hex')}-${basenameOf(path)}`);
 }
 
 function basenameOf(path: string): string {

@@ -3,7 +3,6 @@ import { readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { createHash } from 'node:crypto';
 import { renderLayoutIndex } from './layout-index.ts';
 import {
   KilnError, ErrorCode, HashingStream, assertContent, digestHex, digestOf, makeWorkDir, progressStream, removeTree, silentProgress,
@@ -82,7 +81,8 @@ export async function readSmallBlob(layout: LayoutPaths, digest: Digest, what: s
  * `expected`: a consumer that reads to the end (a pipeline, `for await`) always sees the error.
  */
 export function verifyingStream(what: string, expected: ExpectedContent): Transform {
-  const hash = createHash('sha256');
+  // node:crypto loads on first use, not at start-up (listing images hashes nothing).
+  const hash = process.getBuiltinModule('node:crypto').createHash('sha256');
   let size = 0;
   return new Transform({
     transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {

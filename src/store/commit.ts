@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { KilnError, ErrorCode, type Digest } from '../core/index.ts';
 import { blobSize, type LayoutPaths, type Staging } from './blobs.ts';
 import type { Catalog, ImageRecord } from './catalog.ts';
@@ -44,7 +43,8 @@ export async function commitImage(
   const { layout, catalog } = input;
   if (!opts.force && catalog.findImage(image.ref)) throw exists(image.ref);
   const blobs: Digest[] = [image.manifestDigest, image.manifest.config.digest, ...image.manifest.layers.map((l) => l.digest)];
-  const token = randomBytes(8).toString('hex');
+  // node:crypto loads on first use, not at start-up (listing images hashes nothing).
+  const token = process.getBuiltinModule('node:crypto').randomBytes(8).toString('hex');
   await catalog.pin(blobs, token);
   const added: Digest[] = [];
   let committed = false;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Digest, Progress } from '../core/index.ts';
 import type { Catalog } from './catalog.ts';
@@ -36,7 +35,8 @@ export interface HeldBlobs {
 export function createHeldBlobs(catalog: Catalog, layout: LayoutPaths, tmpDir: string): HeldBlobs {
   return {
     holdBlobs: () => {
-      const token = randomBytes(8).toString('hex');
+      // node:crypto loads on first use, not at start-up (listing images hashes nothing).
+      const token = process.getBuiltinModule('node:crypto').randomBytes(8).toString('hex');
       return {
         add: (digests) => {
           if (digests.length > 0) catalog.pin(digests, token);

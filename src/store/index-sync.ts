@@ -1,5 +1,4 @@
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { blobSize, type LayoutPaths } from './blobs.ts';
 import type { Catalog } from './catalog.ts';
 import { renderLayoutIndex } from './layout-index.ts';
@@ -22,7 +21,8 @@ export function expectedIndexText(layout: LayoutPaths, catalog: Catalog): string
  * transaction must not yield to the event loop while it holds the connection.
  */
 export function syncLayoutIndex(layout: LayoutPaths, catalog: Catalog): void {
-  const tmp = `${layout.indexPath}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  // node:crypto loads on first use, not at start-up (listing images hashes nothing).
+  const tmp = `${layout.indexPath}.tmp-${process.pid}-${process.getBuiltinModule('node:crypto').randomBytes(4).toString('hex')}`;
   const fd = openSync(tmp, 'wx', 0o644);
   try {
     writeSync(fd, expectedIndexText(layout, catalog));

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { TarScanner, layerCompression, type Digest } from '../core/index.ts';
@@ -35,7 +34,8 @@ export interface LayerScan {
  */
 export function startLayerScan(layer: Descriptor, indexFile: string): LayerScan {
   const compression = layerCompression(layer.mediaType) ?? 'none';
-  const hash = createHash('sha256');
+  // node:crypto loads on first use, not at start-up (listing images hashes nothing).
+  const hash = process.getBuiltinModule('node:crypto').createHash('sha256');
   let writer: LayerIndexWriter | undefined = createLayerIndexWriter(indexFile);
   const scanner = new TarScanner(`layer ${layer.digest}`, (m) => writer?.add(m));
   let decompressError: Error | undefined;
