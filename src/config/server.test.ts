@@ -29,7 +29,7 @@ test('kiln.yaml server: DHCP settings, and what each mode needs', () => {
     ['server:\n  subnet: 10.77.0.0/24\n  dhcp: authoritative\n  dhcp_pool: 10.77.0.10-10.78.0.1\n', /is not inside subnet 10\.77\.0\.0\/24/u],
     ['server:\n  dhcp_pool: 10.77.0.20-10.77.0.10\n', /k\.yaml:2:14: dhcp_pool "10.77.0.20-10.77.0.10" is not an address range/u],
     ['server:\n  dhcp_lease_time: 5\n', /dhcp_lease_time "5" is not a number of seconds/u],
-    ['server:\n  dns: a.b\n', /dns "a.b" is not a list of IPv4 addresses/u],
+    ['server:\n  dns: a.b\n', /dns "a.b" is not an IP address/u],
   ];
   for (const [text, message] of cases) assert.throws(() => parseConfigFile(text, 'k.yaml'), message);
 });
