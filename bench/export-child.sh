@@ -14,7 +14,11 @@
 # Ratios child/cold are printed (target <= 0.3).
 #
 # usage: bench/export-child.sh [rootfs.tar]   (default /tmp/kiln-bench/debian-rootfs.tar)
-# env:   RUNS=3, KILN_BENCH_TMP=/tmp, PKG_DIR=/usr/lib/python3, PKG_MB=25
+# env:   RUNS=3, KILN_BENCH_TMP=/tmp, PKG_DIR=/usr/lib/python3, PKG_MB=25; QUICK=1: the tiny
+#        busybox root, a 1 MB packages layer, one run (the same code paths)
+# result-line: ^compute-after +[0-9.]+$
+# result-line: ^ratio compute after base / compute cold: [0-9.]+$
+# result-line: ^ratio debug after compute / debug cold: [0-9.]+ +\(target
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -22,6 +26,9 @@ input=${1:-/tmp/kiln-bench/debian-rootfs.tar}
 runs=${RUNS:-3}
 pkg_dir=${PKG_DIR:-/usr/lib/python3}
 pkg_mb=${PKG_MB:-25}
+if quick; then
+  input=$QUICK_ROOTFS runs=1 pkg_mb=1
+fi
 for tool in umoci unsquashfs; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
 done
