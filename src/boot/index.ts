@@ -11,6 +11,7 @@ export { pruneBootCache } from './prune.ts';
 export { createTftpServer, TFTP_DEFAULTS, type TftpServer, type TftpServerConfig, type TftpServerOptions } from './tftp.ts';
 export { WALT_NODES_DIR, nodeExportPaths, treeFsid, renderGaneshaConfig, renderKernelExports, sameExports, type NfsNodeExport, type GaneshaListen } from './nfs-exports.ts';
 export { createKernelNfsBackend, createGaneshaNfsBackend, type NfsBackend, type KernelNfsOptions, type GaneshaNfsOptions } from './nfs.ts';
+export { listMountExports } from './nfs-mount-rpc.ts';
 export { createDhcpServer, type DhcpServer, type DhcpServerConfig, type DhcpRequestLog, type DhcpLeaseStore, type DhcpNodes } from './dhcp.ts';
 export { type DhcpSettings, type Lease } from './dhcp-decide.ts';
 export { type DhcpClientInfo } from './dhcp-client.ts';
