@@ -19,3 +19,4 @@ export { createNfsTrees, WALT_INIT, type NfsTrees, type NfsTreesOptions } from '
 export { createNfsService, type NfsService, type NfsServiceOptions } from './nfs-service.ts';
 export { renderIdentityScript, mergeAuthorizedKeys, renderHosts, renderResolvConf, hostNameServers, shQuote, type IdentityFile } from './identity-script.ts';
 export { createIdentityKeys, createIdentityService, type IdentityKeys, type IdentityService, type IdentityServiceOptions, type SshKeyPair } from './identity.ts';
+export { bootModeOf, renderStartScript, NODE_BOOT_MODES, BOOT_MODE_SETTING, DEFAULT_CONSOLES, type NodeBootMode, type StartScriptInput } from './boot-mode.ts';

@@ -12,14 +12,14 @@ function kilnCommand(): string[] {
 }
 
 /** Reads --model, --mode, --timeout and --new-node. */
-function bootTestOptions(values: Values): { model?: string; mode: 'live' | 'nfs'; accel: 'auto' | 'kvm' | 'tcg'; timeoutSeconds: number; newNode: boolean } {
+function bootTestOptions(values: Values): { model?: string; mode: 'live' | 'nfs'; accel: 'auto' | 'kvm' | 'tcg'; timeoutSeconds: number; newNode: boolean; run?: string } {
   const accel = (values.accel as string | undefined) ?? 'auto';
   if (!(ACCELS as readonly string[]).includes(accel)) throw new KilnError(ErrorCode.USAGE, `--accel ${accel} is not one of ${ACCELS.join(', ')}`, { hint: 'auto: KVM when /dev/kvm works, else TCG' });
-  const mode = (values.mode as string | undefined) ?? 'live';
+  const mode = (values.mode as string | undefined) ?? 'nfs';
   if (!(MODES as readonly string[]).includes(mode)) throw new KilnError(ErrorCode.USAGE, `--mode ${mode} is not one of ${MODES.join(', ')}`, { hint: 'live: the SquashFS over HTTP; nfs: the root over NFS' });
   const timeout = Number(values.timeout ?? 300);
   if (!Number.isInteger(timeout) || timeout <= 0) throw new KilnError(ErrorCode.USAGE, `--timeout ${String(values.timeout)} is not a number of seconds`, { hint: 'e.g. --timeout 300' });
-  return { ...(typeof values.model === 'string' ? { model: values.model } : {}), mode: mode as 'live' | 'nfs', accel: accel as 'auto' | 'kvm' | 'tcg', timeoutSeconds: timeout, newNode: values['new-node'] === true };
+  return { ...(typeof values.model === 'string' ? { model: values.model } : {}), mode: mode as 'live' | 'nfs', accel: accel as 'auto' | 'kvm' | 'tcg', timeoutSeconds: timeout, newNode: values['new-node'] === true, ...(typeof values.run === 'string' ? { run: values.run } : {}) };
 }
 
 /**
@@ -47,6 +47,7 @@ export async function runBootTest(ctx: Context, image: string, values: Values, p
       throw new KilnError(ErrorCode.BOOT_FAILED, `${outcome.image} did not boot as ${outcome.model} (${outcome.accel}): ${outcome.reason ?? 'unknown'}${outcome.waiting ? `; waiting for: ${outcome.waiting}` : ''}`);
     }
     if (!ctx.json && !ctx.quiet) ctx.out(`${outcome.image} booted as ${outcome.model} in ${outcome.seconds.toFixed(1)} s (${outcome.accel}).`);
+    if (!ctx.json && outcome.ran) ctx.out(outcome.ran.stdout.replace(/\n$/u, ''));
     return outcome;
   } finally {
     process.off('SIGINT', onSignal);
@@ -60,11 +61,12 @@ export const BOOT_TEST_OPTIONS = {
   mode: { type: 'string' },
   timeout: { type: 'string' },
   accel: { type: 'string' },
+  run: { type: 'string' },
 } as const;
 
 const bootTest: Command = {
   path: ['image', 'boot-test'],
-  usage: 'kiln image boot-test <image> [--model <model>] [--mode live|nfs] [--timeout S] [--accel auto|kvm|tcg] [--new-node] [--json]',
+  usage: 'kiln image boot-test <image> [--model <model>] [--mode live|nfs] [--timeout S] [--accel auto|kvm|tcg] [--new-node] [--run <cmd>] [--json]',
   summary: 'boot an image in a qemu VM on a private network against Kiln\'s own DHCP, TFTP and HTTP; prints each boot milestone and its time (root; KVM when /dev/kvm works, else TCG)',
   options: { ...BOOT_TEST_OPTIONS, 'new-node': { type: 'boolean' } },
   positionals: [1, 1],
