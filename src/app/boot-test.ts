@@ -329,6 +329,8 @@ export async function bootTest(core: Core, req: Resolved, name: string, o: BootT
     await table.forget([mac]).catch((err: unknown) => req.logger.warn(`forgetting the boot-test node ${mac}: ${(err as Error).message}`));
     await table.dropLease(mac).catch((err: unknown) => req.logger.warn(`dropping the lease of ${mac}: ${(err as Error).message}`));
     await net?.remove().catch((err: unknown) => req.logger.warn(`removing the network namespace ${net?.name}: ${(err as Error).message}`));
+    // The temporary node's state (persist directory, host keys): its MAC is random, never seen again.
+    await rm(join(core.store().dirs.cacheDir('node-state'), mac), { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true });
   }
 }
