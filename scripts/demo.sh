@@ -51,3 +51,9 @@ rm -rf "$KILN_HOME/boot"
 kiln image export pc-node "$KILN_HOME/boot" --format boot --layout kiln --base-url http://boot.example/images/
 find "$KILN_HOME/boot" -type f -printf '%P  %s bytes\n' | sort
 cat "$KILN_HOME/boot"/pc-node/latest/amd64/boot.ipxe
+
+echo
+echo "== boot it in a VM on a private network, against Kiln's own DHCP, TFTP, HTTP and NFS (root needed: a network namespace)"
+# nfs mode: Kiln's start.ipxe mounts the node's WalT export over NFS, walt-init overlays it and
+# writes the node's identity; SSH then runs a command on the node. Each milestone prints with its time.
+kiln image boot-test pc-node --mode nfs --run 'cat /etc/hostname' --timeout 420

@@ -36,6 +36,8 @@ export function runProgram(cmd: string, args: readonly string[], env: NodeJS.Pro
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, pid: child.pid ?? -1 }));
+    // A child that exits before reading its input closes the pipe (EPIPE): its exit status says what happened.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(input ?? '');
   });
 }

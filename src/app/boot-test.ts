@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,10 +10,11 @@ import {
   acceleratorFor, cleanConsole, consoleTail, createMilestoneTracker, createPrivateNetwork, kvmUsable, milestonesFor, randomMac, startVm, vmProfileFor,
   type BootMode, type PrivateNetwork, type Reached, type RunningVm, type ServeEvent,
 } from '../boottest/index.ts';
-import { createArtifactSource, isBootFile } from '../boot/index.ts';
+import { BOOT_MODE_SETTING, createArtifactSource, isBootFile } from '../boot/index.ts';
 import { LABELS, discoveredNodeName, formatImageRef, parseImageRef, type ImageRef } from '../store/index.ts';
 import type { Core } from './core.ts';
 import { defaultImageRef } from './default-ref.ts';
+import { pinnedSshOptions } from './node-ssh.ts';
 import type { Resolved } from './request.ts';
 
 /** What `kiln image boot-test` is asked. */
@@ -28,6 +30,8 @@ export interface BootTestRequest {
   newNode?: boolean;
   /** The argv that runs `kiln` (the edge passes its own): the boot server is `kiln serve` inside the private network. */
   kilnCommand: readonly string[];
+  /** A shell command run on the booted node over SSH (nfs mode: the node's identity lets the server's key in); its output is in the outcome. */
+  run?: string;
   /** Hears each milestone as it is reached. */
   onMilestone?: (m: BootMilestone) => void;
 }
@@ -53,6 +57,8 @@ export interface BootTestOutcome {
   waiting?: string;
   reason?: string;
   console?: string;
+  /** What `run` printed on the node, and its exit status. */
+  ran?: { command: string; status: number; stdout: string; stderr: string };
 }
 
 const DEFAULT_TIMEOUT_S = 300;
@@ -63,8 +69,10 @@ function bootTestError(message: string, hint: string): KilnError {
 
 /** What the VM boots as: the node name and the image it is given, checked before anything starts. */
 function plan(core: Core, req: Resolved, name: string, o: BootTestRequest): { ref: ImageRef; model: string; mode: BootMode } {
-  const mode = o.mode ?? 'live';
-  if (mode === 'nfs') throw bootTestError('boot-test --mode nfs is not available yet: kiln serve does not export root filesystems over NFS', 'use --mode live (the image\'s SquashFS over HTTP)');
+  const mode = o.mode ?? 'nfs';
+  if (mode === 'live' && o.run !== undefined) {
+    throw bootTestError('boot-test --run needs --mode nfs: a live-booted node gets no identity from Kiln (walt-init does not run), so root\'s authorized_keys lacks the server\'s key and its host key is not pinned', 'use --mode nfs, or drop --run (live mode checks that port 22 answers)');
+  }
   const record = core.store().getImage(parseImageRef(name, req.user, { allowReserved: true }));
   const claimed = (record.labels[LABELS.models] ?? '').split(',').map((m) => m.trim()).filter(Boolean);
   const model = o.model ?? claimed[0];
@@ -77,8 +85,18 @@ function plan(core: Core, req: Resolved, name: string, o: BootTestRequest): { re
   return { ref: record.ref, model, mode };
 }
 
-/** The private kiln.yaml of the boot server: Kiln's DHCP, TFTP and HTTP on the private network. */
-function serverConfig(core: Core, net: PrivateNetwork): string {
+/** Where the ganesha.nfsd of an nfs boot test keeps its configuration (written by kiln serve), pid and log. */
+function ganeshaFiles(dir: string): { config: string; pid: string; log: string } {
+  return { config: join(dir, 'ganesha.conf'), pid: join(dir, 'ganesha.pid'), log: join(dir, 'ganesha.log') };
+}
+
+/**
+ * The private kiln.yaml of the boot server: Kiln's DHCP, TFTP and HTTP on the private network,
+ * nodes booting Kiln's script for the mode (a discovered node has no setting of its own yet),
+ * and in nfs mode the NFS roots served by ganesha (user space: the namespace needs no kernel NFS server).
+ */
+function serverConfig(core: Core, net: PrivateNetwork, mode: BootMode, dir: string): string {
+  const ganesha = ganeshaFiles(dir);
   return [
     'server:',
     `  address: ${net.serverIp}`,
@@ -89,6 +107,8 @@ function serverConfig(core: Core, net: PrivateNetwork): string {
     '  tftp_port: 69',
     '  http_port: 80',
     `  rootfs_compression: ${core.config.server.rootfs_compression}`,
+    `  boot_mode: ${mode}`,
+    ...(mode === 'nfs' ? ['  nfs: ganesha', `  nfs_ganesha_config: ${ganesha.config}`, `  nfs_ganesha_pid: ${ganesha.pid}`] : ['  nfs: off']),
     '',
   ].join('\n');
 }
@@ -129,6 +149,53 @@ async function prepareArtifacts(core: Core, req: Resolved, ref: ImageRef): Promi
   if (!isBootFile(answer)) throw new KilnError(ErrorCode.CHECK_FAILED, `${formatImageRef(ref)} cannot live-boot: ${answer.detail}`, { hint: '`kiln image check` lists what a node image needs' });
 }
 
+/** Runs a program in the namespace to its end (bounded), collecting its output. */
+function runIn(net: PrivateNetwork, argv: readonly string[], timeoutMs: number, signal: AbortSignal): Promise<{ status: number; stdout: string; stderr: string }> {
+  const [cmd = '', ...args] = net.exec(argv);
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL', signal });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4096)));
+    child.once('error', (err) => resolve({ status: 255, stdout, stderr: `${stderr}${err.message}` }));
+    child.once('close', (code) => resolve({ status: code ?? 255, stdout, stderr }));
+  });
+}
+
+/** The NFS server of an nfs boot test in the namespace: rpcbind, then ganesha.nfsd on kiln serve's configuration. */
+async function startNfsServer(net: PrivateNetwork, dir: string, signal: AbortSignal): Promise<ChildProcess[]> {
+  const files = ganeshaFiles(dir);
+  const children: ChildProcess[] = [];
+  const daemon = (argv: string[]): ChildProcess => {
+    const [cmd = '', ...args] = net.exec(argv);
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.once('error', () => undefined);
+    children.push(child);
+    return child;
+  };
+  try {
+    daemon(['rpcbind', '-w', '-f']);
+    for (let i = 0; ; i++) {
+      if ((await runIn(net, ['rpcinfo', '-p', '127.0.0.1'], 5000, signal)).status === 0) break;
+      if (i >= 50 || signal.aborted) throw new KilnError(ErrorCode.TOOL_FAILED, `rpcbind did not start in ${net.name}`, { hint: 'install rpcbind: apt-get install rpcbind' });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!existsSync(files.config)) throw new KilnError(ErrorCode.TOOL_FAILED, `kiln serve wrote no ganesha configuration (${files.config})`, { hint: 'kiln serve with server.nfs: ganesha writes it before it listens' });
+    daemon(['ganesha.nfsd', '-F', '-f', files.config, '-L', files.log, '-N', 'NIV_EVENT', '-p', files.pid]);
+    return children;
+  } catch (err) {
+    await Promise.all(children.map((c) => stopProcess(c)));
+    throw err;
+  }
+}
+
+/** ganesha's last log lines, for failure reports. */
+function ganeshaLog(dir: string): string {
+  const log = ganeshaFiles(dir).log;
+  return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l.trim() && !l.includes('TIRPC')).slice(-10).join('\n') : '';
+}
+
 async function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -162,6 +229,11 @@ export async function bootTest(core: Core, req: Resolved, name: string, o: BootT
   let started = Date.now();
   let finish: (reason?: string) => void = () => undefined;
   const ended = new Promise<string | undefined>((resolve) => (finish = resolve));
+  // The node's address: the one registered, or the one Kiln's DHCP gave the discovered node.
+  let nodeIp: string | undefined;
+  let sshStarted = false;
+  let sshOptions: string[] = [];
+  let net: PrivateNetwork | undefined;
   const record = (found: Reached[]) => {
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     for (const r of found) {
@@ -170,25 +242,58 @@ export async function bootTest(core: Core, req: Resolved, name: string, o: BootT
       o.onMilestone?.(m);
     }
     if (tracker.done()) finish();
+    else if (!sshStarted && net && tracker.waiting() === 'SSH answering') {
+      sshStarted = true;
+      void waitForSsh(net).then((detail) => record(tracker.reach('SSH answering', detail)), (err: Error) => finish(err.message));
+    }
+  };
+  /** Tries SSH every 2 s until it answers or the boot test ends: nfs mode logs in as root with the pinned host key; live mode sees the SSH banner on port 22. */
+  const waitForSsh = async (network: PrivateNetwork): Promise<string> => {
+    let last = '';
+    while (!stop.signal.aborted && !finished) {
+      const ip = nodeIp ?? '';
+      if (mode === 'nfs') {
+        const r = await runIn(network, ['ssh', ...sshOptions, '-p', '22', `root@${ip}`, '--', 'true'], 30_000, stop.signal);
+        if (r.status === 0) return `root@${ip}, host key pinned`;
+        last = r.stderr.trim();
+      } else {
+        const r = await runIn(network, ['ssh-keyscan', '-T', '5', ip], 15_000, stop.signal);
+        if (/\bssh-|ecdsa-/u.test(r.stdout)) return `port 22 of ${ip} answering (live mode: no identity, so no root login)`;
+        last = r.stderr.trim().split('\n').pop() ?? '';
+      }
+      req.logger.debug(`ssh to ${ip}: ${last || 'no answer'}`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    throw new Error(`SSH did not answer${last ? ` (${last})` : ''}`);
+  };
+  let finished = false;
+  void ended.then(() => (finished = true));
+  const onEvent = (e: ServeEvent) => {
+    if (e.protocol === 'dhcp' && e.result === 'ack' && e.client === mac && e.ip) nodeIp = e.ip;
+    record(tracker.event(e));
   };
   // The node's boot artifacts, exported before the VM asks (an export can outlast the initramfs' download
   // timeout), and before anything that needs cleaning up exists.
   if (mode === 'live') await prepareArtifacts(core, req, ref);
   if (stop.signal.aborted) throw new KilnError(ErrorCode.USAGE, 'boot-test stopped', { hint: 'nothing was left behind' });
   const dir = await mkdtemp(join(tmpdir(), 'kiln-boot-test-'));
-  let net: PrivateNetwork | undefined;
   let server: ChildProcess | undefined;
+  let nfsDaemons: ChildProcess[] = [];
   let vm: RunningVm | undefined;
   let raw = '';
   try {
     net = await createPrivateNetwork();
     const config = join(dir, 'kiln.yaml');
-    await writeFile(config, serverConfig(core, net));
+    await writeFile(config, serverConfig(core, net, mode, dir));
     if (!o.newNode) {
       // A fixed address for the node: DHCP hands it out, TFTP and HTTP find the node by it.
       await table.register({ mac, ip: net.pool.first, name: nodeName, model, image: ref, owner: req.user });
+      await table.configure(mac, { [BOOT_MODE_SETTING]: mode });
+      nodeIp = net.pool.first;
     }
-    server = await startServer(core, req, o, net, config, (e) => record(tracker.event(e)), stop.signal);
+    server = await startServer(core, req, o, net, config, onEvent, stop.signal);
+    if (mode === 'nfs') nfsDaemons = await startNfsServer(net, dir, stop.signal);
+    sshOptions = await pinnedSshOptions(core.store(), { mac, ip: '*', port: 22 }, dir);
     started = Date.now();
     vm = startVm({ profile, accel, mac, tap: net.tap, wrap: net.exec });
     vm.onConsole((text) => {
@@ -199,22 +304,33 @@ export async function bootTest(core: Core, req: Resolved, name: string, o: BootT
     void running.exited.then((how) => finish(`qemu ended (${how}) before the boot completed${running.stderr().trim() ? `: ${running.stderr().trim()}` : ''}`), (err: Error) => finish(err.message));
     const timer = setTimeout(() => finish(`the boot did not reach "${tracker.waiting()}" within ${timeoutMs / 1000} s`), timeoutMs);
     stop.signal.addEventListener('abort', () => finish('stopped'), { once: true });
-    const reason = await ended;
+    let reason = await ended;
     clearTimeout(timer);
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     const waiting = tracker.waiting();
+    let ran: BootTestOutcome['ran'];
+    if (reason === undefined && o.run !== undefined) {
+      const r = await runIn(net, ['ssh', ...sshOptions, '-p', '22', `root@${nodeIp ?? ''}`, '--', o.run], 60_000, stop.signal);
+      ran = { command: o.run, status: r.status, stdout: r.stdout, stderr: r.stderr };
+      if (r.status !== 0) reason = `\`${o.run}\` on the node ended with status ${r.status}: ${r.stderr.trim() || '-'}`;
+    }
+    const nfsLog = mode === 'nfs' && reason !== undefined ? ganeshaLog(dir) : '';
     return {
       image: formatImageRef(ref), model, mode, accel, mac, node: nodeName, ok: reason === undefined, seconds, milestones,
-      ...(reason !== undefined ? { reason, console: consoleTail(cleanConsole(raw)), ...(waiting ? { waiting } : {}) } : {}),
+      ...(ran ? { ran } : {}),
+      ...(reason !== undefined ? { reason, console: consoleTail(cleanConsole(raw)) + (nfsLog ? `\n--- ganesha.nfsd log:\n${nfsLog}` : ''), ...(waiting ? { waiting } : {}) } : {}),
     };
   } finally {
     req.signal?.removeEventListener('abort', onAbort);
     await vm?.stop();
     await stopProcess(server);
+    await Promise.all(nfsDaemons.map((c) => stopProcess(c)));
     // The store as before the run: the node (registered or discovered), its lease, and no device left.
     await table.forget([mac]).catch((err: unknown) => req.logger.warn(`forgetting the boot-test node ${mac}: ${(err as Error).message}`));
     await table.dropLease(mac).catch((err: unknown) => req.logger.warn(`dropping the lease of ${mac}: ${(err as Error).message}`));
     await net?.remove().catch((err: unknown) => req.logger.warn(`removing the network namespace ${net?.name}: ${(err as Error).message}`));
+    // The temporary node's state (persist directory, host keys): its MAC is random, never seen again.
+    await rm(join(core.store().dirs.cacheDir('node-state'), mac), { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -25,6 +25,21 @@ export type NodeSshAction =
 const CONNECT_TIMEOUT_S = 10;
 
 /**
+ * ssh's options to reach a node as root with the server's key, its host keys pinned: a
+ * known_hosts file written in `dir` for this call alone and StrictHostKeyChecking=yes (never
+ * trust on first use), no user configuration, no agent, no prompt.
+ */
+export async function pinnedSshOptions(store: Store, node: { mac: string; ip: string; port: number }, dir: string): Promise<string[]> {
+  const keys = identityKeysFor(store);
+  const [server, own] = await Promise.all([keys.server(), keys.node(node.mac)]);
+  const knownHosts = join(dir, 'known_hosts');
+  const host = node.port === 22 ? node.ip : `[${node.ip}]:${node.port}`;
+  await writeFile(knownHosts, own.hostKeys.map((k) => `${host} ${k.publicKey}\n`).join(''), { mode: 0o600 });
+  return ['-F', 'none', '-i', server.privateKeyPath, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes',
+    '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=none', '-o', `ConnectTimeout=${CONNECT_TIMEOUT_S}`];
+}
+
+/**
  * Runs ssh (or scp) to a node as root with the server's key, pinning the host key Kiln
  * generated for that node: a known_hosts file written for this call alone and
  * StrictHostKeyChecking=yes (never trust on first use). The port is the node's `ssh.port`
@@ -39,15 +54,9 @@ export async function sshToNode(core: Core, req: Resolved, key: string, action: 
   const port = Number(node.settings['ssh.port'] ?? 22);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new KilnError(ErrorCode.CONFIG, `node ${node.name}'s ssh.port "${String(node.settings['ssh.port'])}" is not a port`, { hint: `kiln node config ${node.name} ssh.port=22` });
   const store = core.store();
-  const keys = identityKeysFor(store);
-  const [server, own] = await Promise.all([keys.server(), keys.node(node.mac)]);
   const dir = await store.dirs.workDir('ssh');
   try {
-    const knownHosts = join(dir, 'known_hosts');
-    const host = port === 22 ? node.ip : `[${node.ip}]:${port}`;
-    await writeFile(knownHosts, own.hostKeys.map((k) => `${host} ${k.publicKey}\n`).join(''), { mode: 0o600 });
-    const common = ['-F', 'none', '-i', server.privateKeyPath, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes',
-      '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=none', '-o', `ConnectTimeout=${CONNECT_TIMEOUT_S}`];
+    const common = await pinnedSshOptions(store, { mac: node.mac, ip: node.ip, port }, dir);
     const target = `root@${node.ip}`;
     let tool = 'ssh';
     let args: string[];

@@ -69,7 +69,7 @@ export async function serve(core: Core, req: Resolved, options: ServeOptions): P
   };
   const images = createImageFiles(store, store.dirs.cacheDir('boot'));
   const artifacts = createArtifactSource(store, `${store.dirs.cacheDir('boot')}/artifacts`, req.logger, core.config.server.rootfs_compression);
-  const resolver = createStoreResolver({ store, nodes, images, artifacts, server: identity });
+  const resolver = createStoreResolver({ store, nodes, images, artifacts, server: identity, ...(core.config.server.boot_mode ? { bootMode: core.config.server.boot_mode } : {}) });
   const identityService = createIdentityService({
     store, images, server: identity, dns: core.config.server.dns,
     keys: identityKeysFor(store),

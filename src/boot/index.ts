@@ -11,6 +11,7 @@ export { pruneBootCache } from './prune.ts';
 export { createTftpServer, TFTP_DEFAULTS, type TftpServer, type TftpServerConfig, type TftpServerOptions } from './tftp.ts';
 export { WALT_NODES_DIR, nodeExportPaths, treeFsid, renderGaneshaConfig, renderKernelExports, sameExports, type NfsNodeExport, type GaneshaListen } from './nfs-exports.ts';
 export { createKernelNfsBackend, createGaneshaNfsBackend, type NfsBackend, type KernelNfsOptions, type GaneshaNfsOptions } from './nfs.ts';
+export { listMountExports } from './nfs-mount-rpc.ts';
 export { createDhcpServer, type DhcpServer, type DhcpServerConfig, type DhcpRequestLog, type DhcpLeaseStore, type DhcpNodes } from './dhcp.ts';
 export { type DhcpSettings, type Lease } from './dhcp-decide.ts';
 export { type DhcpClientInfo } from './dhcp-client.ts';
@@ -18,3 +19,4 @@ export { createNfsTrees, WALT_INIT, type NfsTrees, type NfsTreesOptions } from '
 export { createNfsService, type NfsService, type NfsServiceOptions } from './nfs-service.ts';
 export { renderIdentityScript, mergeAuthorizedKeys, renderHosts, renderResolvConf, hostNameServers, shQuote, type IdentityFile } from './identity-script.ts';
 export { createIdentityKeys, createIdentityService, type IdentityKeys, type IdentityService, type IdentityServiceOptions, type SshKeyPair } from './identity.ts';
+export { bootModeOf, renderStartScript, NODE_BOOT_MODES, BOOT_MODE_SETTING, DEFAULT_CONSOLES, type NodeBootMode, type StartScriptInput } from './boot-mode.ts';

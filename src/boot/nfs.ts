@@ -2,7 +2,8 @@ import { mkdir, readdir, readFile, readlink, rm, symlink, rename } from 'node:fs
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KilnError, ErrorCode, isErrno, run, writeFileAtomic } from '../core/index.ts';
-import { createGaneshaExportIds, renderGaneshaConfig, renderKernelExports, WALT_NODES_DIR, type GaneshaListen, type NfsNodeExport } from './nfs-exports.ts';
+import { createGaneshaExportIds, nodeExportPaths, renderGaneshaConfig, renderKernelExports, WALT_NODES_DIR, type GaneshaListen, type NfsNodeExport } from './nfs-exports.ts';
+import { listMountExports } from './nfs-mount-rpc.ts';
 
 /** An NFS server Kiln drives: it is told the whole set of node exports each time it changes. */
 export interface NfsBackend {
@@ -69,19 +70,40 @@ export interface GaneshaNfsOptions {
   listen: GaneshaListen;
   /** ganesha.nfsd's pid file (-p): applying a change sends it SIGHUP, which reloads the exports. */
   pidFile: string;
+  /**
+   * The paths ganesha exports right now: a reload is over when they are the ones written.
+   * Default: the MOUNT protocol's EXPORT call (`showmount -e`) on listen.address:listen.mountPort.
+   */
+  listExports?: () => Promise<readonly string[]>;
+  /** How long ganesha is given to show a reload (default 30 s): past it, apply() fails and the next pass tries again. */
+  reloadTimeoutMs?: number;
+  /** How often its export list is read while a reload is under way (default 100 ms). */
+  pollMs?: number;
 }
 
-/** nfs-ganesha (userspace, VFS FSAL): the exports are its configuration file, reloaded on SIGHUP. */
+/** The pseudo paths an export set shows in ganesha's export list. */
+function exportedPaths(exports: readonly NfsNodeExport[]): string[] {
+  return exports.flatMap((e) => { const p = nodeExportPaths(e.mac); return [p.fs, p.persist]; }).sort();
+}
+
+/**
+ * nfs-ganesha (userspace, VFS FSAL): the exports are its configuration file, reloaded on SIGHUP.
+ * Ganesha reloads on its own thread and says nothing when done, and two SIGHUPs sent close
+ * together may be merged into one: after each signal, its export list is read until it shows
+ * exactly the set written (bounded by reloadTimeoutMs), never a fixed pause.
+ */
 export function createGaneshaNfsBackend(options: GaneshaNfsOptions): NfsBackend {
   const ids = createGaneshaExportIds();
+  const listExports = options.listExports ?? (() => listMountExports(options.listen.address, options.listen.mountPort));
+  const timeoutMs = options.reloadTimeoutMs ?? 30_000;
   let previous: readonly NfsNodeExport[] = [];
-  const reload = async (exports: readonly NfsNodeExport[]): Promise<boolean> => {
+  /** Writes the configuration and signals ganesha; false when it is not running (it reads the file when it starts). */
+  const signalReload = async (exports: readonly NfsNodeExport[]): Promise<boolean> => {
     await writeFileAtomic(options.configPath, renderGaneshaConfig(exports, options.listen, ids));
     let pid: number;
     try {
       pid = Number((await readFile(options.pidFile, 'utf8')).trim());
     } catch (err) {
-      // Not running yet: it reads the file when it starts.
       if (isErrno(err, 'ENOENT')) return false;
       throw err;
     }
@@ -94,19 +116,44 @@ export function createGaneshaNfsBackend(options: GaneshaNfsOptions): NfsBackend 
     }
     return true;
   };
+  /** Waits until ganesha exports exactly `exports`. */
+  const untilExported = async (exports: readonly NfsNodeExport[]): Promise<void> => {
+    const want = exportedPaths(exports);
+    const deadline = Date.now() + timeoutMs;
+    let seen = 'nothing read yet';
+    for (;;) {
+      try {
+        const shown = [...(await listExports())].sort();
+        if (shown.length === want.length && shown.every((p, i) => p === want[i])) return;
+        const missing = want.filter((p) => !shown.includes(p));
+        const extra = shown.filter((p) => !want.includes(p));
+        seen = `missing ${missing.join(', ') || 'none'}; still exported ${extra.join(', ') || 'none'}`;
+      } catch (err) {
+        seen = (err as Error).message;
+      }
+      if (Date.now() >= deadline) {
+        throw new KilnError(ErrorCode.TOOL_FAILED, `ganesha.nfsd did not show its reloaded exports within ${timeoutMs / 1000} s (${seen})`, {
+          hint: `see ganesha's log for the exports it refused; ${options.configPath} holds the configuration it was asked to load`,
+        });
+      }
+      await sleep(options.pollMs ?? 100);
+    }
+  };
+  const reload = async (exports: readonly NfsNodeExport[]): Promise<void> => {
+    if (await signalReload(exports)) await untilExported(exports);
+  };
   return {
     kind: 'ganesha',
     apply: async (exports) => {
       // Ganesha adds new exports before it removes old ones, so a node moved to another tree
-      // (same pseudo path, new path) would be a duplicate: drop the moved ones first.
+      // (same pseudo path, new path) would be a duplicate: drop the moved ones first, and wait
+      // until they are gone before adding them back.
       const before = new Map(previous.map((e) => [e.mac, e]));
       const moved = new Set(exports.filter((e) => { const b = before.get(e.mac); return b !== undefined && (b.tree !== e.tree || b.persist !== e.persist); }).map((e) => e.mac));
-      previous = exports;
-      if (moved.size > 0 && (await reload(exports.filter((e) => !moved.has(e.mac))))) await sleep(RELOAD_SETTLE_MS);
+      if (moved.size > 0) await reload(exports.filter((e) => !moved.has(e.mac)));
       await reload(exports);
+      // Only once it shows: a failed apply is redone whole (moved nodes included) by the next one.
+      previous = exports;
     },
   };
 }
-
-/** How long a first reload (removals) is given before the second (additions): ganesha reloads on its own thread. */
-const RELOAD_SETTLE_MS = 1000;

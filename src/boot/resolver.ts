@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { formatImageRef, type ImageRef, type NodeRecord, type Store } from '../store/index.ts';
 import type { ArtifactSource } from './artifacts.ts';
+import { bootModeOf, renderStartScript, type NodeBootMode } from './boot-mode.ts';
 import { fallbackFile, ipxeBinary } from './fallback.ts';
 import type { ImageFiles } from './image-files.ts';
 import { bootPathFor } from './paths.ts';
@@ -37,7 +40,7 @@ export function clientIp(address: string): string {
  * file not there but named like a boot artifact comes from the image's boot export.
  * Nothing is cached by node: node and image changes apply to the next request.
  */
-export function createStoreResolver(options: { store: Store; nodes: NodeLookup; images: ImageFiles; artifacts: ArtifactSource; server: ServerIdentity }): StoreResolver {
+export function createStoreResolver(options: { store: Store; nodes: NodeLookup; images: ImageFiles; artifacts: ArtifactSource; server: ServerIdentity; bootMode?: NodeBootMode }): StoreResolver {
   const { store, nodes, images, artifacts, server } = options;
   const templateVars = (record: { manifestDigest: string; size: number }, configDigest: string): TemplateVariables => ({
     server_ip: server.ip,
@@ -68,6 +71,22 @@ export function createStoreResolver(options: { store: Store; nodes: NodeLookup; 
       const placed = bootPathFor(node.model, path);
       if (!placed.ok) return placed;
       const image = await images.get(record);
+      // boot.mode nfs or live: Kiln's start.ipxe for this node, loading the image's kernel and initramfs.
+      if (placed.path === `boot/${node.model}/start.ipxe`) {
+        const mode = bootModeOf(node, options.bootMode);
+        if (mode !== 'image') {
+          const has = (name: string): boolean => {
+            const hit = image.tree.resolve(`boot/${node.model}/${name}`);
+            return hit.ok && hit.entry?.type === 'file';
+          };
+          const linked = has('kernel') && has('initrd');
+          const text = renderStartScript({
+            mode, model: node.model, mac: node.mac, serverIp: server.ip, httpUrl: server.httpUrl ?? `http://${server.ip}`,
+            kernel: linked ? 'kernel' : 'vmlinuz', initrd: linked ? 'initrd' : 'initramfs.img',
+          });
+          return { ...generatedFile(text, `kiln:${mode}:${name}:/boot/${node.model}/start.ipxe`), node: node.name };
+        }
+      }
       const found = image.tree.resolve(placed.path);
       if (found.ok && found.entry?.type === 'file') {
         const served = `${name}:/${found.path}`;
@@ -87,5 +106,16 @@ export function createStoreResolver(options: { store: Store; nodes: NodeLookup; 
       if (binary) return { ...binary, node: node.name };
       return { reason: 'not-found', detail: `${name} has no file /${placed.path}${found.ok ? '' : ` (${found.reason}: /${found.path})`}` };
     },
+  };
+}
+
+/** A file Kiln wrote (not the image's): its bytes, a hash for ETag. */
+function generatedFile(text: string, served: string): BootFile {
+  const data = Buffer.from(text, 'utf8');
+  return {
+    size: data.length,
+    etag: `"${createHash('sha256').update(data).digest('hex').slice(0, 32)}"`,
+    served,
+    open: (range) => Readable.from([range ? data.subarray(range.start, range.end + 1) : data]),
   };
 }

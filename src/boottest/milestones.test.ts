@@ -23,6 +23,10 @@ test('a live boot\'s milestones: server events whenever they come, console lines
     ['kernel', '6.1.0-13-amd64'], ['initramfs', 'eth0'], ['root mounted', '/run/live/medium/rootfs.squashfs'],
     ['init', 'Debian GNU/Linux 12 (bookworm)'], ['login prompt', 'vm1'],
   ]);
+  assert.equal(t.done(), false);
+  assert.equal(t.waiting(), 'SSH answering');
+  assert.deepEqual(t.reach('SSH answering', 'root@10.213.5.100'), [{ name: 'SSH answering', detail: 'root@10.213.5.100' }]);
+  assert.deepEqual(t.reach('SSH answering'), [], 'once');
   assert.equal(t.done(), true);
   assert.equal(t.waiting(), undefined);
 });
@@ -54,4 +58,15 @@ test('the VM: a locally administered unicast MAC, plugged into the tap, booting 
   assert.ok(args.includes('tap,id=n0,ifname=ktap0,script=no,downscript=no'));
   assert.ok(args.includes('e1000,netdev=n0,mac=02:00:00:00:00:01'));
   assert.deepEqual(args.slice(args.indexOf('-accel'), args.indexOf('-accel') + 2), ['-accel', 'tcg']);
+});
+
+test('an NFS boot\'s root is mounted when initramfs-tools runs its nfs-bottom scripts (or walt-init overlays it)', () => {
+  const t = createMilestoneTracker(milestonesFor('nfs'), NODE);
+  const text = [
+    'Linux version 6.1.0-13-amd64 (gcc)', 'Run /init as init process', 'Begin: Running /scripts/nfs-premount ... done.',
+    'Begin: Running /scripts/nfs-bottom ... done.', 'walt-init: root 10.213.5.1:/var/lib/walt/nodes/52:54:00:aa:bb:cc/fs under a RAM overlay',
+    'Welcome to Debian GNU/Linux 12 (bookworm)!',
+  ].join('\n');
+  assert.deepEqual(t.console(text).map((r) => [r.name, r.detail]), [['kernel', '6.1.0-13-amd64'], ['initramfs', '/init'], ['root mounted', 'nfs'], ['init', 'Debian GNU/Linux 12 (bookworm)']]);
+  assert.equal(createMilestoneTracker(milestonesFor('nfs'), NODE).console('Linux version 6\nRun /init as init process\nwalt-init: root 10.0.0.1:/x/fs under a RAM overlay\n').at(-1)?.detail, '10.0.0.1:/x/fs');
 });

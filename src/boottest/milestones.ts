@@ -48,9 +48,12 @@ export function milestonesFor(mode: BootMode): readonly Milestone[] {
     { name: 'initramfs', console: /IP-Config: (\S+) complete|Run (\/init) as init process/u },
     mode === 'live'
       ? { name: 'root mounted', console: /Mounting "([^"\n]*\.squashfs)" on/u }
-      : { name: 'root mounted', console: /VFS: Mounted root \((nfs\d?) filesystem\)|mount -t (nfs\S*)/u },
+      // The kernel's own nfsroot, initramfs-tools once its NFS mount succeeded, or Kiln's walt-init.
+      : { name: 'root mounted', console: /VFS: Mounted root \((nfs\d?) filesystem\)|Running \/scripts\/(nfs)-bottom|walt-init: root (\S+) under a RAM overlay/u },
     { name: 'init', console: /Welcome to (.*?)!|INIT: version (\S+)|Run (\/sbin\/init) as init process/u },
     { name: 'login prompt', console: /^(\S+) login: *$/mu },
+    // Reached by the caller (`reach`): ssh to the node, or in live mode its port 22 answering.
+    { name: 'SSH answering' },
   ];
 }
 
@@ -66,6 +69,8 @@ export interface MilestoneTracker {
   console(text: string): Reached[];
   /** Feeds one server event; returns the milestones newly reached. */
   event(e: ServeEvent): Reached[];
+  /** Marks a milestone that neither the console nor the server shows (SSH answering), once; returns it, or nothing when already reached. */
+  reach(name: string, detail?: string): Reached[];
   /** All reached so far, in the order they were reached. */
   reached(): readonly Reached[];
   /** The first milestone not reached yet, in the list's order. */
@@ -108,6 +113,10 @@ export function createMilestoneTracker(milestones: readonly Milestone[], node: {
         if (detail !== undefined) found.push(mark(m, detail));
       }
       return found;
+    },
+    reach(name, detail) {
+      const m = milestones.find((x) => x.name === name);
+      return m && !seen.has(name) ? [mark(m, detail)] : [];
     },
     reached: () => order,
     waiting: () => milestones.find((m) => !seen.has(m.name))?.name,

@@ -6,11 +6,12 @@ export const BOOT_TEST_OPTIONS = {
   mode: { type: 'string' },
   timeout: { type: 'string' },
   accel: { type: 'string' },
+  run: { type: 'string' },
 } as const;
 
 const bootTest: Command = {
   path: ['image', 'boot-test'],
-  usage: 'kiln image boot-test <image> [--model <model>] [--mode live|nfs] [--timeout S] [--accel auto|kvm|tcg] [--new-node] [--json]',
+  usage: 'kiln image boot-test <image> [--model <model>] [--mode live|nfs] [--timeout S] [--accel auto|kvm|tcg] [--new-node] [--run <cmd>] [--json]',
   summary: 'boot an image in a qemu VM on a private network against Kiln\'s own DHCP, TFTP and HTTP; prints each boot milestone and its time (root; KVM when /dev/kvm works, else TCG)',
   options: { ...BOOT_TEST_OPTIONS, 'new-node': { type: 'boolean' } },
   positionals: [1, 1],

@@ -13,14 +13,14 @@ function kilnCommand(): string[] {
 }
 
 /** Reads --model, --mode, --timeout and --new-node. */
-function bootTestOptions(values: Values): { model?: string; mode: 'live' | 'nfs'; accel: 'auto' | 'kvm' | 'tcg'; timeoutSeconds: number; newNode: boolean } {
+function bootTestOptions(values: Values): { model?: string; mode: 'live' | 'nfs'; accel: 'auto' | 'kvm' | 'tcg'; timeoutSeconds: number; newNode: boolean; run?: string } {
   const accel = (values.accel as string | undefined) ?? 'auto';
   if (!(ACCELS as readonly string[]).includes(accel)) throw new KilnError(ErrorCode.USAGE, `--accel ${accel} is not one of ${ACCELS.join(', ')}`, { hint: 'auto: KVM when /dev/kvm works, else TCG' });
-  const mode = (values.mode as string | undefined) ?? 'live';
+  const mode = (values.mode as string | undefined) ?? 'nfs';
   if (!(MODES as readonly string[]).includes(mode)) throw new KilnError(ErrorCode.USAGE, `--mode ${mode} is not one of ${MODES.join(', ')}`, { hint: 'live: the SquashFS over HTTP; nfs: the root over NFS' });
   const timeout = Number(values.timeout ?? 300);
   if (!Number.isInteger(timeout) || timeout <= 0) throw new KilnError(ErrorCode.USAGE, `--timeout ${String(values.timeout)} is not a number of seconds`, { hint: 'e.g. --timeout 300' });
-  return { ...(typeof values.model === 'string' ? { model: values.model } : {}), mode: mode as 'live' | 'nfs', accel: accel as 'auto' | 'kvm' | 'tcg', timeoutSeconds: timeout, newNode: values['new-node'] === true };
+  return { ...(typeof values.model === 'string' ? { model: values.model } : {}), mode: mode as 'live' | 'nfs', accel: accel as 'auto' | 'kvm' | 'tcg', timeoutSeconds: timeout, newNode: values['new-node'] === true, ...(typeof values.run === 'string' ? { run: values.run } : {}) };
 }
 
 /**
@@ -49,6 +49,7 @@ export async function runBootTest(ctx: Context, image: string, values: Values, p
       throw new KilnError(ErrorCode.BOOT_FAILED, `${outcome.image} did not boot as ${outcome.model} (${outcome.accel}): ${outcome.reason ?? 'unknown'}${outcome.waiting ? `; waiting for: ${outcome.waiting}` : ''}`);
     }
     if (!ctx.json && !ctx.quiet) ctx.out(`${outcome.image} booted as ${outcome.model} in ${outcome.seconds.toFixed(1)} s (${outcome.accel}).`);
+    if (!ctx.json && outcome.ran) ctx.out(outcome.ran.stdout.replace(/\n$/u, ''));
     return outcome;
   } finally {
     process.off('SIGINT', onSignal);

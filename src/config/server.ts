@@ -39,6 +39,8 @@ export interface ServerConfig {
   nfs_mount_port?: number;
   /** Name servers DHCP gives nodes and identity writes into their /etc/resolv.conf (comma-separated IPs); default: the server's own, loopback ones left out. */
   dns?: string[];
+  /** How nodes without a `boot.mode` setting boot: their image's own start.ipxe (image, the default), or Kiln's NFS or live script. */
+  boot_mode?: 'image' | 'nfs' | 'live';
 }
 
 /** Defaults of `server:`: TFTP on 69 and HTTP on 80, the ports a node's firmware assumes. */
@@ -46,7 +48,8 @@ export const SERVER_DEFAULTS: ServerConfig = { tftp_port: 69, http_port: 80, roo
 
 const FIELDS = ['address', 'interface', 'server_ip', 'tftp_port', 'http_port', 'subnet', 'rootfs_compression', 'dhcp', 'dhcp_pool', 'dhcp_lease_time', 'dhcp_port', 'dhcp_pxe_port', 'router'] as const;
 const DHCP_MODES = ['off', 'authoritative', 'proxy'] as const;
-const NFS_FIELDS = ['nfs', 'nfs_ganesha_config', 'nfs_ganesha_pid', 'nfs_port', 'nfs_mount_port', 'dns'] as const;
+const NFS_FIELDS = ['nfs', 'nfs_ganesha_config', 'nfs_ganesha_pid', 'nfs_port', 'nfs_mount_port', 'dns', 'boot_mode'] as const;
+const BOOT_MODES = ['image', 'nfs', 'live'] as const;
 const NFS_KINDS = ['kernel', 'ganesha', 'off'] as const;
 const COMPRESSIONS = ['gzip', 'xz', 'zstd', 'lzo', 'lz4'] as const;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/u;
@@ -161,6 +164,10 @@ function parseNfsField(key: (typeof NFS_FIELDS)[number], text: string, value: No
       out[key] = port;
       break;
     }
+    case 'boot_mode':
+      if (!(BOOT_MODES as readonly string[]).includes(text)) fail(value, `boot_mode "${text}" is not one of ${BOOT_MODES.join(', ')}`, 'image: the image\'s own /boot/<model>/start.ipxe; nfs or live: the script Kiln writes');
+      out.boot_mode = text as ServerConfig['boot_mode'];
+      break;
     case 'dns': {
       const list = text.split(',').map((x) => x.trim()).filter(Boolean);
       for (const ip of list) if (!isIpv4(ip) && !ip.includes(':')) fail(value, `dns "${ip}" is not an IP address`, 'comma-separated name server addresses, e.g. 192.168.152.1,9.9.9.9');

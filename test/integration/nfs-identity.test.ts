@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kilnFor, runProgram, scratch, tarDir, type Result } from '../helpers.ts';
-import { startKilnServe } from './nfs-support.ts';
+import { createCleanup, startKilnServe } from './nfs-support.ts';
 
 const MAC = '52:54:00:12:36:01';
 const INIT = new URL('../../src/boot/node-init/walt-init.sh', import.meta.url);
@@ -56,7 +56,9 @@ async function boot(dir: string, root: string, http: string): Promise<Result> {
 }
 
 test('walt-init fetches the node\'s identity from kiln serve and writes it into the overlay; it stays the same across boots', { timeout: 120_000 }, async (t) => {
-  const dir = scratch(t, 'kiln-identity');
+  // Cleanups run in reverse: kiln serve is gone before its home is removed.
+  const cleanup = createCleanup(t);
+  const dir = scratch(cleanup, 'kiln-identity');
   const home = join(dir, 'home');
   const kiln = kilnFor(home);
   const ok = async (args: readonly string[]): Promise<Result> => {
@@ -68,7 +70,7 @@ test('walt-init fetches the node\'s identity from kiln serve and writes it into 
   await ok(['node', 'register', MAC, '--model', 'pc-x86-64', '--name', 'pc7', '--ip', '127.0.0.1', '--image', 'node:v1']);
   const config = join(dir, 'kiln.yaml');
   writeFileSync(config, 'server:\n  address: 127.0.0.1\n  server_ip: 192.0.2.7\n  http_port: 0\n  tftp_port: 0\n  nfs: off\n  dns: 192.0.2.53, 192.0.2.54\n');
-  const serve = await startKilnServe(t, { KILN_HOME: home, KILN_USER: 'alice', KILN_CONFIG: config });
+  const serve = await startKilnServe(cleanup, { KILN_HOME: home, KILN_USER: 'alice', KILN_CONFIG: config });
   const http = `127.0.0.1:${serve.listening.http}`;
 
   // Only a registered node gets an identity: another address on the boot network gets a 404.

@@ -39,6 +39,7 @@ mkdir -p $ram/lower $ram/upper $ram/work $ram/root || fail "cannot prepare the R
 mount -o bind / $ram/lower || fail "cannot bind the root"
 mount -o remount,bind,ro $ram/lower || echo "walt-init: the lower root stays writable" >&2
 mount -t overlay kiln-root -o lowerdir=$ram/lower,upperdir=$ram/upper,workdir=$ram/work $ram/root || fail "cannot mount the RAM overlay (kernel option OVERLAY_FS)"
+echo "walt-init: root ${nfsroot:-/} under a RAM overlay"
 
 # /persist: the node's NFS directory (default), a path already mounted (bind:<dir>), or none (off).
 persist=$(param kiln.persist)

@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { decodeMountExportReply, encodeMountExportCall, joinRecord, listMountExports } from './nfs-mount-rpc.ts';
+
+// ganesha.nfsd's reply to `showmount -e` with two exports (captured, xid 1234).
+const REPLY = Buffer.from('80000070000004d2000000010000000000000000000000000000000000000001000000192f7661722f6c69622f77616c742f6e6f6465732f61612f667300000000000000000000010000001e2f7661722f6c69622f77616c742f6e6f6465732f61612f7065727369737400000000000000000000', 'hex');
+
+test('MOUNT EXPORT call: record-marked RPC v2 call to program 100005 v3, procedure 5, AUTH_NONE', () => {
+  const call = encodeMountExportCall(1234);
+  assert.equal(call.readUInt32BE(0), 0x8000_0028);
+  assert.deepEqual([...Array(10).keys()].map((i) => call.readUInt32BE(4 + i * 4)), [1234, 0, 2, 100005, 3, 5, 0, 0, 0, 0]);
+});
+
+test('MOUNT EXPORT reply: the exported paths; fragments joined; a reply to another call or a truncated one refused', () => {
+  const body = joinRecord(REPLY);
+  assert.ok(body);
+  assert.deepEqual(decodeMountExportReply(body, 1234), ['/var/lib/walt/nodes/aa/fs', '/var/lib/walt/nodes/aa/persist']);
+  // The same body in two fragments, and cut short.
+  const inner = REPLY.subarray(4);
+  const first = Buffer.alloc(4);
+  first.writeUInt32BE(20, 0);
+  const last = Buffer.alloc(4);
+  last.writeUInt32BE((0x8000_0000 | (inner.length - 20)) >>> 0, 0);
+  const split = Buffer.concat([first, inner.subarray(0, 20), last, inner.subarray(20)]);
+  assert.deepEqual(joinRecord(split), inner);
+  assert.equal(joinRecord(split.subarray(0, split.length - 1)), undefined);
+  assert.throws(() => decodeMountExportReply(inner, 99), /another call/u);
+  assert.throws(() => decodeMountExportReply(inner.subarray(0, 50), 1234), /truncated/u);
+});
+
+test('listMountExports: asks over TCP and reads the reply; a silent server is a bounded NETWORK error', async (t) => {
+  const server = createServer((socket) => socket.once('data', (call: Buffer) => {
+    if (call.length === 0) return;
+    const xid = call.readUInt32BE(4);
+    const reply = Buffer.from(REPLY);
+    reply.writeUInt32BE(xid, 4);
+    socket.end(reply);
+  }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  assert.deepEqual(await listMountExports('127.0.0.1', port), ['/var/lib/walt/nodes/aa/fs', '/var/lib/walt/nodes/aa/persist']);
+
+  const silent = createServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => silent.close());
+  const silentPort = (silent.address() as { port: number }).port;
+  await assert.rejects(listMountExports('127.0.0.1', silentPort, 200), (err: Error & { code?: string }) => err.code === 'NETWORK' && /no reply within 200 ms/u.test(err.message));
+});
