@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, json, kilnFor } from '../helpers.ts';
@@ -90,6 +90,7 @@ test('a brand-new PC is discovered: the first stage announces walt.node.pc-x86-6
   assert.match(outcome.milestones.at(-1)?.detail ?? '', /^root@10\.213\.\d+\.\d+, host key pinned$/u);
   assert.equal(outcome.ran?.stdout, `${outcome.node}\n`, 'the node\'s name, written by its identity');
   assert.equal(await catalog(), nodesBefore, 'the discovered node and its lease are gone');
+  assert.equal(existsSync(join(HOME, 'state', 'nodes', outcome.mac)), false, 'the temporary node\'s state (persist, keys) is gone');
   assert.deepEqual(namespaces(), []);
 });
 
