@@ -24,23 +24,7 @@ set -euo pipefail
 quick=${QUICK:-}
 command -v buildah >/dev/null || { echo "bench: buildah is required" >&2; exit 1; }
 
-work=$(mktemp -d "${KILN_BENCH_TMP:-/tmp}/kiln-bench-dockerfile.XXXXXX")
-B=(buildah --root "$work/buildah/root" --runroot "$work/buildah/run" --storage-driver vfs)
-cleanup() {
-  "${B[@]}" umount --all >/dev/null 2>&1 || true
-  "${B[@]}" rm --all >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-run() { # run CMD...: output to the log; on failure print it and exit
-  local rc=0
-  "$@" >>"$work/log" 2>&1 || rc=$?
-  if [ "$rc" != 0 ]; then echo "bench: FAILED (exit $rc): $*" >&2; tail -30 "$work/log" >&2; exit 1; fi
-}
+buildah_workspace dockerfile
 
 if [ -n "$quick" ]; then
   command -v busybox >/dev/null || { echo "bench: busybox is required for QUICK=1" >&2; exit 1; }

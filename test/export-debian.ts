@@ -1,8 +1,4 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { runProgram } from './helpers.ts';
+import { cachedDebianTarball } from './helpers.ts';
 
 /**
  * mmdebstrap arguments of the bootable Debian test image: a kernel, initramfs-tools'
@@ -19,24 +15,11 @@ export const DEBIAN_BOOT_ARGS: readonly string[] = [
 ];
 
 /**
- * Builds (once, then cached outside the repository under $TMPDIR/kiln-test-cache/) a
- * Debian 12 root filesystem tarball with linux-image-amd64 and live-boot; returns its path.
+ * The Debian 12 root filesystem tarball with linux-image-amd64 and live-boot, built once and
+ * cached outside the repository (see cachedDebianTarball); returns its path.
  */
-export async function debianBootTarball(): Promise<string> {
-  const key = createHash('sha256').update(JSON.stringify(DEBIAN_BOOT_ARGS)).digest('hex').slice(0, 16);
-  const dir = join(process.env.TMPDIR ?? tmpdir(), 'kiln-test-cache');
-  const file = join(dir, `debian-boot-${key}.tar`);
-  if (existsSync(file)) return file;
-  mkdirSync(dir, { recursive: true });
-  // mmdebstrap picks the output format from the extension: keep ".tar" last.
-  const tmp = join(dir, `.tmp-${process.pid}-debian-boot-${key}.tar`);
-  const result = await runProgram('mmdebstrap', [...DEBIAN_BOOT_ARGS, tmp]);
-  if (result.code !== 0) {
-    rmSync(tmp, { force: true });
-    throw new Error(`mmdebstrap failed (exit ${result.code}): ${result.stderr}`);
-  }
-  renameSync(tmp, file);
-  return file;
+export function debianBootTarball(): Promise<string> {
+  return cachedDebianTarball('debian-boot', DEBIAN_BOOT_ARGS);
 }
 
 if (import.meta.main) process.stdout.write(`${await debianBootTarball()}\n`);

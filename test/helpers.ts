@@ -1,6 +1,7 @@
+import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +27,7 @@ export function scratch(t: { after: (fn: () => void) => void }, prefix = 'kiln-t
   return dir;
 }
 
-/** Runs a program to completion, capturing its output. */
+/** Runs a program to completion, capturing its output; its stdin gets `input`, then end of file. */
 export function runProgram(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, input?: string): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -42,10 +43,42 @@ export function runProgram(cmd: string, args: readonly string[], env: NodeJS.Pro
   });
 }
 
+/**
+ * Builds with mmdebstrap (`args`: its options, then the suite) a root filesystem tarball,
+ * once: it is cached outside the repository as $TMPDIR/kiln-test-cache/<name>-<hash of args>.tar.
+ * Returns its path.
+ */
+export async function cachedDebianTarball(name: string, args: readonly string[]): Promise<string> {
+  const key = createHash('sha256').update(JSON.stringify(args)).digest('hex').slice(0, 16);
+  const dir = join(process.env.TMPDIR ?? tmpdir(), 'kiln-test-cache');
+  const file = join(dir, `${name}-${key}.tar`);
+  if (existsSync(file)) return file;
+  mkdirSync(dir, { recursive: true });
+  // mmdebstrap picks the output format from the extension: keep ".tar" last.
+  const tmp = `${file}.tmp-${process.pid}.tar`;
+  // One explicit mirror: the security archive is not needed and is sometimes mid-sync.
+  const result = await runProgram('mmdebstrap', [...args, tmp, 'deb http://deb.debian.org/debian bookworm main']);
+  if (result.code !== 0) {
+    rmSync(tmp, { force: true });
+    throw new Error(`mmdebstrap failed (exit ${result.code}): ${result.stderr}`);
+  }
+  renameSync(tmp, file);
+  return file;
+}
+
 /** A kiln runner bound to one KILN_HOME and user. */
 export function kilnFor(home: string, user = 'alice'): (args: readonly string[], extraEnv?: NodeJS.ProcessEnv) => Promise<Result> {
   return (args, extraEnv = {}) =>
     runProgram(KILN, args, { ...process.env, KILN_HOME: home, KILN_USER: user, KILN_CONFIG: '', ...extraEnv });
+}
+
+/** Wraps a kiln runner so that a command exiting non-zero fails the test with kiln's stderr. */
+export function okFor(kiln: (args: readonly string[]) => Promise<Result>): (args: readonly string[]) => Promise<Result> {
+  return async (args) => {
+    const r = await kiln(args);
+    assert.equal(r.code, 0, r.stderr);
+    return r;
+  };
 }
 
 /** Runs a program and returns its stdout; throws with stderr when it fails. */

@@ -1,9 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { KILN, runProgram, sh, tarDir } from './helpers.ts';
+import { cachedDebianTarball, KILN, sh, tarDir } from './helpers.ts';
 
 /** A root with the host's static busybox as /bin/sh and the usual mount points; returns the directory. */
 export function busyboxRoot(dir: string, name = 'root'): string {
@@ -27,24 +25,12 @@ export async function importRoot(kiln: (args: readonly string[]) => Promise<{ co
  * A tiny armhf root (Debian's busybox-static, nothing executed: --variant=extract) as a
  * tarball, built once and cached outside the repository under $TMPDIR/kiln-test-cache/.
  */
-export async function armhfBusyboxTarball(): Promise<string> {
+export function armhfBusyboxTarball(): Promise<string> {
   const args = [
     '--quiet', '--variant=extract', '--architectures=armhf', '--include=busybox-static', '--dpkgopt=path-exclude=/usr/share/doc/*',
     '--extract-hook=ln -s busybox "$1/bin/sh" && mkdir -p "$1/proc" "$1/tmp" "$1/root"', 'bookworm',
   ];
-  const key = createHash('sha256').update(JSON.stringify(args)).digest('hex').slice(0, 16);
-  const dir = join(process.env.TMPDIR ?? tmpdir(), 'kiln-test-cache');
-  const file = join(dir, `edit-armhf-${key}.tar`);
-  if (existsSync(file)) return file;
-  mkdirSync(dir, { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}.tar`;
-  const result = await runProgram('mmdebstrap', [...args, tmp, 'deb http://deb.debian.org/debian bookworm main']);
-  if (result.code !== 0) {
-    rmSync(tmp, { force: true });
-    throw new Error(`mmdebstrap failed (exit ${result.code}): ${result.stderr}`);
-  }
-  renameSync(tmp, file);
-  return file;
+  return cachedDebianTarball('edit-armhf', args);
 }
 
 /** A kiln command run on a pseudo-terminal (util-linux `script`): what it printed so far, input typed on demand. */

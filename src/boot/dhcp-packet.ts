@@ -21,21 +21,25 @@ const FIXED = 236;
 /** BOOTP relays and old clients expect at least this much (RFC 1542 §2.1). */
 const MIN_SIZE = 300;
 
-/** A decoded DHCP message. Options are raw bytes by code; repeated ones are concatenated (RFC 3396). */
-export interface DhcpPacket {
+/** The header fields a decoded message and a reply both carry (RFC 2131 §2, Table 1). */
+export interface DhcpHeader {
   op: number;
-  htype: number;
-  hlen: number;
-  hops: number;
   xid: number;
-  secs: number;
   flags: number;
   ciaddr: string;
   yiaddr: string;
   siaddr: string;
   giaddr: string;
-  /** The hardware address, `hlen` bytes (at most 16). */
+  /** The hardware address, at most 16 bytes (a decoded message's `hlen`). */
   chaddr: Buffer;
+}
+
+/** A decoded DHCP message. Options are raw bytes by code; repeated ones are concatenated (RFC 3396). */
+export interface DhcpPacket extends DhcpHeader {
+  htype: number;
+  hlen: number;
+  hops: number;
+  secs: number;
   sname: string;
   file: string;
   options: Map<number, Buffer>;
@@ -100,15 +104,7 @@ export function decodeDhcp(buf: Buffer): DhcpPacket | undefined {
 }
 
 /** What {@link encodeDhcp} writes; options in the order given. */
-export interface DhcpReply {
-  op: number;
-  xid: number;
-  flags: number;
-  ciaddr: string;
-  yiaddr: string;
-  siaddr: string;
-  giaddr: string;
-  chaddr: Buffer;
+export interface DhcpReply extends DhcpHeader {
   sname?: string;
   file?: string;
   options: ReadonlyArray<readonly [number, Buffer]>;

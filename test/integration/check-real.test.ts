@@ -1,10 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { json, kilnFor, runProgram, scratch } from '../helpers.ts';
+import { cachedDebianTarball, json, kilnFor, scratch } from '../helpers.ts';
 
 const EXCLUDES = ['/usr/share/doc/*', '/usr/share/man/*', '/usr/share/locale/*', '/usr/share/info/*'].map((p) => `--dpkgopt=path-exclude=${p}`);
 
@@ -33,23 +30,8 @@ const ARMHF_ARGS: readonly string[] = [
   'bookworm',
 ];
 
-/** Builds (once, then cached outside the repository under $TMPDIR/kiln-test-cache/) a root filesystem tarball with mmdebstrap. */
-async function debianTarball(name: string, args: readonly string[]): Promise<string> {
-  const key = createHash('sha256').update(JSON.stringify(args)).digest('hex').slice(0, 16);
-  const dir = join(process.env.TMPDIR ?? tmpdir(), 'kiln-test-cache');
-  const file = join(dir, `check-${name}-${key}.tar`);
-  if (existsSync(file)) return file;
-  mkdirSync(dir, { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}.tar`;
-  // One explicit mirror: the security archive is not needed and is sometimes mid-sync.
-  const result = await runProgram('mmdebstrap', [...args, tmp, 'deb http://deb.debian.org/debian bookworm main']);
-  if (result.code !== 0) {
-    rmSync(tmp, { force: true });
-    throw new Error(`mmdebstrap failed (exit ${result.code}): ${result.stderr}`);
-  }
-  renameSync(tmp, file);
-  return file;
-}
+/** The root filesystem tarball of these mmdebstrap arguments, built once and cached (see cachedDebianTarball). */
+const debianTarball = (name: string, args: readonly string[]): Promise<string> => cachedDebianTarball(`check-${name}`, args);
 
 // `KILN_CHECK_PREBUILD=1 node test/integration/check-real.test.ts` fills the cache ahead of a test run.
 if (process.env.KILN_CHECK_PREBUILD) {

@@ -1,36 +1,14 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { busyboxUsersRoot, exportedRoot, listTree, privateBuildah } from '../dockerfile-support.ts';
 import { json, kilnFor, scratch, sh, tarDir } from '../helpers.ts';
-
-/** Every entry of a root: path, type+mode, owner, link target or content hash. */
-function listTree(root: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string): void => {
-    for (const name of readdirSync(join(root, rel)).sort()) {
-      const path = rel ? `${rel}/${name}` : name;
-      const info = lstatSync(join(root, path));
-      const what = info.isSymbolicLink() ? `-> ${readlinkSync(join(root, path))}` : info.isFile() ? createHash('sha256').update(readFileSync(join(root, path))).digest('hex') : '';
-      out.push(`${path} ${info.mode.toString(8)} ${info.uid}:${info.gid} ${what}`);
-      if (info.isDirectory()) walk(path);
-    }
-  };
-  walk('');
-  return out;
-}
 
 /** A busybox-static root (no setpriv) with a passwd file, imported as alice/base; a build context with globs to match. */
 async function setup(t: { after: (fn: () => void) => void }): Promise<{ dir: string; ctx: string; kiln: ReturnType<typeof kilnFor>; home: string }> {
   const dir = scratch(t, 'kiln-dockerfile-cases');
-  const base = join(dir, 'base');
-  mkdirSync(join(base, 'bin'), { recursive: true });
-  mkdirSync(join(base, 'etc'));
-  copyFileSync('/bin/busybox', join(base, 'bin', 'busybox'));
-  for (const applet of ['sh', 'echo', 'cat', 'false']) symlinkSync('busybox', join(base, 'bin', applet));
-  writeFileSync(join(base, 'etc', 'passwd'), 'root:x:0:0::/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\n');
-  writeFileSync(join(base, 'etc', 'group'), 'root:x:0:\nnode:x:1000:\n');
+  const base = busyboxUsersRoot(dir, ['sh', 'echo', 'cat', 'false']);
   const home = join(dir, 'home');
   const kiln = kilnFor(home);
   assert.equal((await kiln(['image', 'import', tarDir(base, join(dir, 'base.tar')), 'base'])).code, 0);
@@ -57,23 +35,17 @@ test('glob sources, --build-arg (in FROM and in the stage) and SHELL build as bu
   writeFileSync(join(ctx, 'Dockerfile'), PARITY);
   const built = await kiln(['image', 'build', 'demo', '--from-dir', ctx, '--build-arg', 'BASE=base', '--build-arg', 'FLAVOR=special', '--build-arg', 'DEST=/srv', '--json']);
   assert.equal(built.code, 0, built.stderr);
-  const kroot = join(dir, 'kiln-root');
-  mkdirSync(kroot);
-  assert.equal((await kiln(['image', 'export', 'demo', join(dir, 'kiln.tar'), '--format', 'rootfs'])).code, 0);
-  sh('tar', ['-xpf', join(dir, 'kiln.tar'), '--numeric-owner', '-C', kroot]);
+  const kroot = await exportedRoot(kiln, dir, 'demo');
   assert.deepEqual(readdirSync(join(kroot, 'srv')).sort(), ['a.conf', 'a.txt', 'b.conf', 'b.txt']);
   assert.equal(readFileSync(join(kroot, 'single.conf'), 'utf8'), 'conf/c.conf\n');
   assert.equal(readFileSync(join(kroot, 'flavor'), 'utf8'), 'special\n');
 
-  const B = ['--root', join(dir, 'br', 'root'), '--runroot', join(dir, 'br', 'run'), '--storage-driver', 'vfs'];
-  sh('skopeo', ['copy', '-q', `oci:${join(home, 'store')}:alice/base:latest`, `containers-storage:[vfs@${join(dir, 'br', 'root')}+${join(dir, 'br', 'run')}]localhost/kilnbase:latest`]);
-  sh('buildah', [...B, 'bud', '-q', '--pull=never', '--isolation', 'chroot', '--layers', '--build-arg', 'BASE=localhost/kilnbase', '--build-arg', 'FLAVOR=special', '--build-arg', 'DEST=/srv', '-t', 'localhost/demo', ctx]);
-  const ctr = sh('buildah', [...B, 'from', '--pull=never', 'localhost/demo']).trim();
-  const mnt = sh('buildah', [...B, 'mount', ctr]).trim();
+  const buildah = privateBuildah(dir);
+  buildah.importFromKiln(home, 'alice/base:latest', 'localhost/kilnbase:latest');
+  buildah.bud(ctx, 'localhost/demo', ['--build-arg', 'BASE=localhost/kilnbase', '--build-arg', 'FLAVOR=special', '--build-arg', 'DEST=/srv']);
   const runtime = /^(dev|proc|sys|run|etc\/hostname|etc\/hosts|etc\/resolv\.conf) /;
-  assert.deepEqual(listTree(kroot).filter((l) => !runtime.test(l)), listTree(mnt).filter((l) => !runtime.test(l)));
-  const bcfg = (JSON.parse(sh('buildah', [...B, 'inspect', '--type', 'image', 'localhost/demo'])) as { OCIv1: { config: Record<string, unknown> } }).OCIv1.config;
-  sh('buildah', [...B, 'rm', ctr]);
+  const { tree, config: bcfg } = buildah.inspect('localhost/demo', runtime);
+  assert.deepEqual(listTree(kroot).filter((l) => !runtime.test(l)), tree);
   const kcfg = json<{ config: { config: Record<string, unknown> } }>(await kiln(['image', 'inspect', 'demo', '--json'])).config.config;
   // Build args are not part of the image's environment.
   for (const key of ['Env', 'Entrypoint', 'WorkingDir']) assert.deepEqual(kcfg[key], bcfg[key], key);

@@ -1,30 +1,15 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { listTree, privateBuildah } from '../dockerfile-support.ts';
 import { kilnFor, scratch, sh } from '../helpers.ts';
 
 // The Debian base is built once into a KILN_HOME kept between runs (its step cache), so a warm run does not bootstrap Debian again.
 const HOME = join(process.env.TMPDIR ?? tmpdir(), 'kiln-test-cache', 'dockerfile-home');
 const kiln = kilnFor(HOME, 'docker');
-
-/** Every entry of a root: path, type+mode, owner, link target or content hash. */
-function listTree(root: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string): void => {
-    for (const name of readdirSync(join(root, rel)).sort()) {
-      const path = rel ? `${rel}/${name}` : name;
-      const info = lstatSync(join(root, path));
-      const what = info.isSymbolicLink() ? `-> ${readlinkSync(join(root, path))}` : info.isFile() ? createHash('sha256').update(readFileSync(join(root, path))).digest('hex') : '';
-      out.push(`${path} ${info.mode.toString(8)} ${info.uid}:${info.gid} ${what}`);
-      if (info.isDirectory()) walk(path);
-    }
-  };
-  walk('');
-  return out;
-}
 
 const BASE = `options:
   layer_type: 'base'
@@ -68,16 +53,11 @@ RUN id -u > /root-id
   const kroot = join(dir, 'kiln-root');
   mkdirSync(kroot);
   sh('tar', ['-xpf', rootfs, '--numeric-owner', '-C', kroot]);
-  const broot = join(dir, 'br');
-  const B = ['--root', join(broot, 'root'), '--runroot', join(broot, 'run'), '--storage-driver', 'vfs'];
-  sh('skopeo', ['copy', '-q', `oci:${join(HOME, 'store')}:docker/deb-base:12`, `containers-storage:[vfs@${join(broot, 'root')}+${join(broot, 'run')}]localhost/deb-base:12`]);
+  const buildah = privateBuildah(dir);
+  buildah.importFromKiln(HOME, 'docker/deb-base:12', 'localhost/deb-base:12');
   writeFileSync(join(dir, 'Dockerfile.buildah'), readFileSync(join(ctx, 'Dockerfile'), 'utf8').replace('FROM deb-base:12', 'FROM localhost/deb-base:12'));
-  sh('buildah', [...B, 'bud', '-q', '--pull=never', '--isolation', 'chroot', '--layers', '-f', join(dir, 'Dockerfile.buildah'), '-t', 'localhost/users', ctx]);
-  const ctr = sh('buildah', [...B, 'from', '--pull=never', 'localhost/users']).trim();
-  const mnt = sh('buildah', [...B, 'mount', ctr]).trim();
+  buildah.bud(ctx, 'localhost/users', ['-f', join(dir, 'Dockerfile.buildah')]);
   // buildah leaves its run-time mount points in the image; Kiln's sandbox does not.
   const runtime = /^(dev|proc|sys|run|tmp|etc\/hostname|etc\/hosts|etc\/resolv\.conf)[ /]/;
-  const buildahTree = listTree(mnt).filter((l) => !runtime.test(l));
-  sh('buildah', [...B, 'rm', ctr]);
-  assert.deepEqual(listTree(kroot).filter((l) => !runtime.test(l)), buildahTree);
+  assert.deepEqual(listTree(kroot).filter((l) => !runtime.test(l)), buildah.inspect('localhost/users', runtime).tree);
 });

@@ -1,37 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { exportedRoot, listTree } from '../dockerfile-support.ts';
 import { json, kilnFor, scratch, sh } from '../helpers.ts';
 import { busyboxRoot, importRoot, kilnOnTerminal, mountsUnder } from '../image-edit.ts';
 
 const layersOf = async (kiln: ReturnType<typeof kilnFor>, name: string): Promise<number> =>
   json<{ manifest: { layers: unknown[] } }>(await kiln(['image', 'inspect', name, '--json'])).manifest.layers.length;
 
-/** Every entry of an image's root filesystem: path, type, mode, owner, link target, content hash (GNU tar's listing, then contents). */
-function fileList(dir: string, kiln: ReturnType<typeof kilnFor>, name: string): Promise<string[]> {
-  return (async () => {
-    const tar = join(dir, `${name}-${Math.random().toString(36).slice(2)}.tar`);
-    const r = await kiln(['image', 'export', name, tar, '--format', 'rootfs']);
-    assert.equal(r.code, 0, r.stderr);
-    const out = join(dir, `${name}-tree-${Math.random().toString(36).slice(2)}`);
-    mkdirSync(out);
-    sh('tar', ['-xpf', tar, '-C', out, '--numeric-owner', '--xattrs', '--xattrs-include=*']);
-    const rows: string[] = [];
-    const walk = (rel: string): void => {
-      for (const n of readdirSync(join(out, rel)).sort()) {
-        const p = rel ? `${rel}/${n}` : n;
-        const st = lstatSync(join(out, p));
-        const what = st.isSymbolicLink() ? `-> ${readlinkSync(join(out, p))}` : st.isFile() ? createHash('sha256').update(readFileSync(join(out, p))).digest('hex') : '';
-        rows.push(`${p} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${what}`);
-        if (st.isDirectory()) walk(p);
-      }
-    };
-    walk('');
-    return rows;
-  })();
-}
+/** Every entry of an image's root filesystem: path, mode, owner, link target or content hash. */
+const fileList = async (dir: string, kiln: ReturnType<typeof kilnFor>, name: string): Promise<string[]> => listTree(await exportedRoot(kiln, dir, name));
 
 test('image cp host → image → host keeps modes, owners, symlinks and xattrs; one new layer per write; a directory target receives the entry', { timeout: 120_000 }, async (t) => {
   const dir = scratch(t, 'kiln-edit-cp');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { kilnFor, runProgram, scratch, tarDir, type Result } from '../helpers.ts';
+import { kilnFor, okFor, runProgram, scratch, tarDir, type Result } from '../helpers.ts';
 import { createCleanup, startKilnServe } from './nfs-support.ts';
 
 const MAC = '52:54:00:12:36:01';
@@ -60,12 +60,7 @@ test('walt-init fetches the node\'s identity from kiln serve and writes it into 
   const cleanup = createCleanup(t);
   const dir = scratch(cleanup, 'kiln-identity');
   const home = join(dir, 'home');
-  const kiln = kilnFor(home);
-  const ok = async (args: readonly string[]): Promise<Result> => {
-    const r = await kiln(args);
-    assert.equal(r.code, 0, r.stderr);
-    return r;
-  };
+  const ok = okFor(kilnFor(home));
   await ok(['image', 'import', tarDir(imageRoot(dir), join(dir, 'image.tar'), 'gzip'), 'node:v1', '--label', 'walt.node.models=pc-x86-64', '--platform', 'linux/amd64']);
   await ok(['node', 'register', MAC, '--model', 'pc-x86-64', '--name', 'pc7', '--ip', '127.0.0.1', '--image', 'node:v1']);
   const config = join(dir, 'kiln.yaml');

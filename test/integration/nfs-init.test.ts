@@ -1,24 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { scratch } from '../helpers.ts';
+import { runProgram, scratch } from '../helpers.ts';
 
 const INIT = new URL('../../src/boot/node-init/walt-init.sh', import.meta.url);
 const APPLETS = ['sh', 'cat', 'mkdir', 'mount', 'sed', 'chroot', 'sleep', 'reboot', 'timeout', 'echo', 'touch', 'ls', 'umount'];
-
-function run(cmd: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 test('walt-init puts a RAM overlay over the read-only root, mounts /persist and execs /sbin/init', { timeout: 60_000 }, async (t) => {
   const dir = scratch(t, 'kiln-init');
@@ -51,7 +38,7 @@ test('walt-init puts a RAM overlay over the read-only root, mounts /persist and 
     `mount --bind "${join(dir, 'cmdline')}" "${root}/proc/cmdline"`,
     `exec chroot "${root}" /bin/walt-init single`,
   ].join('\n');
-  const result = await run('timeout', ['50', 'unshare', '-m', '-p', '-f', '--propagation', 'private', 'sh', '-c', script]);
+  const result = await runProgram('timeout', ['50', 'unshare', '-m', '-p', '-f', '--propagation', 'private', 'sh', '-c', script]);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /init ran as \/sbin\/init single/u);
   assert.match(result.stdout, /persist: from the last boot/u);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeExportPaths } from '../../src/boot/index.ts';
-import { kilnFor, scratch, tarDir, type Result } from '../helpers.ts';
+import { kilnFor, okFor, scratch, tarDir, type Result } from '../helpers.ts';
 import { createCleanup, startKilnServe, startNamespace, waitFor } from './nfs-support.ts';
 
 const MAC = '52:54:00:12:35:01';
@@ -28,12 +28,7 @@ test('kiln serve with server.nfs: ganesha exports a node\'s image at WalT\'s pat
   const cleanup = createCleanup(t);
   const dir = scratch(cleanup, 'kiln-nfs-serve');
   const home = join(dir, 'home');
-  const kiln = kilnFor(home);
-  const ok = async (args: readonly string[]): Promise<Result> => {
-    const r = await kiln(args);
-    assert.equal(r.code, 0, r.stderr);
-    return r;
-  };
+  const ok = okFor(kilnFor(home));
   for (const v of ['v1', 'v2']) await ok(['image', 'import', tarDir(nodeRoot(dir, v), join(dir, `${v}.tar`), 'gzip'), `node:${v}`, '--label', 'walt.node.models=pc-x86-64', '--platform', 'linux/amd64']);
   await ok(['node', 'register', MAC, '--model', 'pc-x86-64', '--name', 'pc1', '--ip', '127.0.0.1', '--image', 'node:v1']);
   const configPath = join(dir, 'ganesha.conf');

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KILN, type Result } from '../helpers.ts';
+import { KILN, runProgram, type Result } from '../helpers.ts';
 
 /** Where a test registers its cleanups: `after(fn)` like node:test's, but run last-registered first, each awaited, none skipped when one throws. */
 export interface Cleanup {
@@ -59,22 +59,6 @@ export async function waitFor<T>(what: string, attempt: () => Promise<T>, done: 
   }
 }
 
-/**
- * Runs a program to completion with stdin closed, capturing its output (helpers' runProgram
- * writes to stdin, which fails with EPIPE when the program has already exited).
- */
-export function runClosed(cmd: string, args: readonly string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, pid: child.pid ?? -1 }));
-  });
-}
-
 /** A network namespace made by the test (loopback only, its own /run): NFS servers listen there, never on the host's network. */
 export interface TestNamespace {
   /** Runs a command in the namespace (killed after 20 s). */
@@ -99,7 +83,7 @@ export async function startNamespace(t: { after: (fn: () => unknown) => void }):
     });
   });
   return {
-    inNs: (cmd, args) => runClosed('timeout', ['-k', '5', '20', 'nsenter', ...ns(), cmd, ...args]),
+    inNs: (cmd, args) => runProgram('timeout', ['-k', '5', '20', 'nsenter', ...ns(), cmd, ...args]),
     spawnInNs: (cmd, args, options = {}) => {
       // nsenter without a pid namespace execs the command: the child is the server itself.
       const child = spawn('nsenter', [...ns(), cmd, ...args], { stdio: options.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'ignore', env: options.env ?? process.env, detached: true });
