@@ -64,7 +64,7 @@ test('a real Debian image with linux-image-amd64 and live-boot exports a bootabl
   const base = `${s3.endpoint}/boot/`;
   const ipxe = readFileSync(join(got, 'debian-live/12/amd64/boot.ipxe'), 'utf8');
   assert.match(ipxe, new RegExp(`^set base-url ${base}$`, 'm'));
-  assert.match(ipxe, /^kernel \$\{base-url\}debian-live\/12\/amd64\/vmlinuz initrd=initramfs\.img boot=live fetch=\$\{base-url\}debian-live\/12\/amd64\/rootfs\.squashfs ip=dhcp \|\| goto failed$/m);
+  assert.match(ipxe, /^kernel \$\{base-url\}debian-live\/12\/amd64\/vmlinuz initrd=initramfs\.img boot=live fetch=\$\{base-url\}debian-live\/12\/amd64\/rootfs\.squashfs ip=dhcp console=tty0 console=ttyS0,115200 \|\| goto failed$/m);
   assert.match(ipxe, /^initrd \$\{base-url\}debian-live\/12\/amd64\/initramfs\.img \|\| goto failed$/m);
   assert.equal(manifest.kernelParameters, `boot=live fetch=${base}debian-live/12/amd64/rootfs.squashfs ip=dhcp console=tty0 console=ttyS0,115200`);
 
