@@ -11,13 +11,15 @@ import { chooseBootPair, findBootPairs } from './kernel.ts';
 import { exportCacheKey, type RootfsCompression } from './manifest.ts';
 import { parseOsRelease, type OsRelease } from './names.ts';
 import { buildRootfs } from './rootfs.ts';
-import { SQUASHFS_BLOCKS } from './squashfs-rootfs.ts';
+import { squashfsCacheDirs } from './squashfs-rootfs.ts';
 
 /** What to make from an image. */
 export interface BuildOptions {
   format: 'squashfs' | 'erofs' | 'boot';
   rootfs: 'squashfs' | 'erofs';
   compression: RootfsCompression;
+  /** gzip level of Kiln's SquashFS writer (1-9). */
+  compressionLevel: number;
   kernelVersion?: string | undefined;
   signal?: AbortSignal | undefined;
   logger: Logger;
@@ -59,7 +61,7 @@ async function readOsRelease(store: Store, tree: ImageTree): Promise<OsRelease> 
  * initramfs copied out of the image. Nothing is visible in the cache until complete.
  */
 export async function prepareArtifacts(store: Store, record: ImageRecord, options: BuildOptions): Promise<Artifacts> {
-  const key = exportCacheKey({ manifestDigest: record.manifestDigest, format: options.format, rootfs: options.rootfs, compression: options.compression, kernelVersion: options.kernelVersion });
+  const key = exportCacheKey({ manifestDigest: record.manifestDigest, format: options.format, rootfs: options.rootfs, compression: options.compression, compressionLevel: options.compressionLevel, kernelVersion: options.kernelVersion });
   const dir = join(store.dirs.cacheDir('export'), key);
   const hit = await readCache(dir);
   if (hit) {
@@ -100,9 +102,11 @@ export async function prepareArtifacts(store: Store, record: ImageRecord, option
     }
     const rootfsFile = `rootfs.${options.rootfs}`;
     const unpackDir = join(work, 'unpack');
+    const cacheDirs = squashfsCacheDirs(options.compressionLevel);
     await mkdir(unpackDir);
     const tool = await buildRootfs({ tree, openLayer: store.layerSource.openLayer }, join(out, rootfsFile), {
-      type: options.rootfs, compression: options.compression, workDir: unpackDir, blockCacheDir: join(store.dirs.cacheDir('export'), SQUASHFS_BLOCKS), signal: options.signal, logger: options.logger,
+      type: options.rootfs, compression: options.compression, workDir: unpackDir, level: options.compressionLevel,
+      squashfsCache: { blocks: join(store.dirs.cacheDir('export'), cacheDirs.blocks), layers: join(store.dirs.cacheDir('export'), cacheDirs.layers) }, signal: options.signal, logger: options.logger,
     });
     await removeTree(unpackDir);
     const full: CacheMeta = { ...meta, manifestDigest: record.manifestDigest, tool, files: { rootfs: await describeFile(out, rootfsFile), ...kernelFiles } };
