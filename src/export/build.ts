@@ -1,7 +1,7 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import {
-  KilnError, ErrorCode, removeTree, type Logger,
+  KilnError, ErrorCode, isErrno, removeTree, type Logger,
 } from '../core/index.ts';
 import { formatImageRef, readTreeFiles, type ImageRecord, type ImageTree, type Store } from '../store/index.ts';
 import { commitCache, describeFile, readCache, type CacheMeta, type CachedFile } from './cache.ts';
@@ -11,6 +11,7 @@ import { chooseBootPair, findBootPairs } from './kernel.ts';
 import { exportCacheKey, type RootfsCompression } from './manifest.ts';
 import { parseOsRelease, type OsRelease } from './names.ts';
 import { buildRootfs } from './rootfs.ts';
+import { OS_RELEASE as OS_RELEASE_DIR } from './squashfs-cache.ts';
 import { squashfsCacheDirs } from './squashfs-rootfs.ts';
 
 /** What to make from an image. */
@@ -47,10 +48,29 @@ function moduleKernels(tree: ImageTree): string[] {
   return tree.children(r.path).filter((e) => e.type === 'directory' && tree.get(`${e.path}/vmlinuz`)?.type === 'file').map((e) => posix.basename(e.path));
 }
 
-async function readOsRelease(store: Store, tree: ImageTree): Promise<OsRelease> {
+/**
+ * The image's os-release, remembered per (layer, member offset) in `cacheDir`, so that an
+ * export of a child image whose os-release comes from its parent does not read the parent's layer.
+ */
+async function readOsRelease(store: Store, tree: ImageTree, cacheDir: string): Promise<OsRelease> {
   for (const path of ['etc/os-release', 'usr/lib/os-release']) {
+    const r = tree.resolve(path);
+    const layer = r.ok && r.entry?.type === 'file' ? tree.layers[r.entry.layer] : undefined;
+    const file = layer && r.ok && r.entry ? join(cacheDir, `${layer.digest.slice(layer.digest.indexOf(':') + 1)}-${r.entry.offset}`) : undefined;
+    if (file) {
+      const known = await readFile(file, 'utf8').catch((err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err)));
+      if (known !== undefined) return parseOsRelease(known);
+    }
     const content = (await readTreeFiles(tree, [path], store.layerSource, 64 << 10)).get(path);
-    if (content?.ok) return parseOsRelease(content.data.toString('utf8'));
+    if (content?.ok) {
+      if (file) {
+        await mkdir(cacheDir, { recursive: true });
+        const tmp = `${file}.${process.pid}.tmp`;
+        await writeFile(tmp, content.data);
+        await rename(tmp, file);
+      }
+      return parseOsRelease(content.data.toString('utf8'));
+    }
   }
   return { id: '', versionId: '' };
 }
@@ -78,7 +98,7 @@ export async function prepareArtifacts(store: Store, record: ImageRecord, option
       hint: 'the image is hostile or corrupt; nothing was exported',
     });
   }
-  const os = await readOsRelease(store, tree);
+  const os = await readOsRelease(store, tree, join(store.dirs.cacheDir('export'), OS_RELEASE_DIR));
   const work = await store.dirs.workDir('export');
   try {
     const out = join(work, 'out');

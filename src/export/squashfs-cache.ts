@@ -5,6 +5,8 @@ import { recordKeys, type LayerRecord } from './squashfs-layers.ts';
 
 const BLOCKS = 'squashfs-blocks-';
 const LAYERS = 'squashfs-layers-';
+/** os-release files by `<layer hex>-<offset>` (see build.ts). */
+export const OS_RELEASE = 'squashfs-os-release';
 
 async function list(dir: string): Promise<string[]> {
   return readdir(dir).catch((err: unknown) => (isErrno(err, 'ENOENT') ? [] : Promise.reject(err)));
@@ -52,6 +54,12 @@ export async function pruneSquashfsCache(root: string, layers: ReadonlySet<Diges
       await rm(block.path, { force: true });
       removed++;
     }
+  }
+  // os-release files by layer (build.ts): those of layers gone.
+  for (const file of await list(join(root, OS_RELEASE))) {
+    if (layers.has(`sha256:${file.replace(/-\d+$/u, '')}` as Digest)) continue;
+    await rm(join(root, OS_RELEASE, file), { force: true });
+    removed++;
   }
   // Records whose block cache is gone name nothing.
   for (const name of names.filter((n) => n.startsWith(LAYERS) && !names.includes(BLOCKS + n.slice(LAYERS.length)))) {
