@@ -52,27 +52,30 @@ function moduleKernels(tree: ImageTree): string[] {
  * The image's os-release, remembered per (layer, member offset) in `cacheDir`, so that an
  * export of a child image whose os-release comes from its parent does not read the parent's layer.
  */
-async function readOsRelease(store: Store, tree: ImageTree, cacheDir: string): Promise<OsRelease> {
+async function readOsRelease(store: Store, tree: ImageTree, cacheDir: string): Promise<{ os: OsRelease; remember: () => Promise<void> }> {
+  const none = async (): Promise<void> => undefined;
   for (const path of ['etc/os-release', 'usr/lib/os-release']) {
     const r = tree.resolve(path);
     const layer = r.ok && r.entry?.type === 'file' ? tree.layers[r.entry.layer] : undefined;
     const file = layer && r.ok && r.entry ? join(cacheDir, `${layer.digest.slice(layer.digest.indexOf(':') + 1)}-${r.entry.offset}`) : undefined;
     if (file) {
       const known = await readFile(file, 'utf8').catch((err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err)));
-      if (known !== undefined) return parseOsRelease(known);
+      if (known !== undefined) return { os: parseOsRelease(known), remember: none };
     }
     const content = (await readTreeFiles(tree, [path], store.layerSource, 64 << 10)).get(path);
     if (content?.ok) {
-      if (file) {
+      // Remembered once the export succeeded: a failed one leaves nothing in the cache.
+      const remember = async (): Promise<void> => {
+        if (!file) return;
         await mkdir(cacheDir, { recursive: true });
         const tmp = `${file}.${process.pid}.tmp`;
         await writeFile(tmp, content.data);
         await rename(tmp, file);
-      }
-      return parseOsRelease(content.data.toString('utf8'));
+      };
+      return { os: parseOsRelease(content.data.toString('utf8')), remember };
     }
   }
-  return { id: '', versionId: '' };
+  return { os: { id: '', versionId: '' }, remember: none };
 }
 
 /**
@@ -98,7 +101,7 @@ export async function prepareArtifacts(store: Store, record: ImageRecord, option
       hint: 'the image is hostile or corrupt; nothing was exported',
     });
   }
-  const os = await readOsRelease(store, tree, join(store.dirs.cacheDir('export'), OS_RELEASE_DIR));
+  const { os, remember } = await readOsRelease(store, tree, join(store.dirs.cacheDir('export'), OS_RELEASE_DIR));
   const work = await store.dirs.workDir('export');
   try {
     const out = join(work, 'out');
@@ -131,6 +134,7 @@ export async function prepareArtifacts(store: Store, record: ImageRecord, option
     await removeTree(unpackDir);
     const full: CacheMeta = { ...meta, manifestDigest: record.manifestDigest, tool, files: { rootfs: await describeFile(out, rootfsFile), ...kernelFiles } };
     const committed = await commitCache(out, dir, full);
+    await remember();
     return { dir, meta: committed, cached: false };
   } finally {
     await removeTree(work);
