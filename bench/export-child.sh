@@ -11,7 +11,7 @@
 #   compute after base    kiln image export compute (base exported just before)
 #   debug after compute   kiln image export debug   (compute exported just before)
 #   compute cold, debug cold   the same with the export cache emptied first
-# Ratios child/cold are printed (target <= 0.3).
+# Ratios child/cold are printed (target <= 0.3). Kiln's gzip level: KILN_EXPORT_COMPRESSION_LEVEL (default 6).
 #
 # usage: bench/export-child.sh [rootfs.tar]   (default /tmp/kiln-bench/debian-rootfs.tar)
 # env:   RUNS=3, KILN_BENCH_TMP=/tmp, PKG_DIR=/usr/lib/python3, PKG_MB=25; QUICK=1: the tiny

@@ -6,13 +6,16 @@
 # temporary KILN_HOME (not timed), exported as oci-archive and loaded with `buildah from`
 # into a buildah --root/--runroot of its own (vfs driver; `from` timed apart, since an
 # OpenCHAMI build already has its working container). Then, timed:
-#   kiln        kiln image export <img> <dir> --format squashfs --layout kiln   (gzip, as mksquashfs)
+#   kiln        kiln image export <img> <dir> --format squashfs --layout kiln   (gzip at Kiln's level,
+#               KILN_EXPORT_COMPRESSION_LEVEL, default 6)
 #   kiln-again  the same export again: unchanged image, served from the export cache
-#   openchami   buildah mount <ctr> && mksquashfs <mnt> <out> -noappend          (defaults: gzip, all cores)
+#   openchami   buildah mount <ctr> && mksquashfs <mnt> <out> -noappend          (defaults: gzip level 9, all cores)
+#   openchami-L the same with -Xcompression-level <Kiln's level>                 (like for like)
 # and, for reference, the tools alone on the tarball:
 #   tar2sqfs    tar2sqfs -c gzip -j <cores> < rootfs.tar
 #   untar+mksq  tar -x (owners, xattrs) then mksquashfs <dir> -comp gzip
-# Medians of RUNS runs (default 3) are printed with the ratio openchami/kiln (>1: Kiln faster).
+# Medians of RUNS runs (default 3) are printed with the ratios kiln/openchami for both mksquashfs
+# rows (<1: Kiln faster), and the sizes.
 #
 # usage: bench/export.sh [rootfs.tar]   (default /tmp/kiln-bench/debian-rootfs.tar, built with
 #        mmdebstrap when missing -- the only network use of this script)
@@ -27,6 +30,7 @@ if [ -n "${QUICK:-}" ]; then
   input=$QUICK_ROOTFS runs=1
 fi
 cores=$(nproc)
+level=${KILN_EXPORT_COMPRESSION_LEVEL:-6}
 
 for tool in buildah mksquashfs tar2sqfs; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
@@ -52,12 +56,12 @@ run() { # run LOG CMD...: output to LOG; on failure print it and exit
 }
 
 declare -A T
-SIZES=""
+S_K=0; S_O=0; S_L=0
 echo "bench: input $input ($(du -m "$input" | cut -f1) MB), $runs runs, $cores cores" >&2
 for ((i = 1; i <= runs; i++)); do
   kh="$work/kiln-home"; out="$work/out"; br="$work/buildah"
   rm -rf "$kh" "$out" "$br" "$work/bench.oci.tar"; mkdir -p "$kh" "$out" "$br"
-  export KILN_HOME="$kh" KILN_USER=bench KILN_CONFIG=
+  export KILN_HOME="$kh" KILN_USER=bench KILN_CONFIG= KILN_EXPORT_COMPRESSION_LEVEL="$level"
   run "$work/log" "$kiln" image import "$input" bench:1 --label walt.node.models=pc-x86-64 --platform linux/amd64
   run "$work/log" "$kiln" image export bench:1 "$work/bench.oci.tar" --format oci-archive
 
@@ -73,6 +77,9 @@ for ((i = 1; i <= runs; i++)); do
   mnt=$("${B[@]}" mount "$ctr")
   run "$work/log" mksquashfs "$mnt" "$out/openchami.squashfs" -noappend
   T[openchami]+=" $(elapsed "$t0")"
+  t0=$(now)
+  run "$work/log" mksquashfs "$mnt" "$out/openchami-l.squashfs" -noappend -Xcompression-level "$level"
+  T[openchami-l]+=" $(elapsed "$t0")"
   "${B[@]}" umount "$ctr" >/dev/null
   "${B[@]}" rm --all >/dev/null
 
@@ -85,18 +92,23 @@ for ((i = 1; i <= runs; i++)); do
   T[untar+mksq]+=" $(elapsed "$t0")"
   rm -rf "$work/untar"
   if [ "$i" = 1 ]; then
-    SIZES="kiln $(du -m "$out/kiln/bench/1/amd64/rootfs.squashfs" | cut -f1) MB, openchami $(du -m "$out/openchami.squashfs" | cut -f1) MB"
+    sz() { stat -c %s "$1"; }
+    S_K=$(sz "$out/kiln/bench/1/amd64/rootfs.squashfs"); S_O=$(sz "$out/openchami.squashfs"); S_L=$(sz "$out/openchami-l.squashfs")
   fi
   echo "  run $i/$runs done" >&2
 done
 
-k=$(median ${T[kiln]}); o=$(median ${T[openchami]})
-printf '\n%-30s %9s\n' 'squashfs export' 'median_s'
-printf '%s\n' '------------------------------------------'
-printf '%-30s %9.3f\n' 'kiln export' "$k"
-printf '%-30s %9.3f\n' 'kiln export again (cached)' "$(median ${T[kiln-again]})"
-printf '%-30s %9.3f\n' 'openchami: mount + mksquashfs' "$o"
-printf '%-30s %9.3f\n' '(buildah from, not counted)' "$(median ${T[buildah-from]})"
-printf '%-30s %9.3f\n' 'tool alone: tar2sqfs' "$(median ${T[tar2sqfs]})"
-printf '%-30s %9.3f\n' 'tool alone: untar + mksquashfs' "$(median ${T[untar+mksq]})"
-printf '\nratio openchami/kiln: %.2fx (>1: Kiln faster)\nsizes: %s\n' "$(awk -v k="$k" -v o="$o" 'BEGIN { print o / k }')" "$SIZES"
+k=$(median ${T[kiln]}); o=$(median ${T[openchami]}); l=$(median ${T[openchami-l]})
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+printf '\n%-44s %9s %9s %8s\n' 'squashfs export' 'median_s' 'size_MB' 'kiln/it'
+printf '%s\n' '-------------------------------------------------------------------------'
+printf '%-44s %9.3f %9s %8s\n' "kiln export (gzip level $level)" "$k" "$(mb "$S_K")" ''
+printf '%-44s %9.3f %9s %8s\n' 'openchami: mount + mksquashfs (level 9)' "$o" "$(mb "$S_O")" "$(ratio "$k" "$o")"
+printf '%-44s %9.3f %9s %8s\n' "openchami: mount + mksquashfs (level $level)" "$l" "$(mb "$S_L")" "$(ratio "$k" "$l")"
+printf '%-44s %9.3f\n' 'kiln export again (cached)' "$(median ${T[kiln-again]})"
+printf '%-44s %9.3f\n' '(buildah from, not counted)' "$(median ${T[buildah-from]})"
+printf '%-44s %9.3f\n' 'tool alone: tar2sqfs' "$(median ${T[tar2sqfs]})"
+printf '%-44s %9.3f\n' 'tool alone: untar + mksquashfs' "$(median ${T[untar+mksq]})"
+printf '\nkiln/openchami time: %s vs mksquashfs defaults (level 9), %s like for like (level %s); <1: Kiln faster\n' "$(ratio "$k" "$o")" "$(ratio "$k" "$l")" "$level"
+printf 'size kiln/mksquashfs: %s vs level 9, %s vs level %s\n' "$(ratio "$S_K" "$S_O")" "$(ratio "$S_K" "$S_L")" "$level"

@@ -2,10 +2,11 @@ import {
   LABELS, exportImage, formatImageRef, importImage, parseImageFormat, parseImageRef, parseOwnImageRef, parsePlatform, shortImageName,
   type ImageConfig, type ImageFormat, type ImageManifest, type ImageRef,
 } from '../store/index.ts';
-import { BOOT_FORMATS, COMPRESSIONS, exportBootArtifacts, parseChoice, parseLayout, type BootExportResult } from '../export/index.ts';
+import { BOOT_FORMATS, COMPRESSIONS, exportBootArtifacts, parseChoice, parseCompressionLevel, parseLayout, type BootExportResult } from '../export/index.ts';
 import { checkImage, type CheckReport } from '../check/index.ts';
 import type { Core } from './core.ts';
 import { signalOf, type Resolved } from './request.ts';
+import { exportBlockCacheBytes } from './maintenance.ts';
 import { inUseOf } from './usage.ts';
 import { imageView, isNodeImage, type ImageView } from './view.ts';
 
@@ -52,6 +53,8 @@ export interface ExportRequest {
   force?: boolean;
   rootfs?: string | undefined;
   compression?: string | undefined;
+  /** gzip level 1-9 of SquashFS (default: the export_compression_level setting). */
+  compressionLevel?: string | undefined;
   layout?: string | undefined;
   kernelVersion?: string | undefined;
   baseUrl?: string | undefined;
@@ -75,6 +78,8 @@ export async function exportOne(core: Core, req: Resolved, name: string, dest: s
       format: bootFormat,
       rootfs: parseChoice(['squashfs', 'erofs'] as const, options.rootfs, 'rootfs'),
       compression: parseChoice(COMPRESSIONS, options.compression, 'compression'),
+      compressionLevel: parseCompressionLevel(options.compressionLevel) ?? parseCompressionLevel(core.config.values.export_compression_level, 'export_compression_level'),
+      blockCacheBytes: exportBlockCacheBytes(core),
       layout: parseLayout(options.layout),
       kernelVersion: options.kernelVersion,
       baseUrl: options.baseUrl,

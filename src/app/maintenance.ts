@@ -1,4 +1,5 @@
-import { isProcessAlive, type Digest } from '../core/index.ts';
+import { KilnError, ErrorCode, isProcessAlive, type Digest } from '../core/index.ts';
+import { parseSize } from '../config/index.ts';
 import { pruneBuildCache } from '../builder/index.ts';
 import { pruneExportCache } from '../export/index.ts';
 import { pruneBootCache } from '../boot/index.ts';
@@ -20,7 +21,7 @@ export async function collectGarbage(core: Core): Promise<GcReport> {
   const layers = new Set<Digest>();
   for (const image of images) for (const layer of (await store.readManifest(image.manifestDigest)).layers) layers.add(layer.digest);
   await pruneBuildCache(store.dirs.cacheDir('build'), layers, isProcessAlive);
-  await pruneExportCache(store.dirs.cacheDir('export'), new Set(images.map((i) => i.manifestDigest)));
+  await pruneExportCache(store.dirs.cacheDir('export'), new Set(images.map((i) => i.manifestDigest)), layers);
   await pruneBootCache(store.dirs.cacheDir('boot'), layers, new Set(images.map((i) => i.manifestDigest)));
   return report;
 }
@@ -28,4 +29,15 @@ export async function collectGarbage(core: Core): Promise<GcReport> {
 /** Re-hashes every blob and checks the catalog against the layout. */
 export function verifyStore(core: Core): Promise<VerifyReport> {
   return core.store().verify();
+}
+
+/** export_block_cache_size in bytes; a CONFIG error when it is not a size. */
+export function exportBlockCacheBytes(core: Core): number {
+  const value = parseSize(core.config.values.export_block_cache_size);
+  if (value === undefined) {
+    throw new KilnError(ErrorCode.CONFIG, `export_block_cache_size is not a positive size: "${core.config.values.export_block_cache_size}"`, {
+      hint: 'write a whole number, optionally followed by K, M, G or T (powers of 1024), e.g. 8G',
+    });
+  }
+  return value;
 }

@@ -48,6 +48,18 @@ export const SETTINGS = [
     doc: 'seconds a registry, Docker daemon or S3 server may stay silent during a transfer before Kiln gives up (NETWORK error; a re-run resumes)',
     default: () => '60',
   },
+  {
+    key: 'export_compression_level',
+    env: 'KILN_EXPORT_COMPRESSION_LEVEL',
+    doc: 'gzip level (1-9) of SquashFS exports, when --compression-level is not given; 6 is 4x faster than 9 for about 0.2% more bytes',
+    default: () => '6',
+  },
+  {
+    key: 'export_block_cache_size',
+    env: 'KILN_EXPORT_BLOCK_CACHE_SIZE',
+    doc: 'most bytes the SquashFS block cache of exports keeps (suffixes K, M, G, T: powers of 1024); least recently used blocks go first',
+    default: () => '8G',
+  },
 ] as const satisfies readonly Setting[];
 
 /** Keys of {@link SETTINGS}. */

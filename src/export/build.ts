@@ -1,7 +1,7 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import {
-  KilnError, ErrorCode, removeTree, type Logger,
+  KilnError, ErrorCode, isErrno, removeTree, type Logger,
 } from '../core/index.ts';
 import { formatImageRef, readTreeFiles, type ImageRecord, type ImageTree, type Store } from '../store/index.ts';
 import { commitCache, describeFile, readCache, type CacheMeta, type CachedFile } from './cache.ts';
@@ -11,13 +11,16 @@ import { chooseBootPair, findBootPairs } from './kernel.ts';
 import { exportCacheKey, type RootfsCompression } from './manifest.ts';
 import { parseOsRelease, type OsRelease } from './names.ts';
 import { buildRootfs } from './rootfs.ts';
-import { SQUASHFS_BLOCKS } from './squashfs-rootfs.ts';
+import { OS_RELEASE as OS_RELEASE_DIR } from './squashfs-cache.ts';
+import { squashfsCacheDirs } from './squashfs-rootfs.ts';
 
 /** What to make from an image. */
 export interface BuildOptions {
   format: 'squashfs' | 'erofs' | 'boot';
   rootfs: 'squashfs' | 'erofs';
   compression: RootfsCompression;
+  /** gzip level of Kiln's SquashFS writer (1-9). */
+  compressionLevel: number;
   kernelVersion?: string | undefined;
   signal?: AbortSignal | undefined;
   logger: Logger;
@@ -45,12 +48,34 @@ function moduleKernels(tree: ImageTree): string[] {
   return tree.children(r.path).filter((e) => e.type === 'directory' && tree.get(`${e.path}/vmlinuz`)?.type === 'file').map((e) => posix.basename(e.path));
 }
 
-async function readOsRelease(store: Store, tree: ImageTree): Promise<OsRelease> {
+/**
+ * The image's os-release, remembered per (layer, member offset) in `cacheDir`, so that an
+ * export of a child image whose os-release comes from its parent does not read the parent's layer.
+ */
+async function readOsRelease(store: Store, tree: ImageTree, cacheDir: string): Promise<{ os: OsRelease; remember: () => Promise<void> }> {
+  const none = async (): Promise<void> => undefined;
   for (const path of ['etc/os-release', 'usr/lib/os-release']) {
+    const r = tree.resolve(path);
+    const layer = r.ok && r.entry?.type === 'file' ? tree.layers[r.entry.layer] : undefined;
+    const file = layer && r.ok && r.entry ? join(cacheDir, `${layer.digest.slice(layer.digest.indexOf(':') + 1)}-${r.entry.offset}`) : undefined;
+    if (file) {
+      const known = await readFile(file, 'utf8').catch((err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err)));
+      if (known !== undefined) return { os: parseOsRelease(known), remember: none };
+    }
     const content = (await readTreeFiles(tree, [path], store.layerSource, 64 << 10)).get(path);
-    if (content?.ok) return parseOsRelease(content.data.toString('utf8'));
+    if (content?.ok) {
+      // Remembered once the export succeeded: a failed one leaves nothing in the cache.
+      const remember = async (): Promise<void> => {
+        if (!file) return;
+        await mkdir(cacheDir, { recursive: true });
+        const tmp = `${file}.${process.pid}.tmp`;
+        await writeFile(tmp, content.data);
+        await rename(tmp, file);
+      };
+      return { os: parseOsRelease(content.data.toString('utf8')), remember };
+    }
   }
-  return { id: '', versionId: '' };
+  return { os: { id: '', versionId: '' }, remember: none };
 }
 
 /**
@@ -59,7 +84,7 @@ async function readOsRelease(store: Store, tree: ImageTree): Promise<OsRelease> 
  * initramfs copied out of the image. Nothing is visible in the cache until complete.
  */
 export async function prepareArtifacts(store: Store, record: ImageRecord, options: BuildOptions): Promise<Artifacts> {
-  const key = exportCacheKey({ manifestDigest: record.manifestDigest, format: options.format, rootfs: options.rootfs, compression: options.compression, kernelVersion: options.kernelVersion });
+  const key = exportCacheKey({ manifestDigest: record.manifestDigest, format: options.format, rootfs: options.rootfs, compression: options.compression, compressionLevel: options.compressionLevel, kernelVersion: options.kernelVersion });
   const dir = join(store.dirs.cacheDir('export'), key);
   const hit = await readCache(dir);
   if (hit) {
@@ -76,7 +101,7 @@ export async function prepareArtifacts(store: Store, record: ImageRecord, option
       hint: 'the image is hostile or corrupt; nothing was exported',
     });
   }
-  const os = await readOsRelease(store, tree);
+  const { os, remember } = await readOsRelease(store, tree, join(store.dirs.cacheDir('export'), OS_RELEASE_DIR));
   const work = await store.dirs.workDir('export');
   try {
     const out = join(work, 'out');
@@ -100,13 +125,16 @@ export async function prepareArtifacts(store: Store, record: ImageRecord, option
     }
     const rootfsFile = `rootfs.${options.rootfs}`;
     const unpackDir = join(work, 'unpack');
+    const cacheDirs = squashfsCacheDirs(options.compressionLevel);
     await mkdir(unpackDir);
     const tool = await buildRootfs({ tree, openLayer: store.layerSource.openLayer }, join(out, rootfsFile), {
-      type: options.rootfs, compression: options.compression, workDir: unpackDir, blockCacheDir: join(store.dirs.cacheDir('export'), SQUASHFS_BLOCKS), signal: options.signal, logger: options.logger,
+      type: options.rootfs, compression: options.compression, workDir: unpackDir, level: options.compressionLevel,
+      squashfsCache: { blocks: join(store.dirs.cacheDir('export'), cacheDirs.blocks), layers: join(store.dirs.cacheDir('export'), cacheDirs.layers) }, signal: options.signal, logger: options.logger,
     });
     await removeTree(unpackDir);
     const full: CacheMeta = { ...meta, manifestDigest: record.manifestDigest, tool, files: { rootfs: await describeFile(out, rootfsFile), ...kernelFiles } };
     const committed = await commitCache(out, dir, full);
+    await remember();
     return { dir, meta: committed, cached: false };
   } finally {
     await removeTree(work);

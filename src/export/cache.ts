@@ -4,6 +4,7 @@ import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno, removeTree, syncDir, syncPath, type Digest } from '../core/index.ts';
 import type { InitramfsInfo } from './ipxe.ts';
+import { pruneSquashfsCache } from './squashfs-cache.ts';
 import type { OsRelease } from './names.ts';
 
 /** One cached file: its name in the cache directory, size, sha256, and mtime (to notice changes). */
@@ -99,14 +100,16 @@ export async function commitCache(built: string, dir: string, meta: CacheMeta): 
 
 /**
  * Cleans the export cache (its directory `root`) for `kiln store gc`: entries made from a manifest no image in
- * the store has (`keep`), entries without one, and half-made entries. Returns how many went.
+ * the store has (`keep`), entries without one, and half-made entries; with `layers` (every layer an image has),
+ * SquashFS layer records and blocks no longer needed. Returns how many went.
  */
-export async function pruneExportCache(root: string, keep: ReadonlySet<Digest>): Promise<number> {
+export async function pruneExportCache(root: string, keep: ReadonlySet<Digest>, layers?: ReadonlySet<Digest>): Promise<number> {
+  // SquashFS blocks and per-layer records: those of layers no image has go, then blocks nothing names.
+  let removed = layers ? await pruneSquashfsCache(root, layers) : 0;
   const names = await readdir(root).catch((err: unknown) => (isErrno(err, 'ENOENT') ? [] : Promise.reject(err)));
-  let removed = 0;
   for (const name of names) {
-    // SquashFS blocks by content (see squashfs-rootfs.ts): shared by all images, kept.
-    if (name.startsWith('squashfs-blocks-')) continue;
+    // SquashFS blocks and layer records (squashfs-rootfs.ts): shared by all images, pruned above.
+    if (name.startsWith('squashfs-')) continue;
     const meta = await readFile(join(root, name, META), 'utf8').then((t) => JSON.parse(t) as Partial<CacheMeta>, () => undefined);
     if (meta?.manifestDigest && keep.has(meta.manifestDigest)) continue;
     await removeTree(join(root, name));

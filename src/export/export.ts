@@ -8,6 +8,8 @@ import { BASE_URL_VAR, kernelParameters, renderIpxeScript } from './ipxe.ts';
 import { renderManifest, type BootManifest, type ManifestArtifact, type RootfsCompression } from './manifest.ts';
 import { archName, artifactNames, parseDestination, type ArtifactRole, type Layout } from './names.ts';
 import { erofsCompressor } from './rootfs.ts';
+import { boundSquashfsBlocks } from './squashfs-cache.ts';
+import { DEFAULT_GZIP_LEVEL } from './squashfs-rootfs.ts';
 import { createS3Sink, s3BaseUrl, s3Endpoint } from './s3.ts';
 import { createDirSink, type ArtifactSink, type SinkItem } from './sink.ts';
 
@@ -17,6 +19,8 @@ export interface BootExportOptions {
   /** Root filesystem type of `boot` (default squashfs). */
   rootfs?: 'squashfs' | 'erofs' | undefined;
   compression?: RootfsCompression | undefined;
+  /** gzip level of Kiln's SquashFS writer (default {@link DEFAULT_GZIP_LEVEL}); other compressors use their tool's default. */
+  compressionLevel?: number | undefined;
   layout?: Layout | undefined;
   kernelVersion?: string | undefined;
   baseUrl?: string | undefined;
@@ -27,6 +31,8 @@ export interface BootExportOptions {
   env?: NodeJS.ProcessEnv | undefined;
   signal?: AbortSignal | undefined;
   logger?: Logger | undefined;
+  /** Bound of the SquashFS block cache in bytes (export_block_cache_size), enforced after an export that wrote blocks. */
+  blockCacheBytes?: number | undefined;
   /** network_idle_timeout (ms) of S3 transfers. */
   idleTimeoutMs?: number | undefined;
 }
@@ -79,8 +85,12 @@ export async function exportBootArtifacts(store: Store, record: ImageRecord, des
   const sink: ArtifactSink = destination.kind === 's3'
     ? await createS3Sink({ bucket: destination.bucket, endpoint, createBucket: options.createBucket === true, env, signal: options.signal, idleTimeoutMs: options.idleTimeoutMs })
     : createDirSink(destination.path);
-  const artifacts = await prepareArtifacts(store, record, { format: options.format, rootfs, compression, kernelVersion: options.kernelVersion, signal: options.signal, logger });
+  const artifacts = await prepareArtifacts(store, record, { format: options.format, rootfs, compression, compressionLevel: options.compressionLevel ?? DEFAULT_GZIP_LEVEL, kernelVersion: options.kernelVersion, signal: options.signal, logger });
   const { meta } = artifacts;
+  if (!artifacts.cached && options.blockCacheBytes !== undefined && meta.tool === 'kiln') {
+    const bound = await boundSquashfsBlocks(store.dirs.cacheDir('export'), options.blockCacheBytes);
+    if (bound.removed > 0) logger.debug(`squashfs block cache: ${bound.removed} least recently used blocks evicted, ${bound.bytes} bytes kept`);
+  }
   if (layout !== 'kiln' && !meta.os.id) {
     throw new KilnError(ErrorCode.NOT_FOUND, `${image} has no ID in /etc/os-release, which OpenCHAMI's rootfs name needs`, { hint: 'use --layout kiln' });
   }

@@ -12,6 +12,14 @@ export const COMPRESSIONS: readonly RootfsCompression[] = ['gzip', 'xz', 'zstd',
 /** Boot export formats of `kiln image export`. */
 export const BOOT_FORMATS = ['squashfs', 'erofs', 'boot'] as const;
 
+/** Parses a gzip level (`--compression-level`, `export_compression_level`): an integer 1-9; undefined stays undefined. */
+export function parseCompressionLevel(value: unknown, what = '--compression-level'): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = typeof value === 'number' ? value : Number(String(value).trim());
+  if (Number.isInteger(n) && n >= 1 && n <= 9) return n;
+  throw new KilnError(ErrorCode.USAGE, `invalid ${what} "${String(value)}"`, { hint: 'use a gzip level from 1 (fastest) to 9 (smallest); 6 is the default' });
+}
+
 /** Parses a `--<flag>` value that must be one of `values` (undefined stays undefined). */
 export function parseChoice<T extends string>(values: readonly T[], value: unknown, flag: string): T | undefined {
   if (value === undefined) return undefined;
@@ -60,6 +68,8 @@ export interface CacheKeyInput {
   format: 'squashfs' | 'erofs' | 'boot';
   rootfs: 'squashfs' | 'erofs';
   compression: RootfsCompression;
+  /** gzip level of Kiln's SquashFS writer (part of the key only where it decides the file: SquashFS with gzip). */
+  compressionLevel?: number | undefined;
   kernelVersion: string | undefined;
 }
 
@@ -68,6 +78,8 @@ export const CACHE_VERSION = 1;
 
 /** The cache directory name for one export: a hash of everything that decides its files. */
 export function exportCacheKey(input: CacheKeyInput): string {
-  const material = JSON.stringify([CACHE_VERSION, input.manifestDigest, input.format, input.rootfs, input.compression, input.kernelVersion ?? null]);
+  const parts: unknown[] = [CACHE_VERSION, input.manifestDigest, input.format, input.rootfs, input.compression, input.kernelVersion ?? null];
+  if (input.rootfs === 'squashfs' && input.compression === 'gzip') parts.push(input.compressionLevel ?? 9);
+  const material = JSON.stringify(parts);
   return createHash('sha256').update(material).digest('hex').slice(0, 32);
 }

@@ -7,6 +7,7 @@ import {
 } from '../core/index.ts';
 import { unpackLayers, type Descriptor, type ImageTree } from '../store/index.ts';
 import type { RootfsCompression } from './manifest.ts';
+import { createLayerRecords } from './squashfs-layers.ts';
 import { createDirBlockCache, writeSquashfsRoot } from './squashfs-rootfs.ts';
 
 /** Mount points a live initramfs needs in the root filesystem (it mounts proc, sys, dev and run onto them). */
@@ -24,8 +25,10 @@ export interface RootfsOptions {
   compression: RootfsCompression;
   /** A private directory for unpacking (removed by the caller). */
   workDir: string;
-  /** Where SquashFS blocks are kept by content between exports (none: no cache). */
-  blockCacheDir?: string | undefined;
+  /** gzip level of Kiln's SquashFS writer (1-9). */
+  level: number;
+  /** Where SquashFS blocks (by content) and per-layer records are kept between exports (none: no cache). */
+  squashfsCache?: { blocks: string; layers: string } | undefined;
   signal?: AbortSignal | undefined;
   logger: Logger;
 }
@@ -62,8 +65,11 @@ async function unpackRoot(source: RootfsSource, options: RootfsOptions): Promise
  */
 export async function buildRootfs(source: RootfsSource, out: string, options: RootfsOptions): Promise<string> {
   if (options.type === 'squashfs' && options.compression === 'gzip') {
-    const cache = options.blockCacheDir ? createDirBlockCache(options.blockCacheDir) : undefined;
-    await writeSquashfsRoot(source, out, { mountPoints: MOUNT_POINTS, cache, signal: options.signal, logger: options.logger });
+    const dirs = options.squashfsCache;
+    await writeSquashfsRoot(source, out, {
+      mountPoints: MOUNT_POINTS, level: options.level, cache: dirs ? createDirBlockCache(dirs.blocks) : undefined,
+      layers: dirs ? createLayerRecords(dirs.layers) : undefined, signal: options.signal, logger: options.logger,
+    });
     return 'kiln';
   }
   const root = await unpackRoot(source, options);

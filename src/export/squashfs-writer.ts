@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { deflate, deflateSync } from 'node:zlib';
 import { KilnError, ErrorCode } from '../core/index.ts';
+import { MetadataStream } from './squashfs-metadata.ts';
 import {
   DATA_UNCOMPRESSED, METADATA_SIZE, NO_FRAGMENT, NO_XATTR, encodeDirInode, encodeFileInode, encodeListing, encodeOtherInode,
   encodeRdev, encodeSuperblock, encodeXattr, metadataBlock, type DirIndex, type InodeKind, type ListingEntry,
@@ -23,6 +24,10 @@ export interface FileData {
   blocks: number[];
   fragment: number;
   fragmentOffset: number;
+  /** sha256 of each full data block's raw bytes (the block cache's keys). */
+  keys?: string[] | undefined;
+  /** sha256 of the whole file when it is one tail (small files with equal content share it). */
+  tailHash?: string | undefined;
 }
 
 /** One path of the filesystem ("" is the root). */
@@ -43,49 +48,6 @@ export interface SqfsEntry {
 
 /** Counters of one write, for logs and the bench. */
 export interface WriteStats { blocks: number; cached: number }
-
-/** Metadata (inodes, listings, tables) as a stream of 8 KiB blocks; refs are (compressed block start, offset). */
-class MetadataStream {
-  readonly out: Buffer[] = [];
-  readonly blockStarts: number[] = [0];
-  compressed = 0;
-  #pending: Buffer[] = [];
-  #pendingSize = 0;
-  uncompressed = 0;
-
-  position(): { block: number; offset: number } {
-    return { block: this.compressed, offset: this.#pendingSize };
-  }
-
-  write(data: Buffer): void {
-    this.#pending.push(data);
-    this.#pendingSize += data.length;
-    this.uncompressed += data.length;
-    while (this.#pendingSize >= METADATA_SIZE) this.#flush(METADATA_SIZE);
-  }
-
-  #flush(size: number): void {
-    const all = Buffer.concat(this.#pending);
-    const raw = all.subarray(0, size);
-    const block = metadataBlock(raw, deflateSync(raw, { level: 9 }));
-    this.out.push(block);
-    this.compressed += block.length;
-    this.blockStarts.push(this.compressed);
-    const rest = all.subarray(size);
-    this.#pending = rest.length > 0 ? [Buffer.from(rest)] : [];
-    this.#pendingSize = rest.length;
-  }
-
-  /** Compressed start of the block holding uncompressed byte `at` (written already). */
-  startOf(at: number): number {
-    return this.blockStarts[Math.floor(at / METADATA_SIZE)] as number;
-  }
-
-  end(): Buffer {
-    if (this.#pendingSize > 0) this.#flush(this.#pendingSize);
-    return Buffer.concat(this.out);
-  }
-}
 
 /**
  * Writes a SquashFS 4.0 image (gzip) to an open file: file data first, as it streams in
@@ -108,6 +70,7 @@ export class SquashfsWriter {
   #fragSize = 0;
   #tails = new Map<string, { fragment: number; offset: number }>();
   #cacheWrites: Array<Promise<void>> = [];
+  #fragmentKeys: string[] = [];
 
   constructor(fh: FileHandle, options: { blockSize?: number; level?: number; cache?: BlockCache | undefined } = {}) {
     this.#fh = fh;
@@ -116,8 +79,7 @@ export class SquashfsWriter {
     this.#cache = options.cache;
   }
 
-  async #stored(raw: Buffer): Promise<Buffer> {
-    const key = createHash('sha256').update(raw).digest('hex');
+  async #stored(key: string, raw: Buffer): Promise<Buffer> {
     const hit = await this.#cache?.get(key);
     this.stats.blocks++;
     if (hit) {
@@ -132,8 +94,7 @@ export class SquashfsWriter {
   }
 
   /** Queues a block: compressed now (in parallel), written in order; `placed` gets its position and size field. */
-  async #queue(raw: Buffer, placed: (start: number, sizeField: number) => void): Promise<void> {
-    const stored = this.#stored(raw);
+  async #queue(stored: Promise<Buffer>, placed: (start: number, sizeField: number) => void): Promise<void> {
     stored.catch(() => undefined);
     const step = this.#chain.then(async () => {
       const s = await stored;
@@ -156,26 +117,20 @@ export class SquashfsWriter {
     const raw = Buffer.concat(this.#frag);
     this.#frag = [];
     this.#fragSize = 0;
-    void this.#queue(raw, (start, size) => {
+    const key = createHash('sha256').update(raw).digest('hex');
+    this.#fragmentKeys[index] = key;
+    void this.#queue(this.#stored(key, raw), (start, size) => {
       this.#fragments[index] = { start, size };
     });
   }
 
   /** Streams one regular file's data in; the returned record is complete once {@link finish} ran. */
   async addFile(size: number, chunks: AsyncIterable<Buffer>): Promise<FileData> {
-    const data: FileData = { size, start: 0, blocks: [], fragment: NO_FRAGMENT, fragmentOffset: 0 };
+    const data: FileData = { size, start: 0, blocks: [], fragment: NO_FRAGMENT, fragmentOffset: 0, keys: [] };
     let pending: Buffer[] = [];
     let pendingSize = 0;
     let seen = 0;
     const fileHash = size <= this.blockSize ? createHash('sha256') : undefined;
-    const emit = async (raw: Buffer): Promise<void> => {
-      const i = data.blocks.length;
-      data.blocks.push(0);
-      await this.#queue(raw, (start, sizeField) => {
-        if (i === 0) data.start = start;
-        data.blocks[i] = sizeField;
-      });
-    };
     for await (const chunk of chunks) {
       seen += chunk.length;
       fileHash?.update(chunk);
@@ -183,7 +138,9 @@ export class SquashfsWriter {
       pendingSize += chunk.length;
       while (pendingSize >= this.blockSize) {
         const all = Buffer.concat(pending);
-        await emit(all.subarray(0, this.blockSize));
+        const raw = all.subarray(0, this.blockSize);
+        const key = createHash('sha256').update(raw).digest('hex');
+        await this.#emit(data, key, this.#stored(key, raw));
         const rest = all.subarray(this.blockSize);
         pending = rest.length > 0 ? [rest] : [];
         pendingSize = rest.length;
@@ -191,13 +148,55 @@ export class SquashfsWriter {
     }
     if (seen !== size) throw new KilnError(ErrorCode.SIZE_MISMATCH, `file data ended after ${seen} of ${size} bytes`);
     if (pendingSize === 0) return data;
-    const tail = Buffer.concat(pending);
-    const tailKey = fileHash ? `${fileHash.digest('hex')}:${size}` : undefined;
+    if (fileHash) data.tailHash = fileHash.digest('hex');
+    this.#addTail(data, Buffer.concat(pending));
+    return data;
+  }
+
+  /**
+   * Adds a regular file whose full blocks are in the block cache already (`keys`, as
+   * {@link FileData.keys} of an earlier write) and whose tail is given: nothing is
+   * compressed or hashed again but the tail. The caller checked that every key is cached.
+   */
+  async addCachedFile(size: number, keys: readonly string[], tail: Buffer | undefined, tailHash: string | undefined): Promise<FileData> {
+    const data: FileData = { size, start: 0, blocks: [], fragment: NO_FRAGMENT, fragmentOffset: 0, keys: [] };
+    if (keys.length !== Math.floor(size / this.blockSize) || (tail?.length ?? 0) !== size % this.blockSize) {
+      throw new KilnError(ErrorCode.SIZE_MISMATCH, `cached file record of ${size} bytes does not match its ${keys.length} blocks`);
+    }
+    for (const key of keys) {
+      const stored = this.#cache?.get(key).then((hit) => {
+        if (!hit) throw new KilnError(ErrorCode.NOT_FOUND, `block ${key} left the block cache during the export`, { hint: 'run the export again' });
+        return hit;
+      });
+      if (!stored) throw new KilnError(ErrorCode.NOT_FOUND, 'a cached file needs a block cache');
+      this.stats.blocks++;
+      this.stats.cached++;
+      await this.#emit(data, key, stored);
+    }
+    if (tail && tail.length > 0) {
+      data.tailHash = tailHash;
+      this.#addTail(data, tail);
+    }
+    return data;
+  }
+
+  async #emit(data: FileData, key: string, stored: Promise<Buffer>): Promise<void> {
+    const i = data.blocks.length;
+    data.blocks.push(0);
+    data.keys?.push(key);
+    await this.#queue(stored, (start, sizeField) => {
+      if (i === 0) data.start = start;
+      data.blocks[i] = sizeField;
+    });
+  }
+
+  #addTail(data: FileData, tail: Buffer): void {
+    const tailKey = data.tailHash ? `${data.tailHash}:${data.size}` : undefined;
     const known = tailKey ? this.#tails.get(tailKey) : undefined;
     if (known) {
       data.fragment = known.fragment;
       data.fragmentOffset = known.offset;
-      return data;
+      return;
     }
     if (this.#fragSize + tail.length > this.blockSize) this.#closeFragment();
     data.fragment = this.#fragments.length;
@@ -207,7 +206,11 @@ export class SquashfsWriter {
     if (tailKey) this.#tails.set(tailKey, { fragment: data.fragment, offset: data.fragmentOffset });
     // A content-defined end (1 tail in 16 on average), so that inserted files move few block boundaries.
     if (createHash('sha256').update(tail).digest()[0]! % 16 === 0) this.#closeFragment();
-    return data;
+  }
+
+  /** The block cache key (sha256 of the raw bytes) of fragment block `index`, once {@link finish} ran. */
+  fragmentKey(index: number): string | undefined {
+    return this.#fragmentKeys[index];
   }
 
   /** Writes inodes, directories, fragment, id and xattr tables and the superblock; returns the image size. */
@@ -257,7 +260,7 @@ export class SquashfsWriter {
       if (i === undefined) ids.set(id, (i = ids.size));
       return i;
     };
-    const kv = new MetadataStream();
+    const kv = new MetadataStream(this.#level);
     const xattrSets = new Map<string, number>();
     const xattrIds: Buffer[] = [];
     const xattrOf = (x: Record<string, Buffer> | undefined): number => {
@@ -280,8 +283,8 @@ export class SquashfsWriter {
       }
       return id;
     };
-    const inodes = new MetadataStream();
-    const dirs = new MetadataStream();
+    const inodes = new MetadataStream(this.#level);
+    const dirs = new MetadataStream(this.#level);
     const refs = new Map<SqfsEntry, { block: number; offset: number }>();
     let mkfsTime = 0;
     const writeInode = (e: SqfsEntry, body: (h: Parameters<typeof encodeFileInode>[0]) => Buffer): { block: number; offset: number } => {
@@ -343,7 +346,7 @@ export class SquashfsWriter {
       const starts: number[] = [];
       for (let i = 0; i < records.length; i += perBlock) {
         const raw = Buffer.concat(records.slice(i, i + perBlock));
-        starts.push(put(metadataBlock(raw, deflateSync(raw, { level: 9 }))));
+        starts.push(put(metadataBlock(raw, deflateSync(raw, { level: this.#level }))));
       }
       const index = Buffer.alloc(8 * starts.length);
       starts.forEach((s, i) => index.writeBigUInt64LE(BigInt(s), 8 * i));
@@ -366,7 +369,7 @@ export class SquashfsWriter {
       const starts: number[] = [];
       for (let i = 0; i < xattrIds.length; i += METADATA_SIZE / 16) {
         const raw = Buffer.concat(xattrIds.slice(i, i + METADATA_SIZE / 16));
-        starts.push(put(metadataBlock(raw, deflateSync(raw, { level: 9 }))));
+        starts.push(put(metadataBlock(raw, deflateSync(raw, { level: this.#level }))));
       }
       const head = Buffer.alloc(16 + 8 * starts.length);
       head.writeBigUInt64LE(BigInt(kvStart), 0);
