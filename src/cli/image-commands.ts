@@ -37,11 +37,11 @@ const importCmd: Command = {
 const exportCmd: Command = {
   path: ['image', 'export'],
   usage: 'kiln image export <image> <dest> --format oci|oci-archive|docker-archive|rootfs|squashfs|erofs|boot [--force] ' +
-    '[--rootfs squashfs|erofs] [--compression gzip|xz|zstd|lzo|lz4] [--layout both|kiln|openchami] [--kernel-version V] ' +
+    '[--rootfs squashfs|erofs] [--compression gzip|xz|zstd|lzo|lz4] [--compression-level 1-9] [--layout both|kiln|openchami] [--kernel-version V] ' +
     '[--base-url URL] [--append "params"] [--s3-endpoint URL] [--create-bucket]   (dest: a path, "-", or for squashfs|erofs|boot a directory or s3://bucket/prefix)',
   summary: 'write an image out as an OCI layout or archive, a docker-archive, its root filesystem as tar, or boot artifacts (SquashFS/EROFS, kernel, initramfs, manifest.json, boot.ipxe) to a directory or S3',
   options: {
-    format: { type: 'string' }, force: { type: 'boolean' }, rootfs: { type: 'string' }, compression: { type: 'string' }, layout: { type: 'string' },
+    format: { type: 'string' }, force: { type: 'boolean' }, rootfs: { type: 'string' }, compression: { type: 'string' }, 'compression-level': { type: 'string' }, layout: { type: 'string' },
     'kernel-version': { type: 'string' }, 'base-url': { type: 'string' }, append: { type: 'string' }, 's3-endpoint': { type: 'string' }, 'create-bucket': { type: 'boolean' },
   },
   positionals: [2, 2],

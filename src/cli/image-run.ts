@@ -85,6 +85,7 @@ export const exportCmd: Run = async (ctx, [name, dest], values) => {
     force: values.force === true,
     rootfs: values.rootfs as string | undefined,
     compression: values.compression as string | undefined,
+    compressionLevel: values['compression-level'] as string | undefined,
     layout: values.layout as string | undefined,
     kernelVersion: values['kernel-version'] as string | undefined,
     baseUrl: values['base-url'] as string | undefined,
