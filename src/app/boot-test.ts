@@ -163,29 +163,41 @@ function runIn(net: PrivateNetwork, argv: readonly string[], timeoutMs: number, 
   });
 }
 
-/** The NFS server of an nfs boot test in the namespace: rpcbind, then ganesha.nfsd on kiln serve's configuration. */
+/**
+ * The NFS server of an nfs boot test in the namespace: rpcbind, then ganesha.nfsd on kiln
+ * serve's configuration, in a mount namespace of their own with a private /run (rpcbind's
+ * lock and socket live there: a host that already runs rpcbind, for its own NFS, keeps it).
+ * One process group: stopping it stops both.
+ */
 async function startNfsServer(net: PrivateNetwork, dir: string, signal: AbortSignal): Promise<ChildProcess[]> {
   const files = ganeshaFiles(dir);
-  const children: ChildProcess[] = [];
-  const daemon = (argv: string[]): ChildProcess => {
-    const [cmd = '', ...args] = net.exec(argv);
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.once('error', () => undefined);
-    children.push(child);
-    return child;
-  };
+  if (!existsSync(files.config)) throw new KilnError(ErrorCode.TOOL_FAILED, `kiln serve wrote no ganesha configuration (${files.config})`, { hint: 'kiln serve with server.nfs: ganesha writes it before it listens' });
+  const q = (text: string): string => `'${text.replace(/'/gu, `'\\''`)}'`;
+  const script = [
+    'mount -t tmpfs -o mode=0755 tmpfs /run || exit 10',
+    'rpcbind -w -f &',
+    'i=0; until rpcinfo -p 127.0.0.1 >/dev/null 2>&1; do i=$((i+1)); [ "$i" -ge 100 ] && exit 11; sleep 0.1; done',
+    'echo rpcbind-ready >&2',
+    `exec ganesha.nfsd -F -f ${q(files.config)} -L ${q(files.log)} -N NIV_EVENT -p ${q(files.pid)}`,
+  ].join('\n');
+  const [cmd = '', ...args] = net.exec(['unshare', '-m', '--propagation', 'private', 'sh', '-c', script]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  child.once('error', () => undefined);
+  let stderr = '';
   try {
-    daemon(['rpcbind', '-w', '-f']);
-    for (let i = 0; ; i++) {
-      if ((await runIn(net, ['rpcinfo', '-p', '127.0.0.1'], 5000, signal)).status === 0) break;
-      if (i >= 50 || signal.aborted) throw new KilnError(ErrorCode.TOOL_FAILED, `rpcbind did not start in ${net.name}`, { hint: 'install rpcbind: apt-get install rpcbind' });
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    if (!existsSync(files.config)) throw new KilnError(ErrorCode.TOOL_FAILED, `kiln serve wrote no ganesha configuration (${files.config})`, { hint: 'kiln serve with server.nfs: ganesha writes it before it listens' });
-    daemon(['ganesha.nfsd', '-F', '-f', files.config, '-L', files.log, '-N', 'NIV_EVENT', '-p', files.pid]);
-    return children;
+    await new Promise<void>((resolve, reject) => {
+      const fail = (why: string): void => reject(new KilnError(ErrorCode.TOOL_FAILED, `the NFS server did not start in ${net.name}: ${why}`, { hint: 'needs rpcbind, nfs-ganesha and nfs-ganesha-vfs (apt-get install rpcbind nfs-ganesha nfs-ganesha-vfs)' }));
+      const timer = setTimeout(() => fail('rpcbind did not answer within 30 s'), 30_000);
+      signal.addEventListener('abort', () => fail('interrupted'), { once: true });
+      child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+        stderr = (stderr + d).slice(-4096);
+        if (stderr.includes('rpcbind-ready')) { clearTimeout(timer); resolve(); }
+      });
+      child.once('exit', (code) => { clearTimeout(timer); fail(`exit status ${code ?? 'signal'}${code === 10 ? ' (no private /run)' : code === 11 ? ' (rpcbind did not answer)' : ''}: ${stderr.trim().slice(-300)}`); });
+    });
+    return [child];
   } catch (err) {
-    await Promise.all(children.map((c) => stopProcess(c)));
+    await stopGroup(child);
     throw err;
   }
 }
@@ -203,6 +215,24 @@ async function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signa
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await gone;
   clearTimeout(timer);
+}
+
+/** Stops the whole process group a detached child leads (its leader may be gone, its members not), SIGKILL after 5 s. */
+async function stopGroup(child: ChildProcess): Promise<void> {
+  const kill = (sig: NodeJS.Signals | 0): boolean => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!kill('SIGTERM')) return;
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (!kill(0)) return;
+  }
+  kill('SIGKILL');
 }
 
 /**
@@ -324,7 +354,7 @@ export async function bootTest(core: Core, req: Resolved, name: string, o: BootT
     req.signal?.removeEventListener('abort', onAbort);
     await vm?.stop();
     await stopProcess(server);
-    await Promise.all(nfsDaemons.map((c) => stopProcess(c)));
+    await Promise.all(nfsDaemons.map((c) => stopGroup(c)));
     // The store as before the run: the node (registered or discovered), its lease, and no device left.
     await table.forget([mac]).catch((err: unknown) => req.logger.warn(`forgetting the boot-test node ${mac}: ${(err as Error).message}`));
     await table.dropLease(mac).catch((err: unknown) => req.logger.warn(`dropping the lease of ${mac}: ${(err as Error).message}`));

@@ -22,7 +22,7 @@ const IMAGE = 'pc-node-walt:12';
 const MODEL = 'pc-x86-64';
 /** The host's 127.0.0.1 as a VM on qemu's user network sees it. */
 const HOST_FROM_VM = '10.0.2.2';
-const VM_TIMEOUT_MS = 4 * 60_000;
+const VM_TIMEOUT_MS = 8 * 60_000; // about 1 min on a quiet machine; generous for a loaded CI runner
 
 const work = mkdtempSync(join(tmpdir(), 'kiln-boot-vm-'));
 /** The VM's NIC (qemu's default): the node Kiln knows. */
