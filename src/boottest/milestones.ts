@@ -43,7 +43,7 @@ export function milestonesFor(mode: BootMode): readonly Milestone[] {
   return [
     DHCP,
     SECOND_STAGE,
-    { name: 'kernel', console: /Linux version (\S+) /u },
+    { name: 'kernel', console: /Linux version (\S+)\s/u },
     // klibc's ipconfig in the initramfs (live-boot, nfsroot) or the kernel running it.
     { name: 'initramfs', console: /IP-Config: (\S+) complete|Run (\/init) as init process/u },
     mode === 'live'
