@@ -20,7 +20,7 @@
 # usage: bench/export.sh [rootfs.tar]   (default /tmp/kiln-bench/debian-rootfs.tar, built with
 #        mmdebstrap when missing -- the only network use of this script)
 # env:   RUNS=3, KILN_BENCH_TMP=/tmp (where scratch dirs go); QUICK=1: the tiny busybox root, one run
-# result-line: ^ratio openchami/kiln: .*x
+# result-line: ^kiln/openchami time: [0-9.]+x vs mksquashfs defaults \(level 9\), [0-9.]+x like for like
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
