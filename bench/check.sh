@@ -40,9 +40,6 @@ work=$(mktemp -d "${KILN_BENCH_TMP:-/tmp}/kiln-bench-check.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 export KILN_HOME="$work/home" KILN_USER=bench KILN_CONFIG=
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # The manual inspection, on an unpacked root filesystem (prints what it finds to a log).
 by_hand() {

@@ -36,46 +36,37 @@ ensure_debian_rootfs "$input" systemd-sysv,openssh-server,busybox-static,iproute
 
 work=$(mktemp -d "${KILN_BENCH_TMP:-/tmp}/kiln-bench-child.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-run() {
-  local log=$1; shift
-  local rc=0
-  "$@" >"$log" 2>&1 || rc=$?
-  if [ "$rc" != 0 ]; then echo "bench: FAILED (exit $rc): $*" >&2; cat "$log" >&2; exit 1; fi
-}
 
 export KILN_HOME="$work/home" KILN_USER=bench KILN_CONFIG=
 mkdir -p "$KILN_HOME"
 echo "bench: making base, compute, debug (not timed)" >&2
-run "$work/log" "$kiln" image import "$input" base:1 --label walt.node.models=pc-x86-64 --platform linux/amd64
-run "$work/log" "$kiln" image export base:1 "$work/base.tar" --format oci-archive
+run "$kiln" image import "$input" base:1 --label walt.node.models=pc-x86-64 --platform linux/amd64
+run "$kiln" image export base:1 "$work/base.tar" --format oci-archive
 mkdir "$work/oci" && tar -xf "$work/base.tar" -C "$work/oci"
 tag=$(umoci ls --layout "$work/oci" | head -1)
-run "$work/log" umoci unpack --image "$work/oci:$tag" "$work/bundle"
+run umoci unpack --image "$work/oci:$tag" "$work/bundle"
 mkdir -p "$work/bundle/rootfs/opt/pkgs"
 # Lists go through files: awk stopping early would fail the pipeline (SIGPIPE, pipefail).
 (cd "$pkg_dir" && find . -type f -printf '%s %p\n' | sort -k2) >"$work/pkg-all"
 awk -v max=$((pkg_mb << 20)) '{ t += $1; if (t > max) exit; print substr($0, index($0, " ") + 1) }' "$work/pkg-all" >"$work/pkg-list"
 tar -C "$pkg_dir" -c --no-recursion -T "$work/pkg-list" | tar -x -C "$work/bundle/rootfs/opt/pkgs"
-run "$work/log" umoci repack --image "$work/oci:compute" "$work/bundle"
+run umoci repack --image "$work/oci:compute" "$work/bundle"
 r="$work/bundle/rootfs"
 echo 'debug:x:1001:1001:debug:/home/debug:/bin/bash' >>"$r/etc/passwd"
 echo 'debug:!:19000:0:99999:7:::' >>"$r/etc/shadow"
 echo 'debug:x:1001:' >>"$r/etc/group"
 mkdir -p "$r/home/debug" && cp "$r/etc/skel/.bashrc" "$r/home/debug/" 2>/dev/null || true
 chown -R 1001:1001 "$r/home/debug"
-run "$work/log" umoci repack --image "$work/oci:debug" "$work/bundle"
-run "$work/log" "$kiln" image import "$work/oci" compute:1 --ref compute --label walt.node.models=pc-x86-64
-run "$work/log" "$kiln" image import "$work/oci" debug:1 --ref debug --label walt.node.models=pc-x86-64
+run umoci repack --image "$work/oci:debug" "$work/bundle"
+run "$kiln" image import "$work/oci" compute:1 --ref compute --label walt.node.models=pc-x86-64
+run "$kiln" image import "$work/oci" debug:1 --ref debug --label walt.node.models=pc-x86-64
 rm -rf "$work/bundle" "$work/oci" "$work/base.tar"
 
 declare -A T
 ex() { # ex NAME IMAGE: timed export to a fresh directory
   rm -rf "$work/out"
   local t0; t0=$(now)
-  run "$work/log" "$kiln" image export "$2" "$work/out" --format squashfs --layout kiln
+  run "$kiln" image export "$2" "$work/out" --format squashfs --layout kiln
   T[$1]+=" $(elapsed "$t0")"
 }
 cold() { rm -rf "$KILN_HOME/cache/export"; }

@@ -45,15 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-run() { # run LOG CMD...: output to LOG; on failure print it and exit
-  local log=$1; shift
-  local rc=0
-  "$@" >"$log" 2>&1 || rc=$?
-  if [ "$rc" != 0 ]; then echo "bench: FAILED (exit $rc): $*" >&2; cat "$log" >&2; exit 1; fi
-}
 
 declare -A T
 S_K=0; S_O=0; S_L=0
@@ -62,12 +53,12 @@ for ((i = 1; i <= runs; i++)); do
   kh="$work/kiln-home"; out="$work/out"; br="$work/buildah"
   rm -rf "$kh" "$out" "$br" "$work/bench.oci.tar"; mkdir -p "$kh" "$out" "$br"
   export KILN_HOME="$kh" KILN_USER=bench KILN_CONFIG= KILN_EXPORT_COMPRESSION_LEVEL="$level"
-  run "$work/log" "$kiln" image import "$input" bench:1 --label walt.node.models=pc-x86-64 --platform linux/amd64
-  run "$work/log" "$kiln" image export bench:1 "$work/bench.oci.tar" --format oci-archive
+  run "$kiln" image import "$input" bench:1 --label walt.node.models=pc-x86-64 --platform linux/amd64
+  run "$kiln" image export bench:1 "$work/bench.oci.tar" --format oci-archive
 
-  t0=$(now); run "$work/log" "$kiln" image export bench:1 "$out/kiln" --format squashfs --layout kiln
+  t0=$(now); run "$kiln" image export bench:1 "$out/kiln" --format squashfs --layout kiln
   T[kiln]+=" $(elapsed "$t0")"
-  t0=$(now); run "$work/log" "$kiln" image export bench:1 "$out/kiln" --format squashfs --layout kiln
+  t0=$(now); run "$kiln" image export bench:1 "$out/kiln" --format squashfs --layout kiln
   T[kiln-again]+=" $(elapsed "$t0")"
 
   B=(buildah --root "$br/root" --runroot "$br/run" --storage-driver vfs)
@@ -75,20 +66,20 @@ for ((i = 1; i <= runs; i++)); do
   T[buildah-from]+=" $(elapsed "$t0")"
   t0=$(now)
   mnt=$("${B[@]}" mount "$ctr")
-  run "$work/log" mksquashfs "$mnt" "$out/openchami.squashfs" -noappend
+  run mksquashfs "$mnt" "$out/openchami.squashfs" -noappend
   T[openchami]+=" $(elapsed "$t0")"
   t0=$(now)
-  run "$work/log" mksquashfs "$mnt" "$out/openchami-l.squashfs" -noappend -Xcompression-level "$level"
+  run mksquashfs "$mnt" "$out/openchami-l.squashfs" -noappend -Xcompression-level "$level"
   T[openchami-l]+=" $(elapsed "$t0")"
   "${B[@]}" umount "$ctr" >/dev/null
   "${B[@]}" rm --all >/dev/null
 
-  t0=$(now); run "$work/log" sh -c "tar2sqfs -q -f -c gzip -j $cores '$out/t2s.squashfs' < '$input'"
+  t0=$(now); run sh -c "tar2sqfs -q -f -c gzip -j $cores '$out/t2s.squashfs' < '$input'"
   T[tar2sqfs]+=" $(elapsed "$t0")"
   t0=$(now)
   mkdir "$work/untar"
-  run "$work/log" tar -x -f "$input" -C "$work/untar" --numeric-owner --xattrs '--xattrs-include=*' --same-owner --same-permissions
-  run "$work/log" mksquashfs "$work/untar" "$out/m.squashfs" -noappend -comp gzip -processors "$cores"
+  run tar -x -f "$input" -C "$work/untar" --numeric-owner --xattrs '--xattrs-include=*' --same-owner --same-permissions
+  run mksquashfs "$work/untar" "$out/m.squashfs" -noappend -comp gzip -processors "$cores"
   T[untar+mksq]+=" $(elapsed "$t0")"
   rm -rf "$work/untar"
   if [ "$i" = 1 ]; then

@@ -38,17 +38,6 @@ gz="$input.gz"
 work=$(mktemp -d "${KILN_BENCH_TMP:-/tmp}/kiln-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 
-now() { date +%s.%N; }
-# elapsed START: seconds since START, 3 decimals
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-# run LOG CMD...: runs CMD with output to LOG; on failure prints the command and its output, exits
-run() {
-  local log=$1; shift
-  local rc=0
-  "$@" >"$log" 2>&1 || rc=$?
-  if [ "$rc" != 0 ]; then echo "bench: FAILED (exit $rc): $*" >&2; cat "$log" >&2; exit 1; fi
-}
 
 declare -A T # T[input,op,tool] = space-separated times
 RSS=()       # peak RSS (KB) of kiln import, per input: "name:kb kb kb"
@@ -62,22 +51,22 @@ bench_one() { # bench_one NAME FILE
     # --- kiln ---
     t0=$(now)
     if [ -n "$gnutime" ]; then
-      run "$work/log" "$gnutime" -f %M -o "$work/rss" "$kiln" image import "$file" rootfs --label "$label"
+      run "$gnutime" -f %M -o "$work/rss" "$kiln" image import "$file" rootfs --label "$label"
       rss+=" $(tail -n1 "$work/rss")"
     else
-      run "$work/log" "$kiln" image import "$file" rootfs --label "$label"
+      run "$kiln" image import "$file" rootfs --label "$label"
     fi
     T[$name,import,kiln]+=" $(elapsed "$t0")"
     for fmt in oci-archive docker-archive; do
-      t0=$(now); run "$work/log" "$kiln" image export rootfs "$out/kiln-$fmt.tar" --format "$fmt"
+      t0=$(now); run "$kiln" image export rootfs "$out/kiln-$fmt.tar" --format "$fmt"
       T[$name,$fmt,kiln]+=" $(elapsed "$t0")"
     done
     # --- podman (isolated storage) ---
     local P=(podman --root "$pr/root" --runroot "$pr/runroot" --storage-driver vfs)
-    t0=$(now); run "$work/log" "${P[@]}" import "$file" localhost/bench:1
+    t0=$(now); run "${P[@]}" import "$file" localhost/bench:1
     T[$name,import,podman]+=" $(elapsed "$t0")"
     for fmt in oci-archive docker-archive; do
-      t0=$(now); run "$work/log" "${P[@]}" save --format "$fmt" -o "$out/podman-$fmt.tar" localhost/bench:1
+      t0=$(now); run "${P[@]}" save --format "$fmt" -o "$out/podman-$fmt.tar" localhost/bench:1
       T[$name,$fmt,podman]+=" $(elapsed "$t0")"
     done
     if [ "$i" = 1 ]; then

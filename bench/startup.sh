@@ -36,7 +36,6 @@ for name in one two; do
 done
 "$kiln" --version >/dev/null # fills the compile cache, as any first run of bin/kiln does
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 declare -A WALL RSS
 # measure KEY CMD...: RUNS runs of CMD; wall time in ms (from the shell's clock: GNU time's
 # is in 10 ms steps) and peak RSS in MB, medians into WALL[KEY] and RSS[KEY]
