@@ -143,3 +143,18 @@ export function json<T = unknown>(result: Result): T {
     throw new Error(`not JSON (exit ${result.code}): ${result.stdout}\n${result.stderr}`);
   }
 }
+
+/**
+ * The start of the concurrency tests: a store in a scratch directory, two rootfs tarballs
+ * sharing nothing (`a` plain, `b` gzip), and `a` imported as the node image `keep`.
+ */
+export async function storeWithTwoSources(t: { after: (fn: () => void) => void }): Promise<{ dir: string; home: string; kiln: ReturnType<typeof kilnFor>; a: string; b: string }> {
+  const dir = scratch(t);
+  const home = join(dir, 'home');
+  const kiln = kilnFor(home, 'alice');
+  const a = tarDir(makeRootfsDir(dir, 'a'), join(dir, 'a.tar'));
+  const b = tarDir(makeRootfsDir(dir, 'b'), join(dir, 'b.tar'), 'gzip');
+  const imported = await kiln(['image', 'import', a, 'keep', '--label', 'walt.node.models=m']);
+  if (imported.code !== 0) throw new Error(`importing keep failed: ${imported.stderr}`);
+  return { dir, home, kiln, a, b };
+}

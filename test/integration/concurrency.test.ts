@@ -2,16 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
-import { json, kilnFor, makeRootfsDir, scratch, tarDir } from '../helpers.ts';
+import { json, storeWithTwoSources } from '../helpers.ts';
 
 test('concurrent imports, removals, duplicates and gc never corrupt the store or the catalog', async (t) => {
-  const dir = scratch(t);
-  const home = join(dir, 'home');
-  const kiln = kilnFor(home, 'alice');
   // Two sources sharing nothing, and two images imported from the same source (shared blobs).
-  const a = tarDir(makeRootfsDir(dir, 'a'), join(dir, 'a.tar'));
-  const b = tarDir(makeRootfsDir(dir, 'b'), join(dir, 'b.tar'), 'gzip');
-  assert.equal((await kiln(['image', 'import', a, 'keep', '--label', 'walt.node.models=m'])).code, 0);
+  const { home, kiln, a, b } = await storeWithTwoSources(t);
 
   const rounds = 3;
   for (let round = 0; round < rounds; round++) {

@@ -5,15 +5,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ROOT, json, kilnFor, makeRootfsDir, scratch, tarDir } from '../helpers.ts';
+import { ROOT, json, storeWithTwoSources } from '../helpers.ts';
 
 test('gc of 1,000 unreferenced blobs beside a process holding the write lock and concurrent imports keeps every image intact', async (t) => {
-  const dir = scratch(t);
-  const home = join(dir, 'home');
-  const kiln = kilnFor(home, 'alice');
-  const a = tarDir(makeRootfsDir(dir, 'a'), join(dir, 'a.tar'));
-  const b = tarDir(makeRootfsDir(dir, 'b'), join(dir, 'b.tar'), 'gzip');
-  assert.equal((await kiln(['image', 'import', a, 'keep', '--label', 'walt.node.models=m'])).code, 0);
+  const { home, kiln, a, b } = await storeWithTwoSources(t);
   const blobsDir = join(home, 'store', 'blobs', 'sha256');
   const kept = new Set(readdirSync(blobsDir));
   const litter = new Set<string>();
