@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
-import { Readable } from 'node:stream';
 import { IPXE_FILES } from './dhcp-client.ts';
+import { memoryFile } from './memory-file.ts';
 import type { BootFile } from './types.ts';
 
 /**
@@ -75,12 +74,7 @@ function crc32(data: Buffer): number {
 }
 
 function staticFile(name: string, data: Buffer): BootFile {
-  return {
-    size: data.length,
-    etag: `"${createHash('sha256').update(data).digest('hex').slice(0, 32)}"`,
-    served: `fallback:${name}`,
-    open: (range) => Readable.from([range ? data.subarray(range.start, range.end + 1) : data]),
-  };
+  return memoryFile(data, `fallback:${name}`);
 }
 
 const FILES = new Map<string, BootFile>([

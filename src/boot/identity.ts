@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isErrno, run, writeFileAtomic } from '../core/index.ts';
+import { isErrno, pathExists, run, writeFileAtomic } from '../core/index.ts';
 import { formatImageRef, readTreeFiles, type NodeRecord, type Store } from '../store/index.ts';
 import { hostNameServers, mergeAuthorizedKeys, renderHosts, renderIdentityScript, renderResolvConf, type IdentityFile } from './identity-script.ts';
 import type { ImageFiles } from './image-files.ts';
 import type { ServerIdentity } from './resolver.ts';
 import { renderTemplate, WALT_PORTS } from './templates.ts';
+import { memoryFile } from './memory-file.ts';
 import type { BootFile, BootMiss } from './types.ts';
-import { Readable } from 'node:stream';
-import { createHash } from 'node:crypto';
 
 /** An SSH key pair on disk: the private key's path and the public key's line. */
 export interface SshKeyPair {
@@ -36,11 +35,7 @@ export function createIdentityKeys(dirs: { server: string; node: (mac: string) =
     let pending = making.get(path);
     if (!pending) {
       pending = (async () => {
-        try {
-          return { privateKeyPath: path, publicKey: (await readFile(`${path}.pub`, 'utf8')).trim() };
-        } catch (err) {
-          if (!isErrno(err, 'ENOENT')) throw err;
-        }
+        if (await pathExists(path)) return { privateKeyPath: path, publicKey: (await readFile(`${path}.pub`, 'utf8')).trim() };
         await mkdir(dir, { recursive: true, mode: 0o700 });
         const tmp = join(dir, `.${name}.${process.pid}.tmp`);
         await rm(tmp, { force: true });
@@ -159,14 +154,8 @@ export function createIdentityService(options: IdentityServiceOptions): Identity
         ]),
         { path: '/root/.ssh/authorized_keys', content: mergeAuthorizedKeys(authorized?.ok && !authorized.truncated ? authorized.data.toString('utf8') : undefined, serverKey.publicKey), mode: 0o600 },
       );
-      const data = Buffer.from(renderIdentityScript(files, `identity of node ${node.name} (${node.mac}), image ${formatImageRef(node.image)}`), 'utf8');
-      return {
-        size: data.length,
-        etag: `"${createHash('sha256').update(data).digest('hex').slice(0, 32)}"`,
-        served: `identity of ${node.name}`,
-        node: node.name,
-        open: (range) => Readable.from([range ? data.subarray(range.start, range.end + 1) : data]),
-      };
+      const script = renderIdentityScript(files, `identity of node ${node.name} (${node.mac}), image ${formatImageRef(node.image)}`);
+      return { ...memoryFile(script, `identity of ${node.name}`), node: node.name };
     },
   };
 }

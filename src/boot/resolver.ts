@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { formatImageRef, type ImageRef, type NodeRecord, type Store } from '../store/index.ts';
 import type { ArtifactSource } from './artifacts.ts';
 import { bootModeOf, renderStartScript, type NodeBootMode } from './boot-mode.ts';
 import { fallbackFile, ipxeBinary } from './fallback.ts';
 import type { ImageFiles } from './image-files.ts';
+import { memoryFile } from './memory-file.ts';
 import { bootPathFor } from './paths.ts';
 import { WALT_PORTS, type TemplateVariables } from './templates.ts';
 import type { BootClient, BootFile, BootMiss, BootResolver } from './types.ts';
@@ -84,7 +83,7 @@ export function createStoreResolver(options: { store: Store; nodes: NodeLookup; 
             mode, model: node.model, mac: node.mac, serverIp: server.ip, httpUrl: server.httpUrl ?? `http://${server.ip}`,
             kernel: linked ? 'kernel' : 'vmlinuz', initrd: linked ? 'initrd' : 'initramfs.img',
           });
-          return { ...generatedFile(text, `kiln:${mode}:${name}:/boot/${node.model}/start.ipxe`), node: node.name };
+          return { ...memoryFile(text, `kiln:${mode}:${name}:/boot/${node.model}/start.ipxe`), node: node.name };
         }
       }
       const found = image.tree.resolve(placed.path);
@@ -109,13 +108,3 @@ export function createStoreResolver(options: { store: Store; nodes: NodeLookup; 
   };
 }
 
-/** A file Kiln wrote (not the image's): its bytes, a hash for ETag. */
-function generatedFile(text: string, served: string): BootFile {
-  const data = Buffer.from(text, 'utf8');
-  return {
-    size: data.length,
-    etag: `"${createHash('sha256').update(data).digest('hex').slice(0, 32)}"`,
-    served,
-    open: (range) => Readable.from([range ? data.subarray(range.start, range.end + 1) : data]),
-  };
-}
