@@ -264,10 +264,11 @@ export class SquashfsWriter {
     const xattrSets = new Map<string, number>();
     const xattrIds: Buffer[] = [];
     const xattrOf = (x: Record<string, Buffer> | undefined): number => {
-      const names = Object.keys(x ?? {}).sort();
-      if (!x || names.length === 0) return NO_XATTR;
-      const encoded = names.map((n) => encodeXattr(n, x[n] as Buffer)).filter((b): b is Buffer => b !== undefined);
-      if (encoded.length === 0) return NO_XATTR;
+      if (!x) return NO_XATTR;
+      // Only the names SquashFS can store (user., trusted., security.): the count and the size below describe the same entries.
+      const names = Object.keys(x).sort().filter((n) => encodeXattr(n, x[n] as Buffer) !== undefined);
+      if (names.length === 0) return NO_XATTR;
+      const encoded = names.map((n) => encodeXattr(n, x[n] as Buffer) as Buffer);
       const all = Buffer.concat(encoded);
       const key = all.toString('base64');
       let id = xattrSets.get(key);

@@ -1,4 +1,4 @@
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, pipeline } from 'node:stream';
 import type { FetchLike } from './node-fetch.ts';
 
 /** What a stalled exchange was waiting for when it gave up. */
@@ -132,12 +132,10 @@ function watchNodeUpload(source: Readable, clock: IdleClock): Readable {
       done();
     },
   });
-  source.on('error', (err) => watched.destroy(err));
-  clock.stall.catch((err: unknown) => {
-    source.destroy();
-    watched.destroy(err as Error);
-  });
-  return source.pipe(watched);
+  // pipeline, not pipe: when the request fails and destroys `watched`, the file stream is destroyed (closed) too.
+  pipeline(source, watched, () => undefined);
+  clock.stall.catch((err: unknown) => watched.destroy(err as Error));
+  return watched;
 }
 
 /** A response body that arms the idle clock only while it waits for the network's next chunk. */
