@@ -56,6 +56,8 @@ export function startTransfer(ctx: TransferContext): Transfer {
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
 
   let stream: Readable | undefined;
+  /** The file to read once the client acknowledges the options (OACK). */
+  let pendingFile: BootFile | undefined;
   let timer: NodeJS.Timeout | undefined;
   const deadline = setTimeout(() => finish('timeout'), settings.deadlineMs);
   let blksize = 512;
@@ -216,6 +218,8 @@ export function startTransfer(ctx: TransferContext): Transfer {
   function onAck(block: number): void {
     if (state === 'oack') {
       if (block !== 0) return;
+      startReading(pendingFile!);
+      pendingFile = undefined;
       state = 'data';
       retries = 0;
       clearTimeout(timer);
@@ -270,6 +274,23 @@ export function startTransfer(ctx: TransferContext): Transfer {
     blksize = session.blksize;
     windowsize = session.windowsize;
     if (session.timeoutMs !== undefined) baseTimeout = session.timeoutMs;
+    if (session.oack) {
+      // Nothing is read or allocated before the client acknowledges the options: a forged
+      // request (any source address) costs a socket and a resolve, not a window of memory.
+      pendingFile = file;
+      state = 'oack';
+      oack = encodeOack(session.oack);
+      socket.send(oack);
+      armTimer();
+    } else {
+      startReading(file);
+      state = 'data';
+      pump();
+    }
+  }
+
+  /** The ring of DATA packets, and the file read ahead of the client by about one window. */
+  function startReading(file: BootFile): void {
     readAhead = Math.max(65536, (windowsize + 1) * blksize);
     slotCount = Math.min(windowsize + 1, Math.floor(file.size / blksize) + 1);
     slotSize = 4 + blksize;
@@ -288,15 +309,6 @@ export function startTransfer(ctx: TransferContext): Transfer {
       pump();
     });
     stream.on('error', () => (finished ? undefined : sendError(TftpError.UNDEFINED, 'Read error', 'error')));
-    if (session.oack) {
-      state = 'oack';
-      oack = encodeOack(session.oack);
-      socket.send(oack);
-      armTimer();
-    } else {
-      state = 'data';
-      pump();
-    }
   }
 
   async function serve(): Promise<void> {
