@@ -44,7 +44,7 @@ export function createDiscovery(core: Core, req: Resolved, limits: Partial<Disco
     const now = clock();
     if (last && now - last.at < quietMs && (ip === undefined || ip === last.ip)) return;
     if (!last && lastWritten.size >= maxDevices) return; // bounded: a flood of new MACs is not written
-    if (!last && table.listDevices().length >= maxDevices) return;
+    if (!last && table.countDevices() >= maxDevices) return;
     lastWritten.set(client.mac, { at: now, ip: ip ?? last?.ip });
     const vendorClass = client.vendorClass ?? client.userClasses.find((c) => c.startsWith('walt.node.'));
     void table.recordDevice({ mac: client.mac, ip, vendorClass }, new Date(now).toISOString()).catch(warn(`recording device ${client.mac}`));

@@ -91,7 +91,7 @@ export function chooseAddress(client: DhcpClientInfo, s: DhcpSettings, state: Dh
   const asked = client.requestedIp;
   if (asked !== undefined && inPool(asked, s) && !state.takenByOther(asked, client.mac)) return asked;
   if (!s.pool) return undefined;
-  for (let n = ipToInt(s.pool.first); n <= ipToInt(s.pool.last); n++) {
+  for (let n = ipToInt(s.pool.first), last = ipToInt(s.pool.last); n <= last; n++) {
     const ip = intToIp(n);
     if (ip !== s.serverIp && !state.takenByOther(ip, client.mac)) return ip;
   }

@@ -115,12 +115,14 @@ export function createDhcpServer(config: DhcpServerConfig): DhcpServer {
         if (until > clock()) return true;
         declined.delete(ip);
       }
-      const nodeMac = config.nodes.macByIp(ip);
-      if (nodeMac !== undefined && nodeMac !== mac) return true;
+      // In memory first: a pool scan asks the catalog only for addresses no live lease holds.
       const holder = holders.get(ip);
-      if (holder === undefined || holder === mac) return false;
-      const lease = live(holder);
-      return lease !== undefined && lease.expires >= clock();
+      if (holder !== undefined && holder !== mac) {
+        const lease = live(holder);
+        if (lease !== undefined && lease.expires >= clock()) return true;
+      }
+      const nodeMac = config.nodes.macByIp(ip);
+      return nodeMac !== undefined && nodeMac !== mac;
     },
   };
 

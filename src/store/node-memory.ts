@@ -74,6 +74,7 @@ export function createMemoryNodeTable(imageExists: (ref: ImageRef) => boolean): 
         mac: device.mac, ...(ip !== undefined ? { ip } : {}), ...(vendorClass !== undefined ? { vendorClass } : {}), firstSeen: seen?.firstSeen ?? time, lastSeen: time,
       });
     },
+    countDevices: () => devices.size,
     listDevices: () => [...devices.values()].sort((a, b) => (a.mac < b.mac ? -1 : 1)).map((d) => ({ ...d })),
     setIp: async (mac, ip) => {
       const node = mustHave(mac);

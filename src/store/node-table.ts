@@ -142,6 +142,7 @@ export function createNodeTable(db: DatabaseSync, access: CatalogAccess): NodeTa
            ON CONFLICT (mac) DO UPDATE SET ip = coalesce(excluded.ip, ip), vendor_class = coalesce(excluded.vendor_class, vendor_class), last_seen = excluded.last_seen`,
         ).run(device.mac, device.ip ?? null, device.vendorClass ?? null, time, time));
     },
+    countDevices: () => Number((read(() => db.prepare('SELECT count(*) AS n FROM devices').get()) as { n: number }).n),
     listDevices: () => (read(() => db.prepare('SELECT * FROM devices ORDER BY mac').all()) as unknown as DeviceRow[]).map(toDevice),
     setIp: (mac, ip) =>
       writeAsync('setting a node address', () => {

@@ -83,8 +83,10 @@ function nodeContract(name: string, make: Make): void {
       await store.nodes.recordDevice({ mac: MAC, vendorClass: 'walt.node.pc-x86-64' }, '2025-01-01T00:00:00.000Z');
       await store.nodes.recordDevice({ mac: MAC, ip: '10.0.0.9' }, '2025-01-02T00:00:00.000Z');
       assert.deepEqual(store.nodes.listDevices(), [{ mac: MAC, ip: '10.0.0.9', vendorClass: 'walt.node.pc-x86-64', firstSeen: '2025-01-01T00:00:00.000Z', lastSeen: '2025-01-02T00:00:00.000Z' }]);
+      assert.equal(store.nodes.countDevices(), 1);
       await store.nodes.register(node());
       assert.deepEqual(store.nodes.listDevices(), []);
+      assert.equal(store.nodes.countDevices(), 0);
     });
 
     test('DHCP: a node\'s address is set once unique; leases are kept by MAC, one holder per address', async (t) => {

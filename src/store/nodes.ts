@@ -75,6 +75,8 @@ export interface NodeTable {
   /** Records a client that is not a node (first and last seen). */
   recordDevice(device: { mac: string; ip?: string | undefined; vendorClass?: string | undefined }, time: string): Promise<void>;
   listDevices(): DeviceRecord[];
+  /** How many devices are recorded (without reading them). */
+  countDevices(): number;
   /** Sets a node's address (DHCP gave it one, TFTP and HTTP find the node by it); ALREADY_EXISTS when another node has it. */
   setIp(mac: string, ip: string): Promise<NodeRecord>;
   /** The DHCP leases bound, by MAC. */
