@@ -48,3 +48,28 @@ test('listMountExports: asks over TCP and reads the reply; a silent server is a 
   const silentPort = (silent.address() as { port: number }).port;
   await assert.rejects(listMountExports('127.0.0.1', silentPort, 200), (err: Error & { code?: string }) => err.code === 'NETWORK' && /no reply within 200 ms/u.test(err.message));
 });
+
+test('listMountExports: a server that trickles bytes meets the deadline; one that sends an endless record meets the size bound', async (t) => {
+  const listen = async (onSocket: (s: import('node:net').Socket) => void): Promise<number> => {
+    const server = createServer(onSocket);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => server.close());
+    return (server.address() as { port: number }).port;
+  };
+  // A byte every 50 ms: never idle for long, never a whole reply.
+  const trickle = await listen((socket) => {
+    const timer = setInterval(() => socket.write(Buffer.from([0])), 50);
+    socket.on('close', () => clearInterval(timer));
+    socket.on('error', () => clearInterval(timer));
+  });
+  await assert.rejects(listMountExports('127.0.0.1', trickle, 400), (err: Error & { code?: string }) => err.code === 'NETWORK' && /no reply within 400 ms/u.test(err.message));
+  // A fragment that claims 2 GiB and keeps coming.
+  const endless = await listen((socket) => {
+    socket.on('error', () => undefined);
+    const mark = Buffer.alloc(4);
+    mark.writeUInt32BE(0x7fff_ffff);
+    socket.write(mark);
+    socket.write(Buffer.alloc(2 << 20));
+  });
+  await assert.rejects(listMountExports('127.0.0.1', endless, 5000), (err: Error & { code?: string }) => err.code === 'NETWORK' && /exceeds 1048576 bytes/u.test(err.message));
+});

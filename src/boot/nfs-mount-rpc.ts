@@ -65,14 +65,19 @@ export function decodeMountExportReply(body: Buffer, xid: number): string[] {
   return paths;
 }
 
+/** An export list larger than this is refused (a few thousand exports fit in far less). */
+const MAX_REPLY = 1 << 20;
+
 /** Asks the NFS server at `address:port` (its mountd) which paths it exports, like `showmount -e`. */
 export function listMountExports(address: string, port: number, timeoutMs = 5000): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const xid = Math.floor(Math.random() * 0x7fff_ffff);
     const socket = connect({ host: address, port });
-    socket.setTimeout(timeoutMs, () => fail(new Error(`no reply within ${timeoutMs} ms`)));
+    // One deadline for the whole call (an idle timeout would let a server that trickles bytes hold it forever).
+    const deadline = setTimeout(() => fail(new Error(`no reply within ${timeoutMs} ms`)), timeoutMs);
     let data = Buffer.alloc(0);
     const fail = (err: unknown): void => {
+      clearTimeout(deadline);
       socket.destroy();
       reject(new KilnError(ErrorCode.NETWORK, `cannot list the NFS exports at ${address}:${port}: ${(err as Error).message}`, { hint: 'check that the NFS server runs and listens on its mount port', cause: err }));
     };
@@ -80,8 +85,10 @@ export function listMountExports(address: string, port: number, timeoutMs = 5000
     socket.on('connect', () => socket.write(encodeMountExportCall(xid)));
     socket.on('data', (chunk: Buffer) => {
       data = Buffer.concat([data, chunk]);
+      if (data.length > MAX_REPLY) return fail(new Error(`the reply exceeds ${MAX_REPLY} bytes`));
       const record = joinRecord(data);
       if (record === undefined) return;
+      clearTimeout(deadline);
       socket.destroy();
       try {
         resolve(decodeMountExportReply(record, xid));
