@@ -10,7 +10,7 @@ import {
   acceleratorFor, cleanConsole, consoleTail, createMilestoneTracker, createPrivateNetwork, kvmUsable, milestonesFor, randomMac, startVm, vmProfileFor,
   type BootMode, type PrivateNetwork, type Reached, type RunningVm, type ServeEvent,
 } from '../boottest/index.ts';
-import { BOOT_MODE_SETTING, createArtifactSource, isBootFile } from '../boot/index.ts';
+import { BOOT_MODE_SETTING, createArtifactSource, isBootFile, shQuote } from '../boot/index.ts';
 import { LABELS, discoveredNodeName, formatImageRef, parseImageRef, type ImageRef } from '../store/index.ts';
 import type { Core } from './core.ts';
 import { defaultImageRef } from './default-ref.ts';
@@ -172,13 +172,12 @@ function runIn(net: PrivateNetwork, argv: readonly string[], timeoutMs: number, 
 async function startNfsServer(net: PrivateNetwork, dir: string, signal: AbortSignal): Promise<ChildProcess[]> {
   const files = ganeshaFiles(dir);
   if (!existsSync(files.config)) throw new KilnError(ErrorCode.TOOL_FAILED, `kiln serve wrote no ganesha configuration (${files.config})`, { hint: 'kiln serve with server.nfs: ganesha writes it before it listens' });
-  const q = (text: string): string => `'${text.replace(/'/gu, `'\\''`)}'`;
   const script = [
     'mount -t tmpfs -o mode=0755 tmpfs /run || exit 10',
     'rpcbind -w -f &',
     'i=0; until rpcinfo -p 127.0.0.1 >/dev/null 2>&1; do i=$((i+1)); [ "$i" -ge 100 ] && exit 11; sleep 0.1; done',
     'echo rpcbind-ready >&2',
-    `exec ganesha.nfsd -F -f ${q(files.config)} -L ${q(files.log)} -N NIV_EVENT -p ${q(files.pid)}`,
+    `exec ganesha.nfsd -F -f ${shQuote(files.config)} -L ${shQuote(files.log)} -N NIV_EVENT -p ${shQuote(files.pid)}`,
   ].join('\n');
   const [cmd = '', ...args] = net.exec(['unshare', '-m', '--propagation', 'private', 'sh', '-c', script]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });

@@ -78,7 +78,8 @@ export async function serve(core: Core, req: Resolved, options: ServeOptions): P
     address, port: core.config.server.http_port, resolver, log,
     identity: (client) => identityService.script(store.nodes.findByIp(clientIp(client)), client),
   });
-  const nfs = nfsService(core.config.server, address, store, req.logger);
+  const nfsMode = nfsKind(core.config.server);
+  const nfs = nfsMode === 'off' ? undefined : nfsService(nfsMode, core.config.server, address, store, req.logger);
   const tftp = createTftpServer({ address, port: core.config.server.tftp_port, resolver, log });
   let dhcp: DhcpServer | undefined;
   const stopped = new Promise<void>((resolve) => {
@@ -97,7 +98,7 @@ export async function serve(core: Core, req: Resolved, options: ServeOptions): P
     options.onReady?.({
       address, serverIp: identity.ip, http: httpPort.port, tftp: tftpPort.port,
       ...(dhcpPorts ? { dhcp: dhcpPorts.port, ...(dhcpPorts.pxePort !== undefined ? { pxe: dhcpPorts.pxePort } : {}) } : {}),
-      nfs: nfs ? nfsKind(core.config.server) : 'off',
+      nfs: nfsMode,
     });
     await stopped;
   } finally {
@@ -156,9 +157,7 @@ function nfsKind(config: ServerConfig): 'kernel' | 'ganesha' | 'off' {
  * The NFS side of `kiln serve` (server.nfs): images in use unpacked once into the boot cache,
  * persist directories in the nodes' state, the exports kept in step with the catalog.
  */
-function nfsService(config: ServerConfig, address: string, store: Store, logger: Logger): NfsService | undefined {
-  const kind = nfsKind(config);
-  if (kind === 'off') return undefined;
+function nfsService(kind: 'kernel' | 'ganesha', config: ServerConfig, address: string, store: Store, logger: Logger): NfsService {
   let backend;
   if (kind === 'kernel') {
     if (!config.subnet) throw new KilnError(ErrorCode.CONFIG, 'server.nfs: kernel needs server.subnet (the clients allowed to mount)', { hint: 'set server.subnet, e.g. 192.168.152.0/22, or server.nfs: off' });

@@ -1,4 +1,5 @@
 import { createReadStream, statSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { IPXE_FILES } from './dhcp-client.ts';
 import { memoryFile } from './memory-file.ts';
 import type { BootFile } from './types.ts';
@@ -62,15 +63,6 @@ export function ubootScript(text: string): Buffer {
   header.write('kiln: unknown node', 32, 'ascii');
   header.writeUInt32BE(crc32(header), 4);
   return Buffer.concat([header, data]);
-}
-
-function crc32(data: Buffer): number {
-  let crc = 0xffffffff;
-  for (const byte of data) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
-  }
-  return (crc ^ 0xffffffff) >>> 0;
 }
 
 function staticFile(name: string, data: Buffer): BootFile {

@@ -89,13 +89,6 @@ export function decodePacket(buf: Buffer): TftpPacket {
   }
 }
 
-/** The 4-byte header of a DATA packet; the payload is sent beside it (no copy). */
-export function encodeDataHeader(block: number): Buffer {
-  const buf = Buffer.allocUnsafe(4);
-  buf.writeUInt16BE(Opcode.DATA, 0);
-  buf.writeUInt16BE(block & 0xffff, 2);
-  return buf;
-}
 
 /** An ACK packet (used by clients; here by tests). */
 export function encodeAck(block: number): Buffer {
