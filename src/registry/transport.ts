@@ -74,10 +74,13 @@ function basic(creds: Credentials): string {
 export function createTransport(registry: RegistryConfig, options: TransportOptions = {}): RegistryTransport {
   const baseUrl = registryBaseUrl(registry);
   const label = registry.label;
-  const doFetch: FetchLike = options.fetch ?? (registry.protocol === 'https-no-verify' ? createNodeFetch({ rejectUnauthorized: false }) : fetch);
   // Blob uploads over node:http: the file stream is piped into the socket, without the web-stream
   // adapters fetch needs around it (they cost about as much CPU as the rest of a publish).
-  const uploadFetch: FetchLike = options.fetch ?? createNodeFetch(registry.protocol === 'https-no-verify' ? { rejectUnauthorized: false } : {});
+  // https-no-verify sends everything through it (one client, one connection pool).
+  const noVerify = registry.protocol === 'https-no-verify';
+  const nodeFetch: FetchLike = options.fetch ?? createNodeFetch(noVerify ? { rejectUnauthorized: false } : {});
+  const doFetch: FetchLike = options.fetch ?? (noVerify ? nodeFetch : fetch);
+  const uploadFetch = nodeFetch;
   const logger = options.logger ?? silentLogger;
   const retries = options.retries ?? 4;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
@@ -186,17 +189,19 @@ export function createTransport(registry: RegistryConfig, options: TransportOpti
     const body = request.body?.();
     const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers, redirect: 'follow' };
     if (signals.length > 0) init.signal = AbortSignal.any(signals);
+    let via = doFetch;
     if (body !== undefined) {
       if (typeof body === 'string' || body instanceof Uint8Array) init.body = body;
       else {
         // node:http takes the Node stream as it is; another fetch gets a web stream.
         init.body = (options.fetch ? Readable.toWeb(body) : body) as unknown as RequestInit['body'];
         init.duplex = 'half';
+        via = uploadFetch;
       }
     }
     let res: Response;
     try {
-      res = await guarded(url, init, request.what, body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array) ? uploadFetch : doFetch);
+      res = await guarded(url, init, request.what, via);
     } catch (err) {
       if (request.signal?.aborted) throw request.signal.reason;
       throw networkError(err, label, url.replace(/\?.*$/u, ''), registry.protocol);
