@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import {
   HashingStream, assertContent, digestOf, isKilnError, parseDigest, scanTarFile, run, safeMemberName, sniffCompression,
   KilnError, DEFAULT_HINTS, ErrorCode, decodeTarHeader, encodeDirectoryHeader, readTarEntries,
+  tempSibling, tempSiblingOwner, writeFileReplacing,
 } from './index.ts';
 
 test('safeMemberName normalises names and refuses ".."', () => {
@@ -111,4 +112,18 @@ test('readTarEntries refuses a member whose size field does not decode, instead 
     readTarEntries(Readable.from([tar]), 'mutant.tar', async () => undefined),
     (err: unknown) => isKilnError(err, 'BAD_ARCHIVE') && /invalid size field/.test(err.message),
   );
+});
+
+test('writeFileReplacing replaces a file whole and leaves no temporary file, also when the write fails', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-replace-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'f');
+  await writeFileReplacing(path, 'one');
+  await writeFileReplacing(path, 'two');
+  assert.equal(readFileSync(path, 'utf8'), 'two');
+  await assert.rejects(writeFileReplacing(join(dir, 'missing', 'f'), 'x'));
+  assert.deepEqual(readdirSync(dir), ['f']);
+  const tmp = tempSibling(path);
+  assert.equal(tempSiblingOwner(tmp.slice(dir.length + 1)), process.pid);
+  assert.equal(tempSiblingOwner('f'), undefined);
 });

@@ -1,4 +1,4 @@
-import { open, rename, rm, mkdir, mkdtemp, lstat } from 'node:fs/promises';
+import { open, rename, rm, mkdir, mkdtemp, lstat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isErrno } from './errors.ts';
 import { leases } from './lease.ts';
@@ -59,6 +59,28 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     throw err;
   }
   await syncDir(dirname(path));
+}
+
+/**
+ * Replaces `path` whole by rename, without fsync: for caches whose files can be made again.
+ * A failed write leaves no temporary file; one left by a killed process is named by
+ * {@link tempSibling} with its pid (see {@link tempSiblingOwner}).
+ */
+export async function writeFileReplacing(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tempSibling(path);
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** The pid in a {@link tempSibling} name, or undefined for another name. */
+export function tempSiblingOwner(name: string): number | undefined {
+  const m = /^\.tmp-(\d+)-/u.exec(name);
+  return m ? Number(m[1]) : undefined;
 }
 
 /**

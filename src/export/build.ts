@@ -11,8 +11,8 @@ import { chooseBootPair, findBootPairs } from './kernel.ts';
 import { exportCacheKey, type RootfsCompression } from './manifest.ts';
 import { parseOsRelease, type OsRelease } from './names.ts';
 import { buildRootfs } from './rootfs.ts';
-import { OS_RELEASE as OS_RELEASE_DIR } from './squashfs-cache.ts';
-import { squashfsCacheDirs } from './squashfs-rootfs.ts';
+import { OS_RELEASE as OS_RELEASE_DIR, squashfsCacheDirs } from './squashfs-cache.ts';
+import { BLOCK_SIZE } from './squashfs-rootfs.ts';
 
 /** What to make from an image. */
 export interface BuildOptions {
@@ -125,7 +125,7 @@ export async function prepareArtifacts(store: Store, record: ImageRecord, option
     }
     const rootfsFile = `rootfs.${options.rootfs}`;
     const unpackDir = join(work, 'unpack');
-    const cacheDirs = squashfsCacheDirs(options.compressionLevel);
+    const cacheDirs = squashfsCacheDirs(options.compressionLevel, BLOCK_SIZE);
     await mkdir(unpackDir);
     const tool = await buildRootfs({ tree, openLayer: store.layerSource.openLayer }, join(out, rootfsFile), {
       type: options.rootfs, compression: options.compression, workDir: unpackDir, level: options.compressionLevel,

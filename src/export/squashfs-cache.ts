@@ -1,10 +1,19 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isErrno, type Digest } from '../core/index.ts';
+import { isErrno, isProcessAlive, tempSiblingOwner, type Digest } from '../core/index.ts';
 import { recordKeys, type LayerRecord } from './squashfs-layers.ts';
 
 const BLOCKS = 'squashfs-blocks-';
 const LAYERS = 'squashfs-layers-';
+
+/**
+ * The export cache's directories for one gzip level and block size: blocks by content, and
+ * per-layer records (shared by every image). gc pairs them by these prefixes.
+ */
+export function squashfsCacheDirs(level: number, blockSize: number): { blocks: string; layers: string } {
+  const tail = `gzip-${level}-${blockSize}`;
+  return { blocks: BLOCKS + tail, layers: LAYERS + tail };
+}
 /** os-release files by `<layer hex>-<offset>` (see build.ts). */
 export const OS_RELEASE = 'squashfs-os-release';
 
@@ -17,9 +26,13 @@ async function blockFiles(dir: string): Promise<Array<{ key: string; path: strin
   const out: Array<{ key: string; path: string; size: number; mtimeMs: number }> = [];
   for (const sub of await list(dir)) {
     for (const name of await list(join(dir, sub))) {
-      // Blocks being written (temporary names) belong to an export under way.
-      if (name.endsWith('.tmp')) continue;
       const path = join(dir, sub, name);
+      // A block being written belongs to an export under way; one whose writer died is removed.
+      const owner = tempSiblingOwner(name);
+      if (owner !== undefined) {
+        if (!isProcessAlive(owner)) await rm(path, { force: true });
+        continue;
+      }
       const info = await stat(path).catch((err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err)));
       if (info?.isFile()) out.push({ key: name, path, size: info.size, mtimeMs: info.mtimeMs });
     }

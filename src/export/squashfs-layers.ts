@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isErrno, type Digest } from '../core/index.ts';
+import { isErrno, writeFileReplacing, type Digest } from '../core/index.ts';
 
 /** Where one regular file member's data went in an earlier export: its full blocks and its tail. */
 export interface FileRecord {
@@ -59,9 +58,7 @@ export function createLayerRecords(dir: string): LayerRecords {
     },
     write: async (digest, record) => {
       await mkdir(dir, { recursive: true });
-      const tmp = `${path(digest)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
-      await writeFile(tmp, JSON.stringify(record));
-      await rename(tmp, path(digest));
+      await writeFileReplacing(path(digest), JSON.stringify(record));
     },
   };
 }

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, utimes } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { inflate } from 'node:zlib';
 import { join } from 'node:path';
 import {
-  KilnError, ErrorCode, decompressedStream, type Digest, isErrno, layerCompression, readTarMembers, safeMemberName, type Logger,
+  KilnError, ErrorCode, decompressedStream, type Digest, isErrno, layerCompression, readTarMembers, safeMemberName, writeFileReplacing, type Logger,
 } from '../core/index.ts';
 import type { Descriptor, TreeEntry } from '../store/index.ts';
 import { NO_FRAGMENT } from './squashfs-format.ts';
@@ -19,11 +18,6 @@ export const BLOCK_SIZE = 131072;
 
 /** gzip level of Kiln's SquashFS writer by default: 4x faster than 9 for +0.2% size on a Debian root (see the README). */
 export const DEFAULT_GZIP_LEVEL = 6;
-
-/** The export cache's directories for one gzip level: blocks by content, and per-layer records (shared by every image). */
-export function squashfsCacheDirs(level: number): { blocks: string; layers: string } {
-  return { blocks: `squashfs-blocks-gzip-${level}-${BLOCK_SIZE}`, layers: `squashfs-layers-gzip-${level}-${BLOCK_SIZE}` };
-}
 
 /** A block cache that can also say what it holds without reading it. */
 export interface DirBlockCache extends BlockCache {
@@ -42,9 +36,7 @@ export function createDirBlockCache(dir: string): DirBlockCache {
     },
     put: async (key, stored) => {
       await mkdir(join(dir, key.slice(0, 2)), { recursive: true });
-      const tmp = `${path(key)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
-      await writeFile(tmp, stored);
-      await rename(tmp, path(key));
+      await writeFileReplacing(path(key), stored);
     },
   };
 }
