@@ -143,7 +143,7 @@ export async function buildImages(store: Store, files: readonly string[], option
     const pulled = new Set<string>();
     for (const [i, r] of resolved.entries()) {
       if (r.kind !== 'remote' || options.dryRun || pulled.has(formatImageRef(r.ref))) continue;
-      await ensureRemoteParent(store, r.remote, specs[i] as BuildSpec, { ...setup, user: options.user, ...(options.signal ? { signal: options.signal } : {}) });
+      await ensureRemoteParent(store, r.remote, specPosition(specs[i] as BuildSpec, 'options.parent'), { ...setup, user: options.user, ...(options.signal ? { signal: options.signal } : {}) });
       pulled.add(formatImageRef(r.ref));
     }
     const outcomes: SpecOutcome[] = [];

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError, ErrorCode, MediaType, mkdirInRoot, removeTree, resolveInRoot, type Digest, type Logger, type Progress } from '../core/index.ts';
 import type { RegistryConfig } from '../config/index.ts';
-import { formatImageRef, parseImageRef, parseManifest, renderManifest, type Descriptor, type ImageConfig, type ImageRecord, type ImageRef, type Store } from '../store/index.ts';
+import { formatImageRef, hostPlatform, parseImageRef, parseManifest, renderManifest, type Descriptor, type ImageConfig, type ImageRecord, type ImageRef, type Store } from '../store/index.ts';
 import { openBuildCache, type BuildCache, type StepEntry } from './cache.ts';
 import { dockerfileError, parseDockerfile } from './dockerfile-parse.ts';
 import { keyStage, neededStages, planDockerfile, stageBases, type ContainerConfig, type DockerStage, type DockerStep } from './dockerfile-plan.ts';
@@ -14,7 +14,6 @@ import { ensureRemoteParent, remoteParent } from './parent.ts';
 import { baseKey } from './plan.ts';
 import type { PublishSetup } from './publish.ts';
 import { mountOverlay, runInRoot } from './sandbox.ts';
-import type { BuildSpec } from './spec.ts';
 import { emptyLower } from './tool-steps.ts';
 
 /** Options of {@link buildDockerfile}. */
@@ -70,7 +69,7 @@ async function resolveBase(store: Store, name: string, at: string, options: Dock
     else if (remote) {
       if (!options.dryRun) {
         const setup = options.publish ?? { registries: options.registries ?? [], env: process.env, logger: options.logger };
-        await ensureRemoteParent(store, remote, { file: at, positions: new Map() } as unknown as BuildSpec, { ...setup, user: options.user, ...(options.signal ? { signal: options.signal } : {}) });
+        await ensureRemoteParent(store, remote, at, { ...setup, user: options.user, ...(options.signal ? { signal: options.signal } : {}) });
       }
       ref = remote.ref;
     }
@@ -172,11 +171,6 @@ async function runStep(store: Store, cache: BuildCache, step: DockerStep, lowers
   } finally {
     await removeTree(work);
   }
-}
-
-function hostPlatform(): { os: string; architecture: string } {
-  const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', riscv64: 'riscv64', ppc64: 'ppc64le', s390x: 's390x' };
-  return { os: 'linux', architecture: arch[process.arch] ?? process.arch };
 }
 
 /**

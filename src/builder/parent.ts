@@ -86,8 +86,7 @@ async function remoteConfigDigests(t: RegistryTransport, repo: string, tag: stri
  * present, compares it with the registry (manifest digest, else image config digest) and
  * pulls nothing when they match. A different local image of that name is never replaced.
  */
-export async function ensureRemoteParent(store: Store, remote: RemoteParent, spec: BuildSpec, setup: PublishSetup & { user: string }): Promise<'pulled' | 'present'> {
-  const at = specPosition(spec, 'options.parent');
+export async function ensureRemoteParent(store: Store, remote: RemoteParent, at: string, setup: PublishSetup & { user: string }): Promise<'pulled' | 'present'> {
   const local = store.findImage(remote.ref);
   const name = formatImageRef(remote.ref);
   try {
