@@ -3,6 +3,7 @@ import { KilnError, ErrorCode } from '../core/index.ts';
 import { loadMilestoneFormat, type BootTestOutcome } from '../app/index.ts';
 import type { Run, Values } from './command.ts';
 import type { Context } from './context.ts';
+import { untilStopped } from './signals.ts';
 
 const MODES = ['live', 'nfs'] as const;
 const ACCELS = ['auto', 'kvm', 'tcg'] as const;
@@ -28,15 +29,11 @@ function bootTestOptions(values: Values): { model?: string; mode: 'live' | 'nfs'
  * a failed boot prints the last console lines and throws, so that the exit status is 1.
  */
 export async function runBootTest(ctx: Context, image: string, values: Values, printJson = true): Promise<BootTestOutcome> {
-  const stop = new AbortController();
-  const onSignal = (): void => stop.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  return untilStopped(async (signal) => {
     const options = bootTestOptions(values);
     const formatMilestone = await loadMilestoneFormat();
     if (!ctx.json && !ctx.quiet) ctx.out(`Booting ${image}${options.model ? ` as ${options.model}` : ''} in a VM (${options.mode} root)…`);
-    const outcome = await ctx.kiln.bootTest(ctx.request(stop.signal), image, {
+    const outcome = await ctx.kiln.bootTest(ctx.request(signal), image, {
       ...options,
       kilnCommand: kilnCommand(),
       onMilestone: (m) => {
@@ -51,10 +48,7 @@ export async function runBootTest(ctx: Context, image: string, values: Values, p
     if (!ctx.json && !ctx.quiet) ctx.out(`${outcome.image} booted as ${outcome.model} in ${outcome.seconds.toFixed(1)} s (${outcome.accel}).`);
     if (!ctx.json && outcome.ran) ctx.out(outcome.ran.stdout.replace(/\n$/u, ''));
     return outcome;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
 }
 
 export const bootTest: Run = async (ctx, [image], values) => {

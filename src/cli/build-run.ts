@@ -2,6 +2,7 @@
 import { loadCheckFormat, loadPlanFormat, shortImageName } from '../app/index.ts';
 import { KilnError, ErrorCode } from '../core/index.ts';
 import type { Run } from './command.ts';
+import { untilStopped } from './signals.ts';
 
 export const build: Run = async (ctx, files, values) => {
   if (values['from-dir'] !== undefined || values['from-url'] !== undefined) {
@@ -9,12 +10,8 @@ export const build: Run = async (ctx, files, values) => {
     return;
   }
   // Ctrl-C stops the running step; the build then unmounts and cleans up before exiting.
-  const abort = new AbortController();
-  const onSignal = (): void => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    const outcomes = await ctx.kiln.buildImages(ctx.request(abort.signal), files, {
+  return untilStopped(async (signal) => {
+    const outcomes = await ctx.kiln.buildImages(ctx.request(signal), files, {
       dryRun: values['dry-run'] === true, noCache: values['no-cache'] === true, force: values.force === true,
       logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined,
       allowHostPaths: Array.isArray(values['allow-host-path']) ? values['allow-host-path'] : [],
@@ -43,10 +40,7 @@ export const build: Run = async (ctx, files, values) => {
       if (published && published.s3.length > 0) ctx.out(`Uploaded ${published.s3.length} objects to S3: ${published.s3.join(', ')}`);
     }
     if (ctx.json) ctx.out(JSON.stringify(json, null, 2));
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
 };
 
 /** `kiln image build <name> --from-dir|--from-url`: a Dockerfile build (WalT's options). */
@@ -58,12 +52,8 @@ const buildFromDockerfile: Run = async (ctx, names, values) => {
     if (eq <= 0) throw new KilnError(ErrorCode.USAGE, `--build-arg ${String(pair)}: expected name=value`);
     buildArgs.set(String(pair).slice(0, eq), String(pair).slice(eq + 1));
   }
-  const abort = new AbortController();
-  const onSignal = (): void => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    const outcome = await ctx.kiln.buildDockerfile(ctx.request(abort.signal), {
+  return untilStopped(async (signal) => {
+    const outcome = await ctx.kiln.buildDockerfile(ctx.request(signal), {
       name: names[0] as string, buildArgs, dryRun: values['dry-run'] === true, noCache: values['no-cache'] === true,
       ...(typeof values['from-dir'] === 'string' ? { fromDir: values['from-dir'] } : {}),
       ...(typeof values['from-url'] === 'string' ? { fromUrl: values['from-url'] } : {}),
@@ -82,8 +72,5 @@ const buildFromDockerfile: Run = async (ctx, names, values) => {
     const ran = steps.filter((s) => !s.cached).length;
     ctx.out(`Built ${outcome.result.refs.map(shortImageName).join(', ')} (${outcome.result.record.manifestDigest}): ${ran} step${ran === 1 ? '' : 's'} run, ${steps.length - ran} cached`);
     if (outcome.check) ctx.out((await loadCheckFormat()).formatCheckSummary(outcome.check));
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
 };

@@ -4,24 +4,19 @@ import { KilnError, ErrorCode } from '../core/index.ts';
 import type { EditOutcome, SaveChoice } from '../app/index.ts';
 import type { Run, Values } from './command.ts';
 import type { Context } from './context.ts';
+import { untilStopped } from './signals.ts';
 
 /**
  * Runs `body` with a signal that SIGHUP (a dropped SSH session) and SIGTERM abort; SIGINT
  * too unless `keepSigint` (an interactive shell gets Ctrl-C itself, kiln ignores it).
  */
-async function stoppable<T>(keepSigint: boolean, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const abort = new AbortController();
-  const onSignal = (): void => abort.abort(new KilnError(ErrorCode.IO, 'interrupted: nothing was saved', { hint: 'run the command again' }));
-  const ignore = (): void => undefined;
-  const signals: NodeJS.Signals[] = ['SIGHUP', 'SIGTERM', ...(keepSigint ? [] : ['SIGINT' as const])];
-  for (const s of signals) process.on(s, onSignal);
-  if (keepSigint) process.on('SIGINT', ignore);
-  try {
-    return await body(abort.signal);
-  } finally {
-    for (const s of signals) process.off(s, onSignal);
-    if (keepSigint) process.off('SIGINT', ignore);
-  }
+function stoppable<T>(keepSigint: boolean, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  return untilStopped(body, {
+    signals: ['SIGHUP', 'SIGTERM', ...(keepSigint ? [] : ['SIGINT' as const])],
+    ignore: keepSigint ? ['SIGINT'] : [],
+    repeat: true,
+    reason: () => new KilnError(ErrorCode.IO, 'interrupted: nothing was saved', { hint: 'run the command again' }),
+  });
 }
 
 /** The save decision of `--save-as`, `--overwrite`, `--no-save`, or undefined to ask. */
