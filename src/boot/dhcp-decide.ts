@@ -4,6 +4,7 @@
  * authoritative (addresses and boot options) and proxyDHCP (PXE spec §2.2.4: boot options
  * only, no address; port 4011 for the PXE firmware's follow-up request).
  */
+import { inIpv4Subnet, ipv4ToNumber, numberToIpv4, prefixMask } from '../core/index.ts';
 import { bootFileFor, type DhcpClientInfo } from './dhcp-client.ts';
 import { DhcpMessage, DhcpOption, opt, type DhcpPacket, type DhcpReply } from './dhcp-packet.ts';
 
@@ -53,31 +54,18 @@ export interface DhcpDecision {
   bootFile?: string;
 }
 
-/** "a.b.c.d" → 32-bit number. */
-export function ipToInt(text: string): number {
-  return text.split('.').reduce((n, p) => n * 256 + Number(p), 0);
-}
-
-/** 32-bit number → "a.b.c.d". */
-export function intToIp(n: number): string {
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join('.');
-}
-
-const maskOf = (prefix: number): number => (prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
-
 /** True when `ip` is inside the subnet. */
 export function inSubnet(ip: string, subnet: DhcpSettings['subnet']): boolean {
-  const mask = maskOf(subnet.prefix);
-  return ((ipToInt(ip) & mask) >>> 0) === ((ipToInt(subnet.network) & mask) >>> 0);
+  return inIpv4Subnet(ip, subnet.network, subnet.prefix);
 }
 
 /** The subnet's broadcast address (where replies to clients without an address go). */
 export function broadcastOf(subnet: DhcpSettings['subnet']): string {
-  return intToIp(((ipToInt(subnet.network) & maskOf(subnet.prefix)) | ~maskOf(subnet.prefix)) >>> 0);
+  return numberToIpv4(((ipv4ToNumber(subnet.network) & prefixMask(subnet.prefix)) | ~prefixMask(subnet.prefix)) >>> 0);
 }
 
 const inPool = (ip: string, s: DhcpSettings): boolean =>
-  s.pool !== undefined && ipToInt(ip) >= ipToInt(s.pool.first) && ipToInt(ip) <= ipToInt(s.pool.last) && ip !== s.serverIp;
+  s.pool !== undefined && ipv4ToNumber(ip) >= ipv4ToNumber(s.pool.first) && ipv4ToNumber(ip) <= ipv4ToNumber(s.pool.last) && ip !== s.serverIp;
 
 /**
  * The address for a client, in RFC 2131 §4.3.1's order: a known node's fixed address; its
@@ -91,8 +79,8 @@ export function chooseAddress(client: DhcpClientInfo, s: DhcpSettings, state: Dh
   const asked = client.requestedIp;
   if (asked !== undefined && inPool(asked, s) && !state.takenByOther(asked, client.mac)) return asked;
   if (!s.pool) return undefined;
-  for (let n = ipToInt(s.pool.first), last = ipToInt(s.pool.last); n <= last; n++) {
-    const ip = intToIp(n);
+  for (let n = ipv4ToNumber(s.pool.first), last = ipv4ToNumber(s.pool.last); n <= last; n++) {
+    const ip = numberToIpv4(n);
     if (ip !== s.serverIp && !state.takenByOther(ip, client.mac)) return ip;
   }
   return undefined;
@@ -113,7 +101,7 @@ function replyFor(packet: DhcpPacket, client: DhcpClientInfo, s: DhcpSettings, t
       options.push([DhcpOption.LEASE_TIME, opt.u32(s.leaseSeconds)], [DhcpOption.RENEWAL_TIME, opt.u32(Math.floor(s.leaseSeconds / 2))], [DhcpOption.REBINDING_TIME, opt.u32(Math.floor((s.leaseSeconds * 7) / 8))]);
     }
     if (s.mode === 'authoritative') {
-      options.push([DhcpOption.SUBNET_MASK, opt.ip(intToIp(maskOf(s.subnet.prefix)))], [DhcpOption.BROADCAST, opt.ip(broadcastOf(s.subnet))]);
+      options.push([DhcpOption.SUBNET_MASK, opt.ip(numberToIpv4(prefixMask(s.subnet.prefix)))], [DhcpOption.BROADCAST, opt.ip(broadcastOf(s.subnet))]);
       if (s.router) options.push([DhcpOption.ROUTER, opt.ip(s.router)]);
       if (s.dns && s.dns.length > 0) options.push([DhcpOption.DNS, opt.ips(s.dns)]);
       const name = state.node(client.mac)?.name;

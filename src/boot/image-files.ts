@@ -1,13 +1,12 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { digestHex, isErrno, layerCompression, type Digest } from '../core/index.ts';
 import { extractFiles } from '../export/index.ts';
 import { readTreeFiles, type ImageManifest, type ImageRecord, type ImageTree, type Store, type TreeEntry } from '../store/index.ts';
 import type { BootFile } from './types.ts';
 import { renderTemplate, templatePaths, type TemplateVariables } from './templates.ts';
+import { memoryFile } from './memory-file.ts';
 
 /** An image as the boot services see it: its tree and template list, cached by manifest digest. */
 export interface ServedImage {
@@ -30,10 +29,6 @@ export interface ImageFiles {
 
 const MAX_TREES = 32;
 const MAX_TEMPLATE = 1 << 20;
-
-function slice(data: Buffer): BootFile['open'] {
-  return (range) => Readable.from(range ? [data.subarray(range.start, range.end + 1)] : [data]);
-}
 
 /** Creates the image-file cache over a store; `cacheDir` holds files extracted from compressed layers. */
 export function createImageFiles(store: Store, cacheDir: string): ImageFiles {
@@ -115,8 +110,7 @@ export function createImageFiles(store: Store, cacheDir: string): ImageFiles {
     template: async (image, path, vars, served) => {
       const read = (await readTreeFiles(image.tree, [{ path, limit: MAX_TEMPLATE }], store.layerSource)).get(path);
       if (!read?.ok || read.truncated) return undefined;
-      const data = Buffer.from(renderTemplate(read.data.toString('utf8'), vars as unknown as Record<string, string | number>), 'utf8');
-      return { size: data.length, etag: `"${createHash('sha256').update(data).digest('hex').slice(0, 32)}"`, served, open: slice(data) };
+      return memoryFile(renderTemplate(read.data.toString('utf8'), vars as unknown as Record<string, string | number>), served);
     },
     close: () => {
       for (const image of trees.values()) void image.then((i) => i.tree.close(), () => undefined);

@@ -1,6 +1,7 @@
 import type { Node } from 'yaml';
 import { isMap, isScalar } from './yaml.ts';
 import type { NodeFail } from './registries.ts';
+import { inIpv4Subnet, ipv4ToNumber } from '../core/index.ts';
 
 /** kiln.yaml's `server:`: where `kiln serve` listens and what it tells nodes. */
 export interface ServerConfig {
@@ -59,14 +60,9 @@ function isIpv4(text: string): boolean {
   return m !== null && m.slice(1).every((p) => Number(p) <= 255);
 }
 
-function ipNumber(text: string): number {
-  return text.split('.').reduce((n, p) => n * 256 + Number(p), 0);
-}
-
 function inCidr(ip: string, cidr: string): boolean {
   const [net = '', bits = '0'] = cidr.split('/');
-  const size = 2 ** (32 - Number(bits));
-  return Math.floor(ipNumber(ip) / size) === Math.floor(ipNumber(net) / size);
+  return inIpv4Subnet(ip, net, Number(bits));
 }
 
 /** Validates the `server:` node of kiln.yaml field by field (positions come from `fail`). */
@@ -99,7 +95,7 @@ export function parseServerNode(node: Node | null, fail: NodeFail): ServerConfig
         break;
       case 'dhcp_pool': {
         const [first = '', last = '', ...rest] = text.split('-').map((p) => p.trim());
-        if (!isIpv4(first) || !isIpv4(last) || rest.length > 0 || ipNumber(first) > ipNumber(last)) fail(value, `dhcp_pool "${text}" is not an address range`, 'e.g. 192.168.152.10-192.168.155.250');
+        if (!isIpv4(first) || !isIpv4(last) || rest.length > 0 || ipv4ToNumber(first) > ipv4ToNumber(last)) fail(value, `dhcp_pool "${text}" is not an address range`, 'e.g. 192.168.152.10-192.168.155.250');
         out.dhcp_pool = { first, last };
         break;
       }

@@ -16,3 +16,4 @@ export { decodeTarHeader, encodeDirectoryHeader, applyTarMeta, isTarHeader, pars
 export { type Progress, type ProgressTask, silentProgress, createTerminalProgress, progressStream } from './progress.ts';
 export { resolveInRoot, resolveInRootSync, mkdirInRoot, writeFileInRoot, removeInRoot, existsInRoot, MAX_SYMLINKS, type InRootPath, type ResolveOptions } from './in-root.ts';
 export { redactUrls, redactUserinfo, hasUserinfo } from './url.ts';
+export { ipv4ToNumber, numberToIpv4, prefixMask, inIpv4Subnet } from './ipv4.ts';
