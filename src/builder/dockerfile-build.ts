@@ -2,12 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError, ErrorCode, MediaType, mkdirInRoot, removeTree, resolveInRoot, type Digest, type Logger, type Progress } from '../core/index.ts';
 import type { RegistryConfig } from '../config/index.ts';
-import { formatImageRef, hostPlatform, parseImageRef, parseManifest, renderManifest, type Descriptor, type ImageConfig, type ImageRecord, type ImageRef, type Store } from '../store/index.ts';
+import { formatImageRef, hostPlatform, parseImageRef, type Descriptor, type ImageConfig, type ImageRecord, type ImageRef, type Store } from '../store/index.ts';
 import { openBuildCache, type BuildCache, type StepEntry } from './cache.ts';
 import { dockerfileError, parseDockerfile } from './dockerfile-parse.ts';
 import { keyStage, neededStages, planDockerfile, stageBases, type ContainerConfig, type DockerStage, type DockerStep } from './dockerfile-plan.ts';
 import { chownIds, copyInto, dockerignore, findSources, hashSources, isMissing, refuseArchives, type IgnoreMatcher } from './dockerfile-copy.ts';
-import type { StepOutcome } from './execute.ts';
+import { commitBuiltImage, type StepOutcome } from './execute.ts';
 import { checkForeignArch } from './foreign.ts';
 import { dirToLayer } from './layer.ts';
 import { ensureRemoteParent, remoteParent } from './parent.ts';
@@ -269,17 +269,8 @@ export async function buildDockerfile(store: Store, options: DockerfileOptions):
       stageRoots.set(i, layers);
     }
     const last = states.get(needed.at(-1) as number) as StageState;
-    const staging = await store.createStaging(options.signal, options.progress);
-    try {
-      const configBlob = await staging.stageBytes(JSON.stringify(last.config));
-      const manifestText = renderManifest({ mediaType: MediaType.ociConfig, digest: configBlob.digest, size: configBlob.size }, last.layers);
-      const manifestBlob = await staging.stageBytes(manifestText);
-      const manifest = parseManifest(manifestText, 'built manifest');
-      const record = await store.commitImage(staging, { ref: target, manifestDigest: manifestBlob.digest, manifestSize: manifestBlob.size, manifest, config: last.config }, { force: true });
-      return { file: label, stages, needed, result: { record, refs: [target], steps: outcomes } };
-    } finally {
-      await staging.dispose();
-    }
+    const record = await commitBuiltImage(store, target, last.config, last.layers, { force: true, what: 'built manifest', signal: options.signal, progress: options.progress });
+    return { file: label, stages, needed, result: { record, refs: [target], steps: outcomes } };
   } finally {
     hold.release();
     await removeTree(running);

@@ -188,18 +188,28 @@ async function commitBuild(store: Store, plan: BuildPlan, parent: ParentImage | 
     history: [...(base.history ?? []), ...entries.map((e) => ({ created: e.created, created_by: e.createdBy, comment: `kiln build step ${e.key}` }))],
   };
   const layers = [...(parent?.manifest.layers ?? []), ...entries.map(layerDescriptor)];
-  // The layers are in the store already (held); only the config and manifest are new.
+  const refs = spec.options.publish_tags.map((tag) => ({ user: options.user, name: spec.options.name, tag }));
+  const [first, ...others] = refs as [ImageRef, ...ImageRef[]];
+  const record = await commitBuiltImage(store, first, config, layers, { force: true, what: 'built manifest', signal: options.signal, progress: options.progress });
+  for (const ref of others) store.duplicate(first, ref, { force: true });
+  return { record, refs };
+}
+
+/**
+ * Commits an image whose layers are in the store already (held by the caller): only its
+ * config and manifest are new. Builds, Dockerfile builds and image edits end here.
+ */
+export async function commitBuiltImage(
+  store: Store, ref: ImageRef, config: ImageConfig, layers: readonly Descriptor[],
+  options: { force: boolean; what: string; signal?: AbortSignal | undefined; progress?: Parameters<Store['createStaging']>[1] },
+): Promise<ImageRecord> {
   const staging = await store.createStaging(options.signal, options.progress);
   try {
     const configBlob = await staging.stageBytes(JSON.stringify(config));
-    const text = renderManifest({ mediaType: MediaType.ociConfig, digest: configBlob.digest, size: configBlob.size }, layers);
+    const text = renderManifest({ mediaType: MediaType.ociConfig, digest: configBlob.digest, size: configBlob.size }, [...layers]);
     const manifestBlob = await staging.stageBytes(text);
-    const manifest = parseManifest(text, 'built manifest');
-    const refs = spec.options.publish_tags.map((tag) => ({ user: options.user, name: spec.options.name, tag }));
-    const [first, ...others] = refs as [ImageRef, ...ImageRef[]];
-    const record = await store.commitImage(staging, { ref: first, manifestDigest: manifestBlob.digest, manifestSize: manifestBlob.size, manifest, config }, { force: true });
-    for (const ref of others) store.duplicate(first, ref, { force: true });
-    return { record, refs };
+    const manifest = parseManifest(text, options.what);
+    return await store.commitImage(staging, { ref, manifestDigest: manifestBlob.digest, manifestSize: manifestBlob.size, manifest, config }, { force: options.force });
   } finally {
     await staging.dispose();
   }

@@ -2,9 +2,10 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MediaType, removeTree, type Digest } from '../core/index.ts';
 import {
-  parseManifest, renderManifest, unpackLayers, type BlobHold, type Descriptor, type ImageConfig, type ImageManifest, type ImageRecord, type ImageRef, type Store,
+  unpackLayers, type BlobHold, type Descriptor, type ImageConfig, type ImageManifest, type ImageRecord, type ImageRef, type Store,
 } from '../store/index.ts';
 import { openBuildCache } from './cache.ts';
+import { commitBuiltImage } from './execute.ts';
 import { dirToLayer, type BuiltLayer } from './layer.ts';
 import { mountOverlay } from './sandbox.ts';
 import { emptyLower } from './tool-steps.ts';
@@ -136,17 +137,8 @@ async function commitLayers(
   store: Store, base: StoredImage, layers: readonly Descriptor[], diffIds: readonly Digest[], history: NonNullable<ImageConfig['history']>, options: SaveOptions,
 ): Promise<Omit<SaveResult, 'squashed'>> {
   const config: ImageConfig = { ...base.config, created: new Date().toISOString(), rootfs: { type: 'layers', diff_ids: [...diffIds] }, history };
-  const staging = await store.createStaging(options.signal);
-  try {
-    const configBlob = await staging.stageBytes(JSON.stringify(config));
-    const text = renderManifest({ mediaType: MediaType.ociConfig, digest: configBlob.digest, size: configBlob.size }, [...layers]);
-    const manifestBlob = await staging.stageBytes(text);
-    const manifest = parseManifest(text, 'edited manifest');
-    const record = await store.commitImage(staging, { ref: options.target, manifestDigest: manifestBlob.digest, manifestSize: manifestBlob.size, manifest, config }, { force: options.force });
-    return { record, layers: layers.length };
-  } finally {
-    await staging.dispose();
-  }
+  const record = await commitBuiltImage(store, options.target, config, layers, { force: options.force, what: 'edited manifest', signal: options.signal });
+  return { record, layers: layers.length };
 }
 
 /** Squashes an image into one layer with the same files, under `options.target` (`kiln image squash`). */
