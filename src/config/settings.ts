@@ -57,7 +57,7 @@ export const SETTINGS = [
   {
     key: 'export_block_cache_size',
     env: 'KILN_EXPORT_BLOCK_CACHE_SIZE',
-    doc: 'most bytes the SquashFS block cache of exports keeps (suffixes K, M, G, T: powers of 1024); least recently used blocks go first',
+    doc: 'most bytes the SquashFS block packs of exports keep (suffixes K, M, G, T: powers of 1024); least recently used packs go first',
     default: () => '8G',
   },
 ] as const satisfies readonly Setting[];

@@ -8,7 +8,7 @@ import {
 import { unpackLayers, type Descriptor, type ImageTree } from '../store/index.ts';
 import type { RootfsCompression } from './manifest.ts';
 import { createLayerRecords } from './squashfs-layers.ts';
-import { createDirBlockCache, writeSquashfsRoot } from './squashfs-rootfs.ts';
+import { writeSquashfsRoot } from './squashfs-rootfs.ts';
 
 /** Mount points a live initramfs needs in the root filesystem (it mounts proc, sys, dev and run onto them). */
 export const MOUNT_POINTS: readonly string[] = ['proc', 'sys', 'dev', 'run'];
@@ -27,7 +27,7 @@ export interface RootfsOptions {
   workDir: string;
   /** gzip level of Kiln's SquashFS writer (1-9). */
   level: number;
-  /** Where SquashFS blocks (by content) and per-layer records are kept between exports (none: no cache). */
+  /** Where SquashFS block packs (earlier images, indexed by block content) and per-layer records are kept between exports (none: no cache). */
   squashfsCache?: { blocks: string; layers: string } | undefined;
   signal?: AbortSignal | undefined;
   logger: Logger;
@@ -67,7 +67,7 @@ export async function buildRootfs(source: RootfsSource, out: string, options: Ro
   if (options.type === 'squashfs' && options.compression === 'gzip') {
     const dirs = options.squashfsCache;
     await writeSquashfsRoot(source, out, {
-      mountPoints: MOUNT_POINTS, level: options.level, cache: dirs ? createDirBlockCache(dirs.blocks) : undefined,
+      mountPoints: MOUNT_POINTS, level: options.level, blockCacheDir: dirs?.blocks,
       layers: dirs ? createLayerRecords(dirs.layers) : undefined, signal: options.signal, logger: options.logger,
     });
     return 'kiln';

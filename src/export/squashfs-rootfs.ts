@@ -1,14 +1,16 @@
-import { mkdir, open, readFile, utimes } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { inflate } from 'node:zlib';
 import { join } from 'node:path';
 import {
-  KilnError, ErrorCode, decompressedStream, type Digest, isErrno, layerCompression, readTarMembers, safeMemberName, writeFileReplacing, type Logger,
+  KilnError, ErrorCode, decompressedStream, type Digest, isErrno, layerCompression, readTarMembers, safeMemberName, type Logger,
 } from '../core/index.ts';
 import type { Descriptor, TreeEntry } from '../store/index.ts';
+import { createBlockCompressor } from './block-compressor.ts';
+import { openBlockPacks, type BlockPacks } from './squashfs-packs.ts';
 import { NO_FRAGMENT } from './squashfs-format.ts';
 import { recordKeys, type LayerRecord, type LayerRecords, type MemberRecord } from './squashfs-layers.ts';
-import { SquashfsWriter, type BlockCache, type FileData, type SqfsEntry } from './squashfs-writer.ts';
+import { SquashfsWriter, type FileData, type SqfsEntry } from './squashfs-writer.ts';
 
 const inflateAsync = promisify(inflate);
 import type { RootfsSource } from './rootfs.ts';
@@ -18,28 +20,6 @@ export const BLOCK_SIZE = 131072;
 
 /** gzip level of Kiln's SquashFS writer by default: 4x faster than 9 for +0.2% size on a Debian root (see the README). */
 export const DEFAULT_GZIP_LEVEL = 6;
-
-/** A block cache that can also say what it holds without reading it. */
-export interface DirBlockCache extends BlockCache {
-  has(key: string): Promise<boolean>;
-}
-
-/** A block cache in a directory: one file per block, named by the sha256 of its raw bytes, written by rename. */
-export function createDirBlockCache(dir: string): DirBlockCache {
-  const path = (key: string): string => join(dir, key.slice(0, 2), key);
-  return {
-    get: async (key) => readFile(path(key)).catch((err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err))),
-    has: async (key) => {
-      // A block in use is touched: the size bound evicts the least recently used first.
-      const now = new Date();
-      return utimes(path(key), now, now).then(() => true, (err: unknown) => (isErrno(err, 'ENOENT') ? false : Promise.reject(err)));
-    },
-    put: async (key, stored) => {
-      await mkdir(join(dir, key.slice(0, 2)), { recursive: true });
-      await writeFileReplacing(path(key), stored);
-    },
-  };
-}
 
 function toEntry(e: TreeEntry): SqfsEntry {
   const xattrs: Record<string, Buffer> = {};
@@ -54,8 +34,9 @@ export interface SquashfsRootOptions {
   mountPoints: readonly string[];
   /** gzip level (1-9). */
   level: number;
-  cache?: DirBlockCache | undefined;
-  /** Per-layer records (with `cache`): members of layers written before are taken from the cache, the layer unread. */
+  /** The block packs' directory (see squashfs-packs.ts); none: every block is compressed, and none is kept. */
+  blockCacheDir?: string | undefined;
+  /** Per-layer records (with `blockCacheDir`): members of layers written before are taken from the cache, the layer unread. */
   layers?: LayerRecords | undefined;
   signal?: AbortSignal | undefined;
   logger: Logger;
@@ -86,18 +67,20 @@ export async function writeSquashfsRoot(source: RootfsSource, out: string, optio
   }
   if (!entries.has('')) entries.set('', { path: '', kind: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 });
   for (const dir of options.mountPoints) if (!entries.has(dir)) entries.set(dir, { path: dir, kind: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 });
+  const cache = options.blockCacheDir === undefined ? undefined : await openBlockPacks(options.blockCacheDir);
   const fh = await open(out, 'wx');
+  const compressor = createBlockCompressor({ level: options.level });
   try {
-    const writer = new SquashfsWriter(fh, { blockSize: BLOCK_SIZE, level: options.level, cache: options.cache });
+    const writer = new SquashfsWriter(fh, { blockSize: BLOCK_SIZE, level: options.level, compressor, cache });
     const learnt: Array<{ digest: Digest; old: LayerRecord | undefined; members: Map<number, { member: MemberRecord; data?: FileData | undefined }> }> = [];
     let replayed = 0;
     for (const [i, layer] of tree.layers.entries()) {
       const members = (kept[i] ?? []).sort((a, b) => a.offset - b.offset);
       if (members.length === 0) continue;
       const digest = (layer as Descriptor).digest;
-      const record = options.cache && options.layers ? await options.layers.read(digest) : undefined;
-      if (record && options.cache && (await covers(record, members, entries, options.cache))) {
-        await replayLayer(writer, record, members, entries, options.cache, options.signal);
+      const record = cache && options.layers ? await options.layers.read(digest) : undefined;
+      if (record && cache && covers(record, members, entries, cache)) {
+        await replayLayer(writer, record, members, entries, cache, options.signal);
         replayed++;
         continue;
       }
@@ -105,27 +88,32 @@ export async function writeSquashfsRoot(source: RootfsSource, out: string, optio
       learnt.push({ digest, old: record, members: seen });
     }
     await writer.finish(entries);
+    await fh.sync();
+    // The image is the pack of its own blocks: the next export takes them from it.
+    await cache?.add(out, writer.placed);
     if (options.layers) for (const l of learnt) await options.layers.write(l.digest, toRecord(writer, l.old, l.members));
     options.logger.debug(`squashfs: ${writer.stats.blocks} blocks, ${writer.stats.cached} from the block cache, ${replayed} layers from their records`);
   } finally {
+    await compressor.close();
+    await cache?.close();
     await fh.close();
   }
 }
 
 /** True when `record` has every kept member (files with their data) and every block they need is cached. */
-async function covers(record: LayerRecord, members: ReadonlyArray<{ path: string; offset: number }>, entries: ReadonlyMap<string, SqfsEntry>, cache: DirBlockCache): Promise<boolean> {
+function covers(record: LayerRecord, members: ReadonlyArray<{ path: string; offset: number }>, entries: ReadonlyMap<string, SqfsEntry>, cache: BlockPacks): boolean {
   for (const { path, offset } of members) {
     const m = record.members[String(offset)];
     if (!m || (entries.get(path)?.kind === 'file' && !m.file)) return false;
   }
-  for (const key of recordKeys(record, members.map((m) => m.offset))) if (!(await cache.has(key))) return false;
+  for (const key of recordKeys(record, members.map((m) => m.offset))) if (!cache.has(key)) return false;
   return true;
 }
 
 /** Writes a layer's kept members from its record, in the order a read of the layer would (tails pack the same). */
 async function replayLayer(
   writer: SquashfsWriter, record: LayerRecord, members: ReadonlyArray<{ path: string; offset: number }>,
-  entries: Map<string, SqfsEntry>, cache: DirBlockCache, signal: AbortSignal | undefined,
+  entries: Map<string, SqfsEntry>, cache: BlockPacks, signal: AbortSignal | undefined,
 ): Promise<void> {
   const fragments = new Map<string, Buffer>();
   const fragment = async (key: string): Promise<Buffer> => {
@@ -133,7 +121,7 @@ async function replayLayer(
     if (raw) return raw;
     const stored = await cache.get(key);
     if (!stored) throw new KilnError(ErrorCode.NOT_FOUND, `block ${key} left the block cache during the export`, { hint: 'run the export again' });
-    raw = stored[0] === 1 ? stored.subarray(1) : await inflateAsync(stored.subarray(1));
+    raw = stored.raw ? stored.bytes : await inflateAsync(stored.bytes);
     if (fragments.size >= 16) fragments.delete(fragments.keys().next().value as string);
     fragments.set(key, raw);
     return raw;

@@ -6,7 +6,9 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
-import { SquashfsWriter, type BlockCache, type SqfsEntry } from './squashfs-writer.ts';
+import { createBlockCompressor } from './block-compressor.ts';
+import { openBlockPacks } from './squashfs-packs.ts';
+import { SquashfsWriter, type SqfsEntry } from './squashfs-writer.ts';
 
 const IS_ROOT = process.getuid?.() === 0;
 
@@ -14,16 +16,13 @@ async function* chunks(data: Buffer): AsyncGenerator<Buffer> {
   for (let i = 0; i < data.length; i += 50_000) yield data.subarray(i, i + 50_000);
 }
 
-function memoryCache(): BlockCache & { map: Map<string, Buffer> } {
-  const map = new Map<string, Buffer>();
-  return { map, get: async (k) => map.get(k), put: async (k, v) => { map.set(k, v); } };
-}
-
-/** Writes `files` (path -> entry, with `content` for regular files) and returns the image path. */
-async function build(dir: string, name: string, specs: Array<Omit<SqfsEntry, 'data'> & { content?: Buffer }>, cache?: BlockCache): Promise<{ image: string; writer: SquashfsWriter }> {
+/** Writes `files` (path -> entry, with `content` for regular files) and returns the image path; `cacheDir` holds the block cache. */
+async function build(dir: string, name: string, specs: Array<Omit<SqfsEntry, 'data'> & { content?: Buffer }>, cacheDir?: string): Promise<{ image: string; writer: SquashfsWriter }> {
   const image = join(dir, name);
   const fh = await open(image, 'w');
-  const writer = new SquashfsWriter(fh, { cache });
+  const compressor = createBlockCompressor({ level: 9 });
+  const cache = cacheDir === undefined ? undefined : await openBlockPacks(cacheDir);
+  const writer = new SquashfsWriter(fh, { compressor, cache });
   const entries = new Map<string, SqfsEntry>();
   for (const s of specs) {
     const { content, ...e } = s;
@@ -32,7 +31,10 @@ async function build(dir: string, name: string, specs: Array<Omit<SqfsEntry, 'da
     entries.set(e.path, entry);
   }
   await writer.finish(entries);
+  await compressor.close();
   await fh.close();
+  await cache?.add(image, writer.placed);
+  await cache?.close();
   return { image, writer };
 }
 
@@ -98,7 +100,7 @@ test('SquashfsWriter round-trips through unsquashfs: listing, contents, hardlink
 test('SquashfsWriter serves unchanged blocks from the cache: a second image that adds files reuses most of the first one\'s', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-sqfs-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const cache = memoryCache();
+  const cache = join(dir, 'blocks');
   const first = await build(dir, 'a.sqfs', specs(), cache);
   assert.equal(first.writer.stats.cached, 0);
   const more = [...specs(), { ...base, path: 'etc/added', kind: 'file' as const, content: randomBytes(1000) }];

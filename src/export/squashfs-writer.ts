@@ -1,20 +1,25 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { promisify } from 'node:util';
-import { deflate, deflateSync } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
 import { KilnError, ErrorCode } from '../core/index.ts';
+import type { BlockCompressor } from './block-compressor.ts';
+import type { BlockBytes, PackedBlock } from './squashfs-packs.ts';
 import { MetadataStream } from './squashfs-metadata.ts';
 import {
   DATA_UNCOMPRESSED, METADATA_SIZE, NO_FRAGMENT, NO_XATTR, encodeDirInode, encodeFileInode, encodeListing, encodeOtherInode,
   encodeRdev, encodeSuperblock, encodeXattr, metadataBlock, type DirIndex, type InodeKind, type ListingEntry,
 } from './squashfs-format.ts';
 
-const deflateAsync = promisify(deflate);
-
-/** A store of compressed blocks by the sha256 of their raw bytes (one compressor and block size per store). */
+/** Stored blocks by the sha256 of their raw bytes (one compressor, level and block size per cache): see squashfs-packs.ts. */
 export interface BlockCache {
-  get(key: string): Promise<Buffer | undefined>;
-  put(key: string, stored: Buffer): Promise<void>;
+  has(key: string): boolean;
+  get(key: string): Promise<BlockBytes | undefined>;
+}
+
+/** A block ready to be placed: its cache key, its bytes, where they came from. */
+interface StoredBlock extends BlockBytes {
+  key: string;
+  hit: boolean;
 }
 
 /** Where one file's data went. */
@@ -49,107 +54,163 @@ export interface SqfsEntry {
 /** Counters of one write, for logs and the bench. */
 export interface WriteStats { blocks: number; cached: number }
 
+/** Image bytes gathered before one write: a few writes per MiB instead of one per block. */
+const WRITE_BATCH = 1 << 20;
+/** Blocks compressing at once: enough to keep every compressor thread busy while the main thread reads. */
+const IN_FLIGHT = 32;
+
 /**
  * Writes a SquashFS 4.0 image (gzip) to an open file: file data first, as it streams in
- * ({@link SquashfsWriter.addFile}; data blocks compressed in the libuv thread pool, kept
- * in order), then {@link SquashfsWriter.finish} writes inodes, directories and tables.
+ * ({@link SquashfsWriter.addFile}; data blocks compressed by `compressor` on its threads,
+ * kept in order), then {@link SquashfsWriter.finish} writes inodes, directories and tables.
  * Tails go to fragment blocks closed at content-defined points, so that an image that
- * adds files to another one mostly rebuilds the same blocks, which `cache` then serves.
+ * adds files to another one mostly rebuilds the same blocks, which the compressor's
+ * block cache then serves; `cache` gives the blocks {@link SquashfsWriter.addCachedFile} names.
  */
 export class SquashfsWriter {
   readonly blockSize: number;
   readonly stats: WriteStats = { blocks: 0, cached: 0 };
+  /** Every distinct block written, by key: what a pack of this image indexes. */
+  readonly placed: PackedBlock[] = [];
+  #placedKeys = new Set<string>();
   #fh: FileHandle;
+  #compressor: BlockCompressor;
   #cache: BlockCache | undefined;
   #level: number;
   #pos = 96;
   #chain: Promise<void> = Promise.resolve();
   #inflight: Array<Promise<void>> = [];
+  /** Image bytes not written yet, which start at #pos - #outSize. */
+  #out: Buffer;
+  #outSize = 0;
+  /** Block-sized memory back from the compressor threads, for the next blocks (no allocation per block). */
+  #free: ArrayBuffer[] = [];
+  /** The fragment block being filled with tails. */
+  #frag: Buffer;
   #fragments: Array<{ start: number; size: number }> = [];
-  #frag: Buffer[] = [];
   #fragSize = 0;
+  /** Where a file's tail is gathered before it joins a fragment. */
+  #tail: Buffer;
   #tails = new Map<string, { fragment: number; offset: number }>();
-  #cacheWrites: Array<Promise<void>> = [];
   #fragmentKeys: string[] = [];
 
-  constructor(fh: FileHandle, options: { blockSize?: number; level?: number; cache?: BlockCache | undefined } = {}) {
+  constructor(fh: FileHandle, options: { compressor: BlockCompressor; blockSize?: number; level?: number; cache?: BlockCache | undefined }) {
     this.#fh = fh;
     this.blockSize = options.blockSize ?? 131072;
     this.#level = options.level ?? 9;
+    this.#compressor = options.compressor;
     this.#cache = options.cache;
+    this.#out = Buffer.allocUnsafeSlow(WRITE_BATCH + this.blockSize);
+    this.#frag = this.#block();
+    this.#tail = Buffer.allocUnsafe(this.blockSize);
   }
 
-  async #stored(key: string, raw: Buffer): Promise<Buffer> {
-    const hit = await this.#cache?.get(key);
+  /** Memory for one raw block: used memory back from a thread, or new. */
+  #block(): Buffer {
+    return Buffer.from(this.#free.pop() ?? new ArrayBuffer(this.blockSize));
+  }
+
+  /**
+   * The stored form of the first `length` bytes of `block` (memory from {@link #block}, which
+   * moves to a compressor thread and comes back with the result): from a pack when one has it, else deflated.
+   */
+  #store(block: Buffer, length: number): Promise<StoredBlock> {
     this.stats.blocks++;
-    if (hit) {
+    const key = hash('sha256', block.subarray(0, length), 'hex');
+    if (this.#cache?.has(key)) {
       this.stats.cached++;
-      return hit;
+      this.#free.push(block.buffer as ArrayBuffer);
+      return this.#cached(key);
     }
-    const z = await deflateAsync(raw, { level: this.#level });
-    // One flag byte, then the bytes as stored: raw when compression does not pay.
-    const stored = z.length < raw.length ? Buffer.concat([Buffer.from([0]), z]) : Buffer.concat([Buffer.from([1]), raw]);
-    if (this.#cache) this.#cacheWrites.push(this.#cache.put(key, stored));
-    return stored;
+    return this.#compressor.compress(block, length).then((b) => ({ ...b, key, hit: false }));
   }
 
-  /** Queues a block: compressed now (in parallel), written in order; `placed` gets its position and size field. */
-  async #queue(stored: Promise<Buffer>, placed: (start: number, sizeField: number) => void): Promise<void> {
+  #cached(key: string): Promise<StoredBlock> {
+    const cache = this.#cache;
+    if (!cache) return Promise.reject(new KilnError(ErrorCode.NOT_FOUND, 'a cached block needs a block cache'));
+    return cache.get(key).then((b) => {
+      if (!b) throw new KilnError(ErrorCode.NOT_FOUND, `block ${key} left the block cache during the export`, { hint: 'run the export again' });
+      return { ...b, key, hit: true };
+    });
+  }
+
+  /** Writes what the blocks before gathered (the image's data region grows in order). */
+  async #flush(): Promise<void> {
+    if (this.#outSize === 0) return;
+    const at = this.#pos - this.#outSize;
+    const length = this.#outSize;
+    this.#outSize = 0;
+    const { bytesWritten } = await this.#fh.write(this.#out, 0, length, at);
+    if (bytesWritten !== length) throw new KilnError(ErrorCode.IO, `short write to the SquashFS image (${bytesWritten} of ${length} bytes at ${at})`, { hint: 'check the free space of the export destination' });
+  }
+
+  /** Queues a block: compressed now (in parallel), placed in order; `placed` gets its position, size field and cache key. */
+  async #queue(stored: Promise<StoredBlock>, placed: (start: number, sizeField: number, key: string) => void): Promise<void> {
     stored.catch(() => undefined);
     const step = this.#chain.then(async () => {
       const s = await stored;
-      const body = s.subarray(1);
       const start = this.#pos;
-      await this.#fh.write(body, 0, body.length, start);
-      this.#pos += body.length;
-      placed(start, body.length | (s[0] === 1 ? DATA_UNCOMPRESSED : 0));
+      const sizeField = s.bytes.length | (s.raw ? DATA_UNCOMPRESSED : 0);
+      this.#outSize += s.bytes.copy(this.#out, this.#outSize);
+      this.#pos += s.bytes.length;
+      // Copied out: a thread's block memory serves the next block.
+      if (!s.hit && s.bytes.buffer.byteLength === this.blockSize) this.#free.push(s.bytes.buffer as ArrayBuffer);
+      if (!this.#placedKeys.has(s.key)) {
+        this.#placedKeys.add(s.key);
+        this.placed.push({ key: s.key, start, sizeField });
+      }
+      placed(start, sizeField, s.key);
+      if (this.#outSize >= WRITE_BATCH) await this.#flush();
     });
     step.catch(() => undefined);
     this.#chain = step;
     this.#inflight.push(step);
-    if (this.#inflight.length > 32) await this.#inflight.shift();
+    if (this.#inflight.length > IN_FLIGHT) await this.#inflight.shift();
   }
 
   #closeFragment(): void {
     if (this.#fragSize === 0) return;
     const index = this.#fragments.length;
     this.#fragments.push({ start: 0, size: 0 });
-    const raw = Buffer.concat(this.#frag);
-    this.#frag = [];
+    const raw = this.#frag;
+    const length = this.#fragSize;
+    this.#frag = this.#block();
     this.#fragSize = 0;
-    const key = createHash('sha256').update(raw).digest('hex');
-    this.#fragmentKeys[index] = key;
-    void this.#queue(this.#stored(key, raw), (start, size) => {
+    void this.#queue(this.#store(raw, length), (start, size, key) => {
       this.#fragments[index] = { start, size };
+      this.#fragmentKeys[index] = key;
     });
   }
 
   /** Streams one regular file's data in; the returned record is complete once {@link finish} ran. */
   async addFile(size: number, chunks: AsyncIterable<Buffer>): Promise<FileData> {
     const data: FileData = { size, start: 0, blocks: [], fragment: NO_FRAGMENT, fragmentOffset: 0, keys: [] };
-    let pending: Buffer[] = [];
-    let pendingSize = 0;
+    // Full blocks are cut into block memory that moves to a compressor thread uncopied; the tail gathers in #tail.
+    const next = (): Buffer => (size - seen >= this.blockSize ? this.#block() : this.#tail);
     let seen = 0;
-    const fileHash = size <= this.blockSize ? createHash('sha256') : undefined;
+    let block = next();
+    let filled = 0;
     for await (const chunk of chunks) {
-      seen += chunk.length;
-      fileHash?.update(chunk);
-      pending.push(chunk);
-      pendingSize += chunk.length;
-      while (pendingSize >= this.blockSize) {
-        const all = Buffer.concat(pending);
-        const raw = all.subarray(0, this.blockSize);
-        const key = createHash('sha256').update(raw).digest('hex');
-        await this.#emit(data, key, this.#stored(key, raw));
-        const rest = all.subarray(this.blockSize);
-        pending = rest.length > 0 ? [rest] : [];
-        pendingSize = rest.length;
+      for (let at = 0; at < chunk.length;) {
+        if (seen + chunk.length - at > size) throw new KilnError(ErrorCode.SIZE_MISMATCH, `file data runs past its ${size} bytes`);
+        const n = chunk.copy(block, filled, at, at + Math.min(chunk.length - at, this.blockSize - filled));
+        filled += n;
+        at += n;
+        seen += n;
+        if (filled === this.blockSize) {
+          await this.#emit(data, this.#store(block, filled));
+          block = next();
+          filled = 0;
+        }
       }
     }
+    if (block !== this.#tail) this.#free.push(block.buffer as ArrayBuffer);
     if (seen !== size) throw new KilnError(ErrorCode.SIZE_MISMATCH, `file data ended after ${seen} of ${size} bytes`);
-    if (pendingSize === 0) return data;
-    if (fileHash) data.tailHash = fileHash.digest('hex');
-    this.#addTail(data, Buffer.concat(pending));
+    if (filled === 0) return data;
+    const tail = this.#tail.subarray(0, filled);
+    // A one-tail file's hash: small files with equal content share their tail.
+    if (size === filled) data.tailHash = hash('sha256', tail, 'hex');
+    this.#addTail(data, tail);
     return data;
   }
 
@@ -164,14 +225,9 @@ export class SquashfsWriter {
       throw new KilnError(ErrorCode.SIZE_MISMATCH, `cached file record of ${size} bytes does not match its ${keys.length} blocks`);
     }
     for (const key of keys) {
-      const stored = this.#cache?.get(key).then((hit) => {
-        if (!hit) throw new KilnError(ErrorCode.NOT_FOUND, `block ${key} left the block cache during the export`, { hint: 'run the export again' });
-        return hit;
-      });
-      if (!stored) throw new KilnError(ErrorCode.NOT_FOUND, 'a cached file needs a block cache');
       this.stats.blocks++;
       this.stats.cached++;
-      await this.#emit(data, key, stored);
+      await this.#emit(data, this.#cached(key));
     }
     if (tail && tail.length > 0) {
       data.tailHash = tailHash;
@@ -180,13 +236,14 @@ export class SquashfsWriter {
     return data;
   }
 
-  async #emit(data: FileData, key: string, stored: Promise<Buffer>): Promise<void> {
+  async #emit(data: FileData, stored: Promise<StoredBlock>): Promise<void> {
     const i = data.blocks.length;
     data.blocks.push(0);
-    data.keys?.push(key);
-    await this.#queue(stored, (start, sizeField) => {
+    data.keys?.push('');
+    await this.#queue(stored, (start, sizeField, key) => {
       if (i === 0) data.start = start;
       data.blocks[i] = sizeField;
+      if (data.keys) data.keys[i] = key;
     });
   }
 
@@ -201,11 +258,12 @@ export class SquashfsWriter {
     if (this.#fragSize + tail.length > this.blockSize) this.#closeFragment();
     data.fragment = this.#fragments.length;
     data.fragmentOffset = this.#fragSize;
-    this.#frag.push(tail);
-    this.#fragSize += tail.length;
+    this.#fragSize += tail.copy(this.#frag, this.#fragSize);
     if (tailKey) this.#tails.set(tailKey, { fragment: data.fragment, offset: data.fragmentOffset });
     // A content-defined end (1 tail in 16 on average), so that inserted files move few block boundaries.
-    if (createHash('sha256').update(tail).digest()[0]! % 16 === 0) this.#closeFragment();
+    // A one-tail file's hash is that of its tail: it is not computed twice.
+    const first = Number.parseInt((data.tailHash ?? hash('sha256', tail, 'hex')).slice(0, 2), 16);
+    if (first % 16 === 0) this.#closeFragment();
   }
 
   /** The block cache key (sha256 of the raw bytes) of fragment block `index`, once {@link finish} ran. */
@@ -217,7 +275,7 @@ export class SquashfsWriter {
   async finish(entries: ReadonlyMap<string, SqfsEntry>): Promise<number> {
     this.#closeFragment();
     await this.#chain;
-    await Promise.all(this.#cacheWrites);
+    await this.#flush();
     const root = entries.get('');
     if (!root || root.kind !== 'dir') throw new KilnError(ErrorCode.BAD_ARCHIVE, 'the filesystem has no root directory');
     const children = new Map<string, SqfsEntry[]>();

@@ -103,7 +103,8 @@ export function verifyingStream(what: string, expected: ExpectedContent): Transf
 
 /** A stream of a blob's bytes, checked against its digest and size as it is read. */
 export function openVerifiedBlob(layout: LayoutPaths, digest: Digest, size?: number): Readable {
-  const source = createReadStream(blobPath(layout, digest));
+  // 1 MiB reads rather than 64 KiB: a sixteenth of the reads, hash updates and stream hops per layer.
+  const source = createReadStream(blobPath(layout, digest), { highWaterMark: 1 << 20 });
   const verifying = verifyingStream(`blob ${digest}`, { digest, size });
   source.on('error', (err) => verifying.destroy(new KilnError(ErrorCode.MISSING_BLOB, `blob ${digest} cannot be read`, { cause: err })));
   return source.pipe(verifying);

@@ -89,43 +89,47 @@ test('a child image\'s SquashFS export after its parent\'s reads none of the par
   assert.deepEqual(describeTree(join(dir, 'a')), describeTree(join(dir, 'b')));
 });
 
-test('kiln store gc drops the layer records and blocks of images removed; export_block_cache_size bounds the blocks', async (t) => {
+test('kiln store gc drops the layer records and block packs of images removed; export_block_cache_size bounds the packs', async (t) => {
   const dir = scratch(t);
   const home = join(dir, 'home');
   const kiln = kilnFor(home);
   await makeImages(dir, home);
   const cache = join(home, 'cache/export');
   const records = join(cache, `squashfs-layers-${LEVEL_DIR}`);
-  const blocks = join(cache, `squashfs-blocks-${LEVEL_DIR}`);
-  let r = await kiln(['image', 'export', 'child:1', join(dir, 'out'), '--format', 'squashfs', '--layout', 'kiln']);
+  const packs = join(cache, `squashfs-packs-${LEVEL_DIR}`);
+  const packFiles = (): string[] => filesUnder(packs).filter((f) => f.endsWith('.pack'));
+  let r = await kiln(['image', 'export', 'parent:1', join(dir, 'out'), '--format', 'squashfs', '--layout', 'kiln']);
+  assert.equal(r.code, 0, r.stderr);
+  r = await kiln(['image', 'export', 'child:1', join(dir, 'out'), '--format', 'squashfs', '--layout', 'kiln']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(readdirSync(records).length, 2);
-  const allBlocks = filesUnder(blocks).length;
-  assert.ok(allBlocks > 10);
+  // Each export keeps its image as a pack (a hard link of the exported file, with an index of its blocks).
+  assert.equal(packFiles().length, 2);
+  assert.ok(packFiles().every((f) => statSync(f).nlink >= 2), 'a pack is the export cache\'s own file, not a copy');
 
   r = await kiln(['image', 'remove', 'child:1']);
   assert.equal(r.code, 0, r.stderr);
   r = await kiln(['store', 'gc']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(readdirSync(records).length, 1, 'the child layer\'s record went, the parent\'s stays');
-  const kept = filesUnder(blocks).length;
-  assert.ok(kept > 0 && kept < allBlocks, `${kept} of ${allBlocks} blocks kept`);
+  // The parent's blocks are in both packs; the newer (the child's) serves them, so the older one went.
+  assert.equal(packFiles().length, 1);
 
   r = await kiln(['image', 'remove', 'parent:1']);
   assert.equal(r.code, 0, r.stderr);
   r = await kiln(['store', 'gc']);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(filesUnder(records), []);
-  assert.deepEqual(filesUnder(blocks), []);
+  assert.deepEqual(filesUnder(packs), []);
 
-  // The bound: a tiny block cache keeps (almost) nothing, and later exports still make the right file.
+  // The bound: a tiny block cache keeps no pack, and later exports still make the right file.
   const small = join(dir, 'small');
   const { childRoot: root2 } = await makeImages(join(dir, 'w2'), small);
   const env = { KILN_EXPORT_BLOCK_CACHE_SIZE: '64K' };
   r = await kilnFor(small)(['image', 'export', 'parent:1', join(dir, 'o1'), '--format', 'squashfs', '--layout', 'kiln'], env);
   assert.equal(r.code, 0, r.stderr);
-  const size = filesUnder(join(small, `cache/export/squashfs-blocks-${LEVEL_DIR}`)).reduce((s, f) => s + statSync(f).size, 0);
-  assert.ok(size <= 64 << 10, `${size} bytes of blocks kept`);
+  const size = filesUnder(join(small, `cache/export/squashfs-packs-${LEVEL_DIR}`)).reduce((s, f) => s + statSync(f).size, 0);
+  assert.ok(size <= 64 << 10, `${size} bytes of packs kept`);
   r = await kilnFor(small)(['image', 'export', 'child:1', join(dir, 'o2'), '--format', 'squashfs', '--layout', 'kiln'], env);
   assert.equal(r.code, 0, r.stderr);
   sh('unsquashfs', ['-n', '-d', join(dir, 'c'), join(dir, 'o2/child/1/amd64/rootfs.squashfs')]);
