@@ -89,7 +89,7 @@ export async function exportBootArtifacts(store: Store, record: ImageRecord, des
   const { meta } = artifacts;
   if (!artifacts.cached && options.blockCacheBytes !== undefined && meta.tool === 'kiln') {
     const bound = await boundSquashfsBlocks(store.dirs.cacheDir('export'), options.blockCacheBytes);
-    if (bound.removed > 0) logger.debug(`squashfs block cache: ${bound.removed} least recently used blocks evicted, ${bound.bytes} bytes kept`);
+    if (bound.removed > 0) logger.debug(`squashfs block packs: ${bound.removed} least recently used evicted, ${bound.bytes} bytes kept`);
   }
   if (layout !== 'kiln' && !meta.os.id) {
     throw new KilnError(ErrorCode.NOT_FOUND, `${image} has no ID in /etc/os-release, which OpenCHAMI's rootfs name needs`, { hint: 'use --layout kiln' });
