@@ -401,16 +401,22 @@ export class SquashfsWriter {
     };
     const inodeTable = put(inodes.end());
     const directoryTable = put(dirs.end());
-    const lookupTable = (records: Buffer[], perBlock: number): number => {
+    /** Fixed-size records in metadata blocks; returns each block's start. */
+    const recordBlocks = (records: Buffer[], perBlock: number): number[] => {
       const starts: number[] = [];
       for (let i = 0; i < records.length; i += perBlock) {
         const raw = Buffer.concat(records.slice(i, i + perBlock));
         starts.push(put(metadataBlock(raw, deflateSync(raw, { level: this.#level }))));
       }
-      const index = Buffer.alloc(8 * starts.length);
-      starts.forEach((s, i) => index.writeBigUInt64LE(BigInt(s), 8 * i));
-      return put(index);
+      return starts;
     };
+    /** The starts of `starts` blocks as u64s after `head` bytes of header (left zero for the caller). */
+    const startList = (starts: number[], head = 0): Buffer => {
+      const list = Buffer.alloc(head + 8 * starts.length);
+      starts.forEach((s, i) => list.writeBigUInt64LE(BigInt(s), head + 8 * i));
+      return list;
+    };
+    const lookupTable = (records: Buffer[], perBlock: number): number => put(startList(recordBlocks(records, perBlock)));
     const fragmentTable = lookupTable(this.#fragments.map((f) => {
       const b = Buffer.alloc(16);
       b.writeBigUInt64LE(BigInt(f.start), 0);
@@ -425,15 +431,9 @@ export class SquashfsWriter {
     let xattrTable = 0xffffffffffffffffn;
     if (xattrIds.length > 0) {
       const kvStart = put(kv.end());
-      const starts: number[] = [];
-      for (let i = 0; i < xattrIds.length; i += METADATA_SIZE / 16) {
-        const raw = Buffer.concat(xattrIds.slice(i, i + METADATA_SIZE / 16));
-        starts.push(put(metadataBlock(raw, deflateSync(raw, { level: this.#level }))));
-      }
-      const head = Buffer.alloc(16 + 8 * starts.length);
+      const head = startList(recordBlocks(xattrIds, METADATA_SIZE / 16), 16);
       head.writeBigUInt64LE(BigInt(kvStart), 0);
       head.writeUInt32LE(xattrIds.length, 8);
-      starts.forEach((s, i) => head.writeBigUInt64LE(BigInt(s), 16 + 8 * i));
       xattrTable = BigInt(put(head));
     }
     const bytesUsed = at;
