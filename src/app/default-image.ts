@@ -6,7 +6,7 @@ import {
 } from '../store/index.ts';
 import type { Core } from './core.ts';
 import { sessionOf } from './session.ts';
-import { DEFAULT_IMAGE_USER, defaultImageRef } from './default-ref.ts';
+import { defaultImageRef } from './default-ref.ts';
 import type { Resolved } from './request.ts';
 
 /**

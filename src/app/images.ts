@@ -1,6 +1,6 @@
 import {
   LABELS, exportImage, formatImageRef, importImage, parseImageFormat, parseImageRef, parseOwnImageRef, parsePlatform, shortImageName,
-  type ImageConfig, type ImageFormat, type ImageManifest, type ImageRef,
+  type ImageFormat, type ImageRef,
 } from '../store/index.ts';
 import { BOOT_FORMATS, COMPRESSIONS, exportBootArtifacts, parseChoice, parseCompressionLevel, parseLayout, type BootExportResult } from '../export/index.ts';
 import { checkImage, type CheckReport } from '../check/index.ts';

@@ -1,9 +1,8 @@
 import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { inflate } from 'node:zlib';
-import { join } from 'node:path';
 import {
-  KilnError, ErrorCode, decompressedStream, type Digest, isErrno, layerCompression, readTarMembers, safeMemberName, type Logger,
+  KilnError, ErrorCode, decompressedStream, type Digest, layerCompression, readTarMembers, safeMemberName, type Logger,
 } from '../core/index.ts';
 import type { Descriptor, TreeEntry } from '../store/index.ts';
 import { createBlockCompressor } from './block-compressor.ts';
