@@ -14,7 +14,6 @@ import { ensureRemoteParent, remoteParent } from './parent.ts';
 import { baseKey } from './plan.ts';
 import type { PublishSetup } from './publish.ts';
 import { mountOverlay, runInRoot } from './sandbox.ts';
-import { emptyLower } from './tool-steps.ts';
 
 /** Options of {@link buildDockerfile}. */
 export interface DockerfileOptions {
@@ -121,7 +120,7 @@ async function runStep(store: Store, cache: BuildCache, step: DockerStep, lowers
   const work = await cache.workDir('step');
   const at = `${ctx.file}:${step.line}:${step.col}`;
   try {
-    const overlay = await mountOverlay(lowers.length > 0 ? lowers : [await emptyLower(work)], work);
+    const overlay = await mountOverlay(lowers, work);
     try {
       const input = step.input;
       if (input.kind === 'docker-workdir') await mkdirInRoot(overlay.merged, input.path);
@@ -145,7 +144,7 @@ async function runStep(store: Store, cache: BuildCache, step: DockerStep, lowers
           const layers = ctx.stageRoots.get(input.from.index) ?? [];
           const dirs: string[] = [];
           for (const l of layers) dirs.push(await cache.ensureLayerDir(l, () => store.openBlob(l.digest, l.size)));
-          const src = await mountOverlay(dirs.length > 0 ? dirs.reverse() : [await emptyLower(join(work, 'src'))], join(work, 'src'));
+          const src = await mountOverlay(dirs.reverse(), join(work, 'src'));
           srcRoot = src.merged;
           unmountSrc = src.unmount;
         }

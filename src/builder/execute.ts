@@ -8,7 +8,7 @@ import { dirToLayer } from './layer.ts';
 import type { BuildPlan, PlanStep } from './plan.ts';
 import { mountOverlay, runInRoot, type SandboxResult } from './sandbox.ts';
 import { stepCommand } from './steps.ts';
-import { emptyLower, isToolStep, runToolStep } from './tool-steps.ts';
+import { isToolStep, runToolStep } from './tool-steps.ts';
 import { debianArch } from './foreign.ts';
 
 /** Options of {@link executePlan}. */
@@ -94,7 +94,7 @@ async function runStep(store: Store, hold: BlobHold, plan: BuildPlan, step: Plan
       if (result.code !== 0) throw stepFailed(plan, step, result);
     } else {
       const command = isToolStep(step.input) ? undefined : await stepCommand(plan.spec, step.input, work);
-      const overlay = await mountOverlay(lowers.length > 0 ? lowers : [await emptyLower(work)], work);
+      const overlay = await mountOverlay(lowers, work);
       upper = overlay.upper;
       try {
         const result = command

@@ -8,7 +8,6 @@ import { openBuildCache } from './cache.ts';
 import { commitBuiltImage } from './execute.ts';
 import { dirToLayer, type BuiltLayer } from './layer.ts';
 import { mountOverlay } from './sandbox.ts';
-import { emptyLower } from './tool-steps.ts';
 
 /** WalT's limit on the layers of an image: a save beyond it squashes the image instead. */
 export const MAX_LAYERS = 128;
@@ -50,7 +49,7 @@ export async function mountImage(store: Store, image: StoredImage): Promise<Moun
   try {
     const lowers: string[] = [];
     for (const layer of image.manifest.layers) lowers.push(await cache.ensureLayerDir(layer, () => store.openBlob(layer.digest, layer.size)));
-    const overlay = await mountOverlay(lowers.length > 0 ? lowers.reverse() : [await emptyLower(work)], work);
+    const overlay = await mountOverlay(lowers.reverse(), work);
     return {
       image,
       merged: overlay.merged,

@@ -12,6 +12,12 @@ export interface OverlayRoot {
 
 /** Mounts `lowers` (top first) with a new upper directory under `work`; unmount in a finally. */
 export async function mountOverlay(lowers: readonly string[], work: string): Promise<OverlayRoot> {
+  // overlayfs needs a lower directory: an image without layers gets an empty one.
+  if (lowers.length === 0) {
+    const empty = join(work, 'empty-lower');
+    await mkdir(empty, { recursive: true });
+    lowers = [empty];
+  }
   const upper = join(work, 'upper');
   const ovlWork = join(work, 'ovl-work');
   const merged = join(work, 'merged');

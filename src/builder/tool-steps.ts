@@ -1,5 +1,3 @@
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { StepInput } from './plan.ts';
 import type { SandboxResult } from './sandbox.ts';
 import type { BuildSpec } from './spec.ts';
@@ -15,13 +13,6 @@ export interface ToolStepOptions {
 /** Whether a step is run by a package manager or Ansible on the image root (dnf, zypper, ansible) rather than as a command inside it. */
 export function isToolStep(input: StepInput): boolean {
   return isRpmInput(input) || input.kind === 'ansible';
-}
-
-/** An empty lower directory, for the first step of a dnf or zypper scratch layer (overlayfs needs one). */
-export async function emptyLower(work: string): Promise<string> {
-  const dir = join(work, 'empty-lower');
-  await mkdir(dir, { recursive: true });
-  return dir;
 }
 
 /** Runs a tool step on `root`, the overlay's merged directory; `work` is the step's private work directory. */
