@@ -106,9 +106,15 @@ export function createDhcpServer(config: DhcpServerConfig): DhcpServer {
     }
     return lease;
   };
+  // The node row of the packet being handled: its decision and its log line read it once, not at each use.
+  let row: { mac: string; node: ReturnType<DhcpState['node']> } | undefined;
+  const nodeOf = (mac: string): ReturnType<DhcpState['node']> => {
+    if (row?.mac !== mac) row = { mac, node: config.nodes.byMac(mac) };
+    return row.node;
+  };
   const state: DhcpState = {
     lease: live,
-    node: (mac) => config.nodes.byMac(mac),
+    node: nodeOf,
     takenByOther: (ip, mac) => {
       const until = declined.get(ip);
       if (until !== undefined) {
@@ -168,6 +174,7 @@ export function createDhcpServer(config: DhcpServerConfig): DhcpServer {
 
   function onMessage(socket: Socket, port: 'dhcp' | 'pxe', msg: Buffer, rinfo: { address: string; port: number }): void {
     counters.received++;
+    row = undefined; // rows change between packets (a node booted elsewhere, renamed, registered)
     const packet = decodeDhcp(msg);
     const client = packet ? describeClient(packet) : undefined;
     if (!packet || !client) {
@@ -187,7 +194,7 @@ export function createDhcpServer(config: DhcpServerConfig): DhcpServer {
       // A failed send is one lost reply: the client retransmits.
       socket.send(data, dport, address, () => undefined);
     }
-    const node = config.nodes.byMac(client.mac)?.name;
+    const node = nodeOf(client.mac)?.name;
     config.log({
       protocol: 'dhcp', client: client.mac, message: NAMES[client.type] ?? String(client.type), result: decision.result,
       ...(decision.ip !== undefined && decision.ip !== '0.0.0.0' ? { ip: decision.ip } : {}),
