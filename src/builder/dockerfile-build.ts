@@ -6,7 +6,7 @@ import { formatImageRef, hostPlatform, parseImageRef, type Descriptor, type Imag
 import { openBuildCache, type BuildCache, type StepEntry } from './cache.ts';
 import { dockerfileError, parseDockerfile } from './dockerfile-parse.ts';
 import { keyStage, neededStages, planDockerfile, stageBases, type ContainerConfig, type DockerStage, type DockerStep } from './dockerfile-plan.ts';
-import { chownIds, copyInto, dockerignore, findSources, hashSources, isMissing, refuseArchives, type IgnoreMatcher } from './dockerfile-copy.ts';
+import { chownIds, copyInto, dockerignore, resolveUser, findSources, hashSources, isMissing, refuseArchives, type IgnoreMatcher } from './dockerfile-copy.ts';
 import { commitBuiltImage, type StepOutcome } from './execute.ts';
 import { checkForeignArch } from './foreign.ts';
 import { dirToLayer } from './layer.ts';
@@ -100,12 +100,10 @@ async function setprivArgv(root: string, user: string, what: string): Promise<{ 
   if (setpriv === undefined) {
     throw new KilnError(ErrorCode.CONFIG, `${what}: running a RUN step as another user than root needs setpriv, and the image has none`, { hint: 'install util-linux (which has setpriv) in an earlier RUN step, or run this step as root (USER root)' });
   }
-  const { uid, gid } = await chownIds(root, user, what);
+  const { uid, gid, home } = await resolveUser(root, user, what);
   const [name = '', group] = user.split(':');
   const groups = group === undefined && !/^\d+$/.test(name) ? '--init-groups' : '--clear-groups';
-  const passwd = await resolveInRoot(root, '/etc/passwd');
-  const entry = passwd.exists ? (await readFile(passwd.host, 'utf8')).split('\n').map((l) => l.split(':')).find((f) => f[2] === String(uid)) : undefined;
-  return { argv: [setpriv, `--reuid=${uid}`, `--regid=${gid}`, groups], ...(entry?.[5] ? { homeDir: entry[5] } : {}) };
+  return { argv: [setpriv, `--reuid=${uid}`, `--regid=${gid}`, groups], ...(home ? { homeDir: home } : {}) };
 }
 
 interface StageState {

@@ -115,25 +115,41 @@ export async function refuseArchives(entries: readonly CopyEntry[], what: string
   }
 }
 
-/** Looks a user or group name up in the image's /etc/passwd or /etc/group; numbers are taken as they are. */
-async function lookupId(root: string, file: 'passwd' | 'group', name: string, what: string): Promise<number> {
-  if (/^\d+$/.test(name)) return Number(name);
+/** The records of the image's /etc/passwd or /etc/group, split into fields (none when it has no such file). */
+async function accountsOf(root: string, file: 'passwd' | 'group'): Promise<string[][]> {
   const at = await resolveInRoot(root, `/etc/${file}`);
-  const text = at.exists ? await readFile(at.host, 'utf8') : '';
-  const line = text.split('\n').map((l) => l.split(':')).find((f) => f[0] === name);
-  if (!line || line[2] === undefined) throw new KilnError(ErrorCode.CONFIG, `${what}: no ${file === 'passwd' ? 'user' : 'group'} "${name}" in the image's /etc/${file}`, { hint: 'use numeric ids, or create the user in an earlier RUN step' });
-  return Number(line[2]);
+  return at.exists ? (await readFile(at.host, 'utf8')).split('\n').map((l) => l.split(':')) : [];
 }
 
-/** The owner --chown (or USER, named by `what` in errors) names ("user", "user:group", numeric or looked up in the image); the group defaults to the user's primary group (or the uid). */
+function noSuch(what: string, file: 'passwd' | 'group', name: string): KilnError {
+  return new KilnError(ErrorCode.CONFIG, `${what}: no ${file === 'passwd' ? 'user' : 'group'} "${name}" in the image's /etc/${file}`, { hint: 'use numeric ids, or create the user in an earlier RUN step' });
+}
+
+/**
+ * The user --chown or USER (named by `what` in errors) names: "user" or "user:group", numeric
+ * or looked up in the image; the group defaults to the user's primary group (or the uid).
+ * With the user's home directory when /etc/passwd has one. Each file is read once.
+ */
+export async function resolveUser(root: string, spec: string, what = '--chown'): Promise<{ uid: number; gid: number; home?: string }> {
+  const [user = '', group] = spec.split(':');
+  const numeric = /^\d+$/.test(user);
+  const entry = (await accountsOf(root, 'passwd')).find((f) => (numeric ? f[2] === user : f[0] === user));
+  if (!numeric && entry?.[2] === undefined) throw noSuch(what, 'passwd', user);
+  const uid = numeric ? Number(user) : Number(entry?.[2]);
+  let gid = numeric ? uid : Number(entry?.[3] ?? uid);
+  if (group !== undefined && /^\d+$/.test(group)) gid = Number(group);
+  else if (group !== undefined) {
+    const line = (await accountsOf(root, 'group')).find((f) => f[0] === group);
+    if (line?.[2] === undefined) throw noSuch(what, 'group', group);
+    gid = Number(line[2]);
+  }
+  return { uid, gid, ...(entry?.[5] ? { home: entry[5] } : {}) };
+}
+
+/** The owner --chown names (see {@link resolveUser}). */
 export async function chownIds(root: string, chown: string, what = '--chown'): Promise<{ uid: number; gid: number }> {
-  const [user = '', group] = chown.split(':');
-  const uid = await lookupId(root, 'passwd', user, what);
-  if (group !== undefined) return { uid, gid: await lookupId(root, 'group', group, what) };
-  if (/^\d+$/.test(user)) return { uid, gid: uid };
-  const at = await resolveInRoot(root, '/etc/passwd');
-  const fields = (await readFile(at.host, 'utf8')).split('\n').map((l) => l.split(':')).find((f) => f[0] === user);
-  return { uid, gid: Number(fields?.[3] ?? uid) };
+  const { uid, gid } = await resolveUser(root, chown, what);
+  return { uid, gid };
 }
 
 /** Options of {@link copyInto}. */
