@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KilnError, ErrorCode } from '../core/index.ts';
+import { KilnError, ErrorCode, spawnError } from '../core/index.ts';
 import { createIdentityKeys, type IdentityKeys } from '../boot/index.ts';
 import type { Store } from '../store/index.ts';
 import type { Core } from './core.ts';
@@ -74,9 +74,7 @@ export async function sshToNode(core: Core, req: Resolved, key: string, action: 
     }
     return await new Promise<number>((resolve, reject) => {
       const child = spawn(tool, args, { stdio: 'inherit', signal: req.signal });
-      child.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT'
-        ? new KilnError(ErrorCode.TOOL_MISSING, `${tool} not found`, { hint: 'install openssh-client: apt-get install openssh-client', cause: err })
-        : err));
+      child.once('error', (err: NodeJS.ErrnoException) => reject(spawnError(tool, err)));
       child.once('close', (code) => resolve(code ?? 255));
     });
   } finally {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
-import { KilnError, ErrorCode, TOOL_PACKAGES } from '../core/index.ts';
+import { spawnError } from '../core/index.ts';
 import type { VmProfile } from './models.ts';
 
 /** A VM running: its console as it comes, and how it ends. */
@@ -56,12 +56,7 @@ export function startVm(options: VmOptions): RunningVm {
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-8192)));
   const exited = new Promise<string>((resolve, reject) => {
-    child.once('error', (err: NodeJS.ErrnoException) => {
-      const pkg = TOOL_PACKAGES[cmd] ?? cmd;
-      reject(err.code === 'ENOENT'
-        ? new KilnError(ErrorCode.TOOL_MISSING, `${cmd} not found`, { hint: `install ${pkg}: apt-get install ${pkg}`, cause: err })
-        : new KilnError(ErrorCode.TOOL_FAILED, `${cmd} could not run: ${err.message}`, { cause: err }));
-    });
+    child.once('error', (err: NodeJS.ErrnoException) => reject(spawnError(cmd, err)));
     child.once('exit', (code, signal) => resolve(signal ? `signal ${signal}` : `exit status ${code}`));
   });
   // A qemu missing inside `ip netns exec` is its stderr, not ENOENT: callers check the tool first.

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
-import { KilnError, ErrorCode, isErrno, resolveInRoot } from '../core/index.ts';
+import { KilnError, ErrorCode, isErrno, resolveInRoot, spawnError } from '../core/index.ts';
 import { placeMounts, removeMountPoints } from './sandbox.ts';
 
 /** seed 001 §C.9: the advanced virtual environment's hooks, both executable or neither used. */
@@ -66,16 +66,12 @@ function interactive(argv: readonly string[], terminal: boolean): { cmd: string;
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const PACKAGE_OF: Record<string, string> = { bwrap: 'bubblewrap', nsenter: 'util-linux', script: 'bsdutils' };
-
 /** Waits for a child to end; its exit status (128+n for a signal). */
 function ended(child: ChildProcess, tool: string): Promise<number> {
   return new Promise((resolve, reject) => {
     child.once('error', (err: NodeJS.ErrnoException) => {
       if (err.name === 'AbortError') return;
-      reject(err.code === 'ENOENT'
-        ? new KilnError(ErrorCode.TOOL_MISSING, `${tool} not found`, { hint: `install ${PACKAGE_OF[tool] ?? tool}: apt-get install ${PACKAGE_OF[tool] ?? tool}` })
-        : new KilnError(ErrorCode.TOOL_FAILED, `${tool} could not run: ${err.message}`, { cause: err }));
+      reject(spawnError(tool, err));
     });
     child.once('close', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : 1)));
   });

@@ -1,6 +1,6 @@
 import { lstat, mkdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, isErrno, isKilnError, pathExists, resolveInRoot, KilnError, ErrorCode, TOOL_PACKAGES } from '../core/index.ts';
+import { run, isErrno, isKilnError, pathExists, resolveInRoot, KilnError, ErrorCode, toolMissing } from '../core/index.ts';
 import { runOnHost, type SandboxResult } from './host-run.ts';
 
 /** An overlay mount: read-only lower directories (top first), a fresh upper directory, the merged root. */
@@ -171,8 +171,7 @@ export interface ConfinedOptions {
 export async function runConfinedOnHost(tool: string, args: readonly string[], options: ConfinedOptions): Promise<SandboxResult> {
   const path = options.env.PATH ?? process.env.PATH ?? '';
   if (!(await Promise.all(path.split(':').filter(Boolean).map((dir) => pathExists(join(dir, tool))))).some(Boolean)) {
-    const pkg = TOOL_PACKAGES[tool] ?? tool;
-    throw new KilnError(ErrorCode.TOOL_MISSING, `${tool} not found`, { hint: `install ${pkg}: apt-get install ${pkg}` });
+    throw toolMissing(tool);
   }
   const bwrapArgs = [
     '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc',

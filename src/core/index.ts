@@ -2,7 +2,7 @@
 export { KilnError, ErrorCode, DEFAULT_HINTS, isKilnError, isErrno, type KilnErrorOptions } from './errors.ts';
 export { type Digest, parseDigest, isDigest, digestHex, digestOf, HashingStream, assertContent } from './digest.ts';
 export { MediaType, toOciMediaType, layerMediaType, layerCompression, type Compression } from './media-types.ts';
-export { run, start, TOOL_PACKAGES, type RunOptions, type RunningTool } from './run.ts';
+export { run, start, spawnError, toolMissing, TOOL_PACKAGES, type RunOptions, type RunningTool } from './run.ts';
 export { writeFileAtomic, writeFileReplacing, tempSiblingOwner, writeFileSynced, syncDir, syncPath, isProcessAlive, tempSibling, makeWorkDir, workDirOwner, removeTree, pathExists } from './fs.ts';
 export { isStaleWork, leases, createLeaseKeeper, LEASE_HEARTBEAT_MS, LEASE_MAX_AGE_MS, type LeaseKeeper, type StaleWorkOptions } from './lease.ts';
 export { sniffCompression, sniffFileCompression, createDecompressor, decompressedStream, assertLayerCompression, type SniffedCompression } from './compression.ts';

@@ -26,7 +26,22 @@ export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
   'ssh-keygen': 'openssh-client',
   ip: 'iproute2',
   'qemu-system-x86_64': 'qemu-system-x86',
+  nsenter: 'util-linux',
+  script: 'bsdutils',
+  ssh: 'openssh-client',
+  scp: 'openssh-client',
 };
+
+/** TOOL_MISSING for a tool not found, naming the Debian package that has it. */
+export function toolMissing(tool: string, cause?: unknown): KilnError {
+  const pkg = TOOL_PACKAGES[tool] ?? tool;
+  return new KilnError(ErrorCode.TOOL_MISSING, `${tool} not found`, { hint: `install ${pkg}: apt-get install ${pkg}`, ...(cause === undefined ? {} : { cause }) });
+}
+
+/** The error of a child process that could not start: TOOL_MISSING when the tool is not there, else TOOL_FAILED. */
+export function spawnError(tool: string, err: NodeJS.ErrnoException): KilnError {
+  return err.code === 'ENOENT' ? toolMissing(tool, err) : new KilnError(ErrorCode.TOOL_FAILED, `${tool} could not run: ${err.message}`, { cause: err });
+}
 
 /** Options of {@link run}. */
 export interface RunOptions {
@@ -61,14 +76,7 @@ export function start(tool: string, args: readonly string[], options: RunOptions
     stderr = (stderr + text).slice(-STDERR_KEEP);
   });
   const done = new Promise<void>((resolve, reject) => {
-    child.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') {
-        const pkg = TOOL_PACKAGES[tool] ?? tool;
-        reject(new KilnError(ErrorCode.TOOL_MISSING, `${tool} not found`, { hint: `install ${pkg}: apt-get install ${pkg}`, cause: err }));
-      } else {
-        reject(new KilnError(ErrorCode.TOOL_FAILED, `${tool} could not run: ${err.message}`, { cause: err }));
-      }
-    });
+    child.once('error', (err: NodeJS.ErrnoException) => reject(spawnError(tool, err)));
     child.once('close', (code, signal) => {
       if (code === 0) return resolve();
       const how = signal === null ? `exit status ${code}` : `signal ${signal}`;
