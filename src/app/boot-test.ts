@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { KilnError, ErrorCode, run } from '../core/index.ts';
+import { KilnError, ErrorCode, isKilnError, isProcessAlive, run, type Logger } from '../core/index.ts';
 import {
-  acceleratorFor, cleanConsole, consoleTail, createMilestoneTracker, createPrivateNetwork, kvmUsable, milestonesFor, randomMac, startVm, vmProfileFor,
+  abandonedNetworks, acceleratorFor, cleanConsole, consoleTail, createMilestoneTracker, createPrivateNetwork, kvmUsable, milestonesFor, randomMac, removeNetwork, startVm, vmProfileFor,
   type BootMode, type PrivateNetwork, type Reached, type RunningVm, type ServeEvent,
 } from '../boottest/index.ts';
 import { BOOT_MODE_SETTING, createArtifactSource, isBootFile, shQuote } from '../boot/index.ts';
@@ -305,13 +305,14 @@ export async function bootTest(core: Core, req: Resolved, name: string, o: BootT
   // timeout), and before anything that needs cleaning up exists.
   if (mode === 'live') await prepareArtifacts(core, req, ref);
   if (stop.signal.aborted) throw new KilnError(ErrorCode.USAGE, 'boot-test stopped', { hint: 'nothing was left behind' });
-  const dir = await mkdtemp(join(tmpdir(), 'kiln-boot-test-'));
+  await sweepAbandonedBootTests(core, req.logger);
+  const dir = await mkdtemp(join(tmpdir(), `${WORK_PREFIX}${process.pid}-`));
   let server: ChildProcess | undefined;
   let nfsDaemons: ChildProcess[] = [];
   let vm: RunningVm | undefined;
   let raw = '';
   try {
-    net = await createPrivateNetwork();
+    net = await createPrivateNetwork(mac);
     const config = join(dir, 'kiln.yaml');
     await writeFile(config, serverConfig(core, net, mode, dir));
     if (!o.newNode) {
@@ -362,4 +363,36 @@ export async function bootTest(core: Core, req: Resolved, name: string, o: BootT
     await rm(join(core.store().dirs.cacheDir('node-state'), mac), { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** A boot test's work directory under the system's temporary directory: `kiln-boot-test-<pid>-…`. */
+const WORK_PREFIX = 'kiln-boot-test-';
+
+/**
+ * Removes what boot tests killed outright (SIGKILL, before their own clean-up) left behind:
+ * their namespace and whatever still runs in it, their node with its lease and state, and
+ * their work directory. Each is named after its process, so a running test is never touched.
+ * Runs before each boot test and with `kiln store gc`; without iproute2 there is no namespace to find.
+ */
+export async function sweepAbandonedBootTests(core: Core, logger: Logger): Promise<number> {
+  let networks: Awaited<ReturnType<typeof abandonedNetworks>>;
+  try {
+    networks = await abandonedNetworks();
+  } catch (err) {
+    if (isKilnError(err) && err.code === ErrorCode.TOOL_MISSING) return 0;
+    throw err;
+  }
+  const table = core.store().nodes;
+  for (const { name, mac } of networks) {
+    await removeNetwork(name);
+    if (table.findByMac(mac)) await table.forget([mac]);
+    await table.dropLease(mac);
+    await rm(join(core.store().dirs.cacheDir('node-state'), mac), { recursive: true, force: true });
+    logger.info(`removed what a killed boot test left: network namespace ${name} and node ${mac}`);
+  }
+  for (const entry of await readdir(tmpdir())) {
+    const pid = /^kiln-boot-test-(\d+)-/u.exec(entry)?.[1];
+    if (pid !== undefined && !isProcessAlive(Number(pid))) await rm(join(tmpdir(), entry), { recursive: true, force: true });
+  }
+  return networks.length;
 }

@@ -10,7 +10,7 @@ import type { Core } from './core.ts';
 /**
  * Collects garbage everywhere in one call: unreferenced blobs, stale work files and per-blob
  * caches (the store), partial downloads (registry), build steps no image uses (builder),
- * and boot artifacts of manifests gone (export).
+ * boot artifacts of manifests gone (export), and what boot tests killed outright left.
  */
 export async function collectGarbage(core: Core): Promise<GcReport> {
   const store = core.store();
@@ -23,6 +23,9 @@ export async function collectGarbage(core: Core): Promise<GcReport> {
   await pruneBuildCache(store.dirs.cacheDir('build'), layers, isProcessAlive);
   await pruneExportCache(store.dirs.cacheDir('export'), new Set(images.map((i) => i.manifestDigest)), layers);
   await pruneBootCache(store.dirs.cacheDir('boot'), layers, new Set(images.map((i) => i.manifestDigest)));
+  // What boot tests killed outright left: a namespace with its VM and servers, a node, a lease.
+  const { sweepAbandonedBootTests } = await import('./boot-test.ts');
+  await sweepAbandonedBootTests(core, core.logger);
   return report;
 }
 

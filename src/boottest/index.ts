@@ -4,5 +4,5 @@ export {
   type Milestone, type MilestoneTracker, type Reached, type ServeEvent, type BootMode,
 } from './milestones.ts';
 export { vmProfileFor, acceleratorFor, randomMac, type VmProfile } from './models.ts';
-export { createPrivateNetwork, NETNS_PREFIX, type PrivateNetwork } from './netns.ts';
+export { abandonedNetworks, createPrivateNetwork, removeNetwork, NETNS_PREFIX, type PrivateNetwork } from './netns.ts';
 export { startVm, kvmUsable, qemuArgs, type RunningVm, type VmOptions } from './vm.ts';
