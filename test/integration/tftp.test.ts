@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTftpServer, type BootRequestLog, type TftpServerOptions } from '../../src/boot/index.ts';
 import { createDirResolver } from '../dir-resolver.ts';
@@ -174,6 +174,29 @@ test('a client that goes silent mid-transfer does not delay another, and is give
   const gaveUp = await s.logged((e) => e.result === 'timeout');
   assert.ok(s.logs.indexOf(gaveUp) > ok, 'the real client finished before the silent one was given up');
   assert.ok(silent.packets() >= 2, 'the OACK was retransmitted');
+});
+
+test('a request that is never acknowledged past its OACK holds no file open (a forged request pins no memory or descriptor)', async (t) => {
+  const s = await serve(t, { retransmitMs: 200, maxRetries: 3 });
+  const file = join(s.root, 'kernel');
+  const sum = writeRandom(file, 1 << 20);
+  const openOnFile = (): number => readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(join('/proc/self/fd', fd)) === file;
+    } catch {
+      return false; // the directory's own descriptor, closed once listed
+    }
+  }).length;
+  // The largest block and window a client may ask for: a ring of 64 x 64 KiB if it were made now.
+  const silent = await requestThenSilence(s.port, 'kernel', { blksize: '65464', windowsize: '64' });
+  t.after(() => silent.close());
+  while (silent.packets() < 2) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(openOnFile(), 0, 'the OACK went out (twice) and the file is not open');
+  // A client that acknowledges the OACK gets the file.
+  const raw = await rawFetch(s.port, 'kernel', { blksize: '65464', windowsize: '64' });
+  assert.equal(raw.sha256, sum);
+  assert.equal((await s.logged((e) => e.result === 'timeout')).path, 'kernel');
+  assert.equal(openOnFile(), 0);
 });
 
 test('200 concurrent clients fetch a 1 MiB file, every checksum right', async (t) => {
