@@ -185,7 +185,11 @@ async function copyOne(host: string, root: string, dst: string, options: CopyOpt
  * directory. Every destination is resolved inside the root, so no symlink of the image leads out.
  */
 export async function copyInto(entries: readonly CopyEntry[], root: string, dest: string, options: CopyOptions): Promise<void> {
-  const intoDir = dest.endsWith('/') || entries.length > 1 || entries.some((e) => e.dir) || (await resolveInRoot(root, dest)).exists && (await lstat((await resolveInRoot(root, dest)).host)).isDirectory();
+  const existing = async (): Promise<boolean> => {
+    const at = await resolveInRoot(root, dest);
+    return at.exists && (await lstat(at.host)).isDirectory();
+  };
+  const intoDir = dest.endsWith('/') || entries.length > 1 || entries.some((e) => e.dir) || (await existing());
   if (intoDir) await mkdirInRoot(root, dest);
   else await mkdirInRoot(root, posix.dirname(dest));
   for (const e of entries) {
