@@ -17,6 +17,7 @@ class ByteReader {
     this.#it = source[Symbol.asyncIterator]();
   }
 
+  /** Takes the next chunk as the buffer, which must be empty (chunks are never joined: a layer's are a MiB each). */
   async #more(): Promise<boolean> {
     if (this.#eof) return false;
     const next = await this.#it.next();
@@ -24,17 +25,28 @@ class ByteReader {
       this.#eof = true;
       return false;
     }
-    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as Uint8Array);
-    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+    this.#buf = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as Uint8Array);
     return true;
   }
 
   /** Exactly `n` bytes (copied), or fewer when the stream ends first. */
   async exact(n: number): Promise<Buffer> {
-    while (this.#buf.length < n && (await this.#more()));
-    const out = Buffer.from(this.#buf.subarray(0, Math.min(n, this.#buf.length)));
-    this.#buf = this.#buf.subarray(out.length);
-    return out;
+    if (this.#buf.length >= n) {
+      const out = Buffer.from(this.#buf.subarray(0, n));
+      this.#buf = this.#buf.subarray(n);
+      return out;
+    }
+    // A header across a chunk boundary: only its own bytes are gathered, not the next chunk.
+    const parts = [this.#buf];
+    let have = this.#buf.length;
+    this.#buf = Buffer.alloc(0);
+    while (have < n && (await this.#more())) {
+      const take = this.#buf.subarray(0, Math.min(n - have, this.#buf.length));
+      parts.push(take);
+      have += take.length;
+      this.#buf = this.#buf.subarray(take.length);
+    }
+    return Buffer.concat(parts, have);
   }
 
   /** Up to `n` bytes as they arrive; fewer only when the stream ends. */
