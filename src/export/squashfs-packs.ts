@@ -21,7 +21,7 @@ export interface BlockBytes {
 export interface BlockPacks {
   /** Whether a block with this key is in a pack. */
   has(key: string): boolean;
-  /** A block's stored bytes; undefined when it is in no pack (or its pack went since the packs were opened). */
+  /** A block's stored bytes (a view into a window of its pack: copy what is kept); undefined when it is in no pack (or its pack went since the packs were opened). */
   get(key: string): Promise<BlockBytes | undefined>;
   /** Keeps `image` (a finished SquashFS file on the cache's filesystem, never written again) as a pack of `blocks`: a hard link and an index, no copy. */
   add(image: string, blocks: readonly PackedBlock[]): Promise<void>;
@@ -36,6 +36,8 @@ const HEADER = 24;
 const ENTRY = 44;
 const PACK = '.pack';
 const INDEX = '.idx';
+/** Bytes of a pack read at once when a block is asked for. */
+const WINDOW = 4 << 20;
 
 interface Location {
   pack: string;
@@ -91,31 +93,47 @@ async function readIndexes(dir: string): Promise<Map<string, Location>> {
 export async function openBlockPacks(dir: string): Promise<BlockPacks> {
   const index = await readIndexes(dir);
   const handles = new Map<string, Promise<FileHandle>>();
+  // Blocks are asked for mostly in the order the pack holds them (a layer replayed): one read serves a window of them.
+  const windows = new Map<string, { start: number; bytes: Promise<Buffer> }>();
   const used = new Set<string>();
+  const handle = (pack: string): Promise<FileHandle> => {
+    let fh = handles.get(pack);
+    if (!fh) {
+      fh = open(join(dir, pack + PACK), 'r');
+      fh.catch(() => undefined);
+      handles.set(pack, fh);
+    }
+    return fh;
+  };
+  const readWindow = async (pack: string, start: number, length: number): Promise<Buffer> => {
+    const file = await handle(pack);
+    const bytes = Buffer.allocUnsafe(length);
+    const { bytesRead } = await file.read(bytes, 0, length, start);
+    return bytes.subarray(0, bytesRead);
+  };
   return {
     has: (key) => index.has(key),
     get: async (key) => {
       const at = index.get(key);
       if (!at) return undefined;
-      let fh = handles.get(at.pack);
-      if (!fh) {
-        fh = open(join(dir, at.pack + PACK), 'r');
-        fh.catch(() => undefined);
-        handles.set(at.pack, fh);
+      const length = at.sizeField & ~DATA_UNCOMPRESSED;
+      let w = windows.get(at.pack);
+      if (!w || at.offset < w.start || at.offset + length > w.start + WINDOW) {
+        w = { start: at.offset, bytes: readWindow(at.pack, at.offset, Math.max(WINDOW, length)) };
+        w.bytes.catch(() => undefined);
+        windows.set(at.pack, w);
       }
-      let file: FileHandle;
+      let bytes: Buffer;
       try {
-        file = await fh;
+        bytes = await w.bytes;
       } catch (err) {
         if (isErrno(err, 'ENOENT')) return undefined;
         throw err;
       }
       used.add(at.pack);
-      const length = at.sizeField & ~DATA_UNCOMPRESSED;
-      const bytes = Buffer.allocUnsafe(length);
-      const { bytesRead } = await file.read(bytes, 0, length, at.offset);
-      if (bytesRead !== length) throw new KilnError(ErrorCode.IO, `block pack ${at.pack} is shorter than its index says`, { hint: 'run `kiln store gc`, then the export again' });
-      return { bytes, raw: (at.sizeField & DATA_UNCOMPRESSED) !== 0 };
+      const from = at.offset - w.start;
+      if (bytes.length < from + length) throw new KilnError(ErrorCode.IO, `block pack ${at.pack} is shorter than its index says`, { hint: 'run `kiln store gc`, then the export again' });
+      return { bytes: bytes.subarray(from, from + length), raw: (at.sizeField & DATA_UNCOMPRESSED) !== 0 };
     },
     add: async (image, blocks) => {
       if (blocks.length === 0) return;

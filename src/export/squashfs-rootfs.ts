@@ -1,6 +1,5 @@
 import { open } from 'node:fs/promises';
-import { promisify } from 'node:util';
-import { inflate } from 'node:zlib';
+import { inflateSync } from 'node:zlib';
 import {
   KilnError, ErrorCode, decompressedStream, type Digest, layerCompression, readTarMembers, safeMemberName, type Logger,
 } from '../core/index.ts';
@@ -11,7 +10,6 @@ import { NO_FRAGMENT } from './squashfs-format.ts';
 import { recordKeys, type LayerRecord, type LayerRecords, type MemberRecord } from './squashfs-layers.ts';
 import { SquashfsWriter, type FileData, type SqfsEntry } from './squashfs-writer.ts';
 
-const inflateAsync = promisify(inflate);
 import type { RootfsSource } from './rootfs.ts';
 
 /** SquashFS block size (mksquashfs's default). */
@@ -120,7 +118,8 @@ async function replayLayer(
     if (raw) return raw;
     const stored = await cache.get(key);
     if (!stored) throw new KilnError(ErrorCode.NOT_FOUND, `block ${key} left the block cache during the export`, { hint: 'run the export again' });
-    raw = stored.raw ? stored.bytes : await inflateAsync(stored.bytes);
+    // Kept while its tails are used: a copy, not a view holding its pack's whole read window.
+    raw = stored.raw ? Buffer.from(stored.bytes) : inflateSync(stored.bytes);
     if (fragments.size >= 16) fragments.delete(fragments.keys().next().value as string);
     fragments.set(key, raw);
     return raw;
