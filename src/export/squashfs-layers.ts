@@ -7,8 +7,12 @@ export interface FileRecord {
   size: number;
   /** Block cache keys of the full blocks, in order. */
   keys: string[];
-  /** The tail: inside the fragment block with this key, at this offset. */
-  tail?: { fragment: string; offset: number; length: number; hash?: string | undefined } | undefined;
+  /**
+   * The tail: inside the fragment block with this key, at this offset. `hash`: the file's
+   * sha256 when it is one tail; `sum`: the tail's sha256; `fragmentSize`: the raw size of
+   * that fragment block (records of earlier versions lack the last two).
+   */
+  tail?: { fragment: string; offset: number; length: number; hash?: string | undefined; sum?: string | undefined; fragmentSize?: number | undefined } | undefined;
 }
 
 /** What an export learnt about one tar member of a layer (by its header offset in the decompressed layer). */

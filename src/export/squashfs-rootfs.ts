@@ -1,5 +1,4 @@
 import { open } from 'node:fs/promises';
-import { inflateSync } from 'node:zlib';
 import {
   KilnError, ErrorCode, decompressedStream, type Digest, layerCompression, readTarMembers, safeMemberName, type Logger,
 } from '../core/index.ts';
@@ -77,7 +76,7 @@ export async function writeSquashfsRoot(source: RootfsSource, out: string, optio
       const digest = (layer as Descriptor).digest;
       const record = cache && options.layers ? await options.layers.read(digest) : undefined;
       if (record && cache && covers(record, members, entries, cache)) {
-        await replayLayer(writer, record, members, entries, cache, options.signal);
+        await replayLayer(writer, record, members, entries, options.signal);
         replayed++;
         continue;
       }
@@ -110,20 +109,8 @@ function covers(record: LayerRecord, members: ReadonlyArray<{ path: string; offs
 /** Writes a layer's kept members from its record, in the order a read of the layer would (tails pack the same). */
 async function replayLayer(
   writer: SquashfsWriter, record: LayerRecord, members: ReadonlyArray<{ path: string; offset: number }>,
-  entries: Map<string, SqfsEntry>, cache: BlockPacks, signal: AbortSignal | undefined,
+  entries: Map<string, SqfsEntry>, signal: AbortSignal | undefined,
 ): Promise<void> {
-  const fragments = new Map<string, Buffer>();
-  const fragment = async (key: string): Promise<Buffer> => {
-    let raw = fragments.get(key);
-    if (raw) return raw;
-    const stored = await cache.get(key);
-    if (!stored) throw new KilnError(ErrorCode.NOT_FOUND, `block ${key} left the block cache during the export`, { hint: 'run the export again' });
-    // Kept while its tails are used: a copy, not a view holding its pack's whole read window.
-    raw = stored.raw ? Buffer.from(stored.bytes) : inflateSync(stored.bytes);
-    if (fragments.size >= 16) fragments.delete(fragments.keys().next().value as string);
-    fragments.set(key, raw);
-    return raw;
-  };
   for (const { path, offset } of members) {
     signal?.throwIfAborted();
     const m = record.members[String(offset)] as MemberRecord;
@@ -132,8 +119,8 @@ async function replayLayer(
     if (m.major !== undefined) Object.assign(entry, { major: m.major, minor: m.minor });
     if (entry.kind !== 'file' || !m.file) continue;
     const t = m.file.tail;
-    const tail = t ? (await fragment(t.fragment)).subarray(t.offset, t.offset + t.length) : undefined;
-    entry.data = await writer.addCachedFile(m.file.size, m.file.keys, tail, t?.hash);
+    const tail = t ? { fragment: t.fragment, offset: t.offset, length: t.length, fragmentSize: t.fragmentSize, sum: t.sum ?? (t.length === m.file.size ? t.hash : undefined) } : undefined;
+    entry.data = await writer.addCachedFile(m.file.size, m.file.keys, tail, t && t.length === m.file.size ? t.hash ?? t.sum : undefined);
   }
 }
 
@@ -146,7 +133,8 @@ function toRecord(writer: SquashfsWriter, old: LayerRecord | undefined, seen: Re
       const tailLength = data.size % writer.blockSize;
       const fragment = data.fragment !== NO_FRAGMENT ? writer.fragmentKey(data.fragment) : undefined;
       if (tailLength > 0 && fragment === undefined) continue;
-      rec.file = { size: data.size, keys: data.keys ?? [], ...(fragment ? { tail: { fragment, offset: data.fragmentOffset, length: tailLength, hash: data.tailHash } } : {}) };
+      const tail = fragment ? { fragment, offset: data.fragmentOffset, length: tailLength, hash: data.tailHash, sum: data.tailSum, fragmentSize: writer.fragmentSize(data.fragment) } : undefined;
+      rec.file = { size: data.size, keys: data.keys ?? [], ...(tail ? { tail } : {}) };
     }
     members[String(offset)] = rec;
   }

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { deflateSync } from 'node:zlib';
+import { deflateSync, inflateSync } from 'node:zlib';
 import { KilnError, ErrorCode } from '../core/index.ts';
 import type { BlockCompressor } from './block-compressor.ts';
 import type { BlockBytes, PackedBlock } from './squashfs-packs.ts';
@@ -33,6 +33,23 @@ export interface FileData {
   keys?: string[] | undefined;
   /** sha256 of the whole file when it is one tail (small files with equal content share it). */
   tailHash?: string | undefined;
+  /** sha256 of the tail, whatever the file's size (it decides where fragments end). */
+  tailSum?: string | undefined;
+}
+
+/**
+ * A tail by where an earlier write put it (a layer replayed from its record): its bytes are
+ * read only when the fragment it joins is not made of the very same bytes as that one.
+ */
+export interface TailRef {
+  /** The cache key of the fragment block holding it, its offset there and its length. */
+  fragment: string;
+  offset: number;
+  length: number;
+  /** The raw size of that fragment block, when the record has it. */
+  fragmentSize: number | undefined;
+  /** sha256 of the tail, when the record has it (else it is read and hashed). */
+  sum: string | undefined;
 }
 
 /** One path of the filesystem ("" is the root). */
@@ -93,6 +110,11 @@ export class SquashfsWriter {
   #tail: Buffer;
   #tails = new Map<string, { fragment: number; offset: number }>();
   #fragmentKeys: string[] = [];
+  #fragmentSizes: number[] = [];
+  /** While the open fragment is the first `end` bytes of a cached fragment block (tails replayed in the same order), which one: no byte is copied yet. */
+  #fragFrom: { key: string; end: number; size: number } | undefined;
+  /** Raw fragment blocks read back from the cache for their tails, the most recent few. */
+  #fragmentBytes = new Map<string, Buffer>();
 
   constructor(fh: FileHandle, options: { compressor: BlockCompressor; blockSize?: number; level?: number; cache?: BlockCache | undefined }) {
     this.#fh = fh;
@@ -168,18 +190,51 @@ export class SquashfsWriter {
     if (this.#inflight.length > IN_FLIGHT) await this.#inflight.shift();
   }
 
-  #closeFragment(): void {
+  async #closeFragment(): Promise<void> {
     if (this.#fragSize === 0) return;
     const index = this.#fragments.length;
     this.#fragments.push({ start: 0, size: 0 });
+    this.#fragmentSizes[index] = this.#fragSize;
+    const placed = (start: number, size: number, key: string): void => {
+      this.#fragments[index] = { start, size };
+      this.#fragmentKeys[index] = key;
+    };
+    const from = this.#fragFrom;
+    if (from && from.end === from.size) {
+      // The same tails as a cached fragment block, in the same order: it is that block.
+      this.#fragFrom = undefined;
+      this.#fragSize = 0;
+      this.stats.blocks++;
+      this.stats.cached++;
+      void this.#queue(this.#cached(from.key), placed);
+      return;
+    }
+    await this.#materialize();
     const raw = this.#frag;
     const length = this.#fragSize;
     this.#frag = this.#block();
     this.#fragSize = 0;
-    void this.#queue(this.#store(raw, length), (start, size, key) => {
-      this.#fragments[index] = { start, size };
-      this.#fragmentKeys[index] = key;
-    });
+    void this.#queue(this.#store(raw, length), placed);
+  }
+
+  /** Copies the cached fragment bytes the open fragment consists of so far into it: another tail joins that is not next in that block. */
+  async #materialize(): Promise<void> {
+    const from = this.#fragFrom;
+    if (!from) return;
+    this.#fragFrom = undefined;
+    (await this.#fragmentRaw(from.key)).copy(this.#frag, 0, 0, from.end);
+  }
+
+  /** A cached fragment block's raw bytes (inflated), kept for the next tails in it. */
+  async #fragmentRaw(key: string): Promise<Buffer> {
+    let raw = this.#fragmentBytes.get(key);
+    if (raw) return raw;
+    const stored = await this.#cached(key);
+    // A copy, not a view holding its pack's whole read window.
+    raw = stored.raw ? Buffer.from(stored.bytes) : inflateSync(stored.bytes);
+    if (this.#fragmentBytes.size >= 16) this.#fragmentBytes.delete(this.#fragmentBytes.keys().next().value as string);
+    this.#fragmentBytes.set(key, raw);
+    return raw;
   }
 
   /** Streams one regular file's data in; the returned record is complete once {@link finish} ran. */
@@ -210,16 +265,17 @@ export class SquashfsWriter {
     const tail = this.#tail.subarray(0, filled);
     // A one-tail file's hash: small files with equal content share their tail.
     if (size === filled) data.tailHash = hash('sha256', tail, 'hex');
-    this.#addTail(data, tail);
+    await this.#addTail(data, tail);
     return data;
   }
 
   /**
    * Adds a regular file whose full blocks are in the block cache already (`keys`, as
-   * {@link FileData.keys} of an earlier write) and whose tail is given: nothing is
-   * compressed or hashed again but the tail. The caller checked that every key is cached.
+   * {@link FileData.keys} of an earlier write) and whose tail is where `tail` says:
+   * nothing is compressed again, and the tail is read only when its fragment differs from
+   * the one it was in. The caller checked that every key is cached.
    */
-  async addCachedFile(size: number, keys: readonly string[], tail: Buffer | undefined, tailHash: string | undefined): Promise<FileData> {
+  async addCachedFile(size: number, keys: readonly string[], tail: TailRef | undefined, tailHash: string | undefined): Promise<FileData> {
     const data: FileData = { size, start: 0, blocks: [], fragment: NO_FRAGMENT, fragmentOffset: 0, keys: [] };
     if (keys.length !== Math.floor(size / this.blockSize) || (tail?.length ?? 0) !== size % this.blockSize) {
       throw new KilnError(ErrorCode.SIZE_MISMATCH, `cached file record of ${size} bytes does not match its ${keys.length} blocks`);
@@ -231,7 +287,7 @@ export class SquashfsWriter {
     }
     if (tail && tail.length > 0) {
       data.tailHash = tailHash;
-      this.#addTail(data, tail);
+      await this.#addTail(data, tail);
     }
     return data;
   }
@@ -247,7 +303,7 @@ export class SquashfsWriter {
     });
   }
 
-  #addTail(data: FileData, tail: Buffer): void {
+  async #addTail(data: FileData, tail: Buffer | TailRef): Promise<void> {
     const tailKey = data.tailHash ? `${data.tailHash}:${data.size}` : undefined;
     const known = tailKey ? this.#tails.get(tailKey) : undefined;
     if (known) {
@@ -255,15 +311,33 @@ export class SquashfsWriter {
       data.fragmentOffset = known.offset;
       return;
     }
-    if (this.#fragSize + tail.length > this.blockSize) this.#closeFragment();
+    const bytesOf = async (ref: TailRef): Promise<Buffer> => (await this.#fragmentRaw(ref.fragment)).subarray(ref.offset, ref.offset + ref.length);
+    // A one-tail file's hash is that of its tail: it is not computed twice.
+    const sum = Buffer.isBuffer(tail) ? data.tailHash ?? hash('sha256', tail, 'hex') : tail.sum ?? hash('sha256', await bytesOf(tail), 'hex');
+    data.tailSum = sum;
+    if (this.#fragSize + tail.length > this.blockSize) await this.#closeFragment();
     data.fragment = this.#fragments.length;
     data.fragmentOffset = this.#fragSize;
-    this.#fragSize += tail.copy(this.#frag, this.#fragSize);
+    const from = this.#fragFrom;
+    const next = !Buffer.isBuffer(tail) && tail.fragmentSize !== undefined
+      && (from ? from.key === tail.fragment && from.end === tail.offset : this.#fragSize === 0 && tail.offset === 0);
+    if (next) {
+      // Still the same bytes as that cached fragment block: nothing to copy (yet).
+      this.#fragFrom = { key: tail.fragment, end: tail.offset + tail.length, size: tail.fragmentSize as number };
+      this.#fragSize += tail.length;
+    } else {
+      await this.#materialize();
+      const bytes = Buffer.isBuffer(tail) ? tail : await bytesOf(tail);
+      this.#fragSize += bytes.copy(this.#frag, this.#fragSize);
+    }
     if (tailKey) this.#tails.set(tailKey, { fragment: data.fragment, offset: data.fragmentOffset });
     // A content-defined end (1 tail in 16 on average), so that inserted files move few block boundaries.
-    // A one-tail file's hash is that of its tail: it is not computed twice.
-    const first = Number.parseInt((data.tailHash ?? hash('sha256', tail, 'hex')).slice(0, 2), 16);
-    if (first % 16 === 0) this.#closeFragment();
+    if (Number.parseInt(sum.slice(0, 2), 16) % 16 === 0) await this.#closeFragment();
+  }
+
+  /** The raw size of fragment block `index`, once {@link finish} ran. */
+  fragmentSize(index: number): number | undefined {
+    return this.#fragmentSizes[index];
   }
 
   /** The block cache key (sha256 of the raw bytes) of fragment block `index`, once {@link finish} ran. */
@@ -273,7 +347,7 @@ export class SquashfsWriter {
 
   /** Writes inodes, directories, fragment, id and xattr tables and the superblock; returns the image size. */
   async finish(entries: ReadonlyMap<string, SqfsEntry>): Promise<number> {
-    this.#closeFragment();
+    await this.#closeFragment();
     await this.#chain;
     await this.#flush();
     const root = entries.get('');
