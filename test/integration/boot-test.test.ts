@@ -41,13 +41,15 @@ async function ok(args: string[]): Promise<Awaited<ReturnType<typeof kiln>>> {
 }
 
 /**
- * The catalog as a user sees it: nodes (with devices) and leases do not change across a boot
- * test. Last boot requests are left out: boot-vm.test.ts's node shares this store and may
- * boot meanwhile.
+ * The catalog as a user sees it, less the nodes other tests add meanwhile: boot-vm.test.ts's
+ * node shares this store and may be registered, or boot, during a boot test. Nodes named as
+ * boot-test names them (`boot-test-xxxxxx`, or WalT's `pc-x86-64-xxxxxx` for a discovered
+ * one) and the devices stay in.
  */
 async function catalog(): Promise<string> {
-  const shown = JSON.parse((await ok(['node', 'show', '--all', '--json'])).stdout) as unknown;
-  return JSON.stringify(shown, (key, value: unknown) => (key === 'lastBoot' ? undefined : value), 2);
+  const shown = JSON.parse((await ok(['node', 'show', '--all', '--json'])).stdout) as Record<string, unknown>;
+  const ours = (nodes: unknown): unknown => (Array.isArray(nodes) ? nodes.filter((n: { name?: string }) => /^(?:boot-test|pc-x86-64)-[0-9a-f]{6}$/u.test(n.name ?? '')) : nodes);
+  return JSON.stringify({ ...shown, mine: ours(shown.mine), others: ours(shown.others) }, (key, value: unknown) => (key === 'lastBoot' ? undefined : value), 2);
 }
 
 after(() => rmSync(work, { recursive: true, force: true }));
