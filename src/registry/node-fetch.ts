@@ -15,6 +15,44 @@ export interface NodeFetchOptions {
 
 const MAX_REDIRECTS = 5;
 
+const nodeBodies = new WeakMap<Response, Readable>();
+
+/**
+ * The body of a response made by {@link createNodeFetch} (or {@link nodeResponse}) as the Node
+ * stream it is, without the web-stream adapters around it; undefined for another fetch's response.
+ * Read a body through this or through `res.body`, not both.
+ */
+export function nodeBody(res: Response): Readable | undefined {
+  return nodeBodies.get(res);
+}
+
+/**
+ * A Response whose body is the Node stream `body`: {@link nodeBody} gives the stream itself, and
+ * `res.body` (a web stream over it) starts reading it only when read, so a caller that takes the
+ * Node stream pays nothing for the web one.
+ */
+export function nodeResponse(body: Readable | null, init: ResponseInit): Response {
+  const res = new Response(body && lazyWebBody(body), init);
+  if (body) nodeBodies.set(res, body);
+  return res;
+}
+
+function lazyWebBody(source: Readable): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      reader ??= (Readable.toWeb(source) as ReadableStream<Uint8Array>).getReader();
+      const next = await reader.read();
+      if (next.done) c.close();
+      else c.enqueue(next.value);
+    },
+    cancel: async (reason) => {
+      if (reader) await reader.cancel(reason);
+      else source.destroy();
+    },
+  }, { highWaterMark: 0 });
+}
+
 function toNodeHeaders(init: RequestInit['headers']): Record<string, string> {
   const out: Record<string, string> = {};
   new Headers(init).forEach((value, key) => {
@@ -48,7 +86,8 @@ function writeBody(req: http.ClientRequest, body: RequestInit['body']): void {
 /**
  * A fetch over node:http/https, for what the built-in fetch cannot do without its
  * undici dispatcher: a unix socket, or TLS without certificate verification for one
- * registry. Follows redirects of GET/HEAD, dropping credentials when the host changes.
+ * registry, or a blob download read as a Node stream ({@link nodeBody}). Follows redirects of
+ * GET/HEAD, dropping credentials when the host changes.
  */
 export function createNodeFetch(options: NodeFetchOptions = {}): FetchLike {
   const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
@@ -72,14 +111,14 @@ export function createNodeFetch(options: NodeFetchOptions = {}): FetchLike {
           const status = res.statusCode ?? 500;
           const empty = method === 'HEAD' || status === 204 || status === 304;
           if (empty) res.resume();
-          const body = empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
-          resolve(new Response(body, { status, statusText: res.statusMessage ?? '', headers: toWebHeaders(res.headers) }));
+          resolve(nodeResponse(empty ? null : res, { status, statusText: res.statusMessage ?? '', headers: toWebHeaders(res.headers) }));
         },
       );
       req.on('error', (err) => {
         // A failed request leaves its body stream paused mid-pipe: close it (and the file under it).
         if (init.body instanceof Readable) init.body.destroy();
-        reject(err);
+        // As fetch does: an aborted request fails with the signal's reason (a TimeoutError is worth a retry).
+        reject(init.signal?.aborted ? init.signal.reason : err);
       });
       try {
         writeBody(req, init.body);

@@ -6,8 +6,9 @@ import {
   configLabels, formatImageRef, isOciManifest, manifestKind, parseConfig, parseIndex, parseManifest, renderManifest,
   createLayerScanThread, verifyDiffIds, type Descriptor, type DiffIdOutcome, type LayerScan, type LayerScanResult, type ImageRecord, type ImageRef, type Platform, type Store,
 } from '../store/index.ts';
-import { createBlobCache, type BlobCache } from './blob-cache.ts';
+import { createBlobCache, type BlobCache, type BlobOpener } from './blob-cache.ts';
 import { getBlob, getManifest, type FetchedManifest } from './distribution.ts';
+import { nodeBody } from './node-fetch.ts';
 import { choosePlatform } from './platform.ts';
 import type { RegistryTransport } from './transport.ts';
 
@@ -81,9 +82,10 @@ async function resolveImage(o: PullOptions, cache: BlobCache): Promise<{ fetched
   return { fetched, label };
 }
 
-async function openBlob(o: PullOptions, digest: Digest, offset: number): Promise<{ body: ReadableStream<Uint8Array> | null; ranged: boolean }> {
+async function openBlob(o: PullOptions, digest: Digest, offset: number): ReturnType<BlobOpener> {
   const { res, ranged } = await getBlob(o.transport, o.repo, digest, offset, o.signal);
-  return { body: res.body, ranged };
+  // The socket's stream as it is when the transport went through node:http, else the web body.
+  return { body: nodeBody(res) ?? res.body, ranged };
 }
 
 /**

@@ -23,9 +23,9 @@ port.on('message', (m: ScanRequest) => {
   if (m.type === 'abort') entry.aborted = true;
   // Chunks, end and abort of one scan run in the order they were sent.
   entry.queue = entry.queue.then(async () => {
-    if (m.type === 'chunk') {
-      if (!entry.aborted) await entry.scan.write(new Uint8Array(m.data));
-      reply({ type: 'ack', id: m.id, bytes: m.data.byteLength });
+    if (m.type === 'chunks') {
+      if (!entry.aborted) await entry.scan.write(m.data.map((b) => new Uint8Array(b)));
+      reply({ type: 'ack', id: m.id, bytes: m.data.reduce((n, b) => n + b.byteLength, 0) });
     } else if (m.type === 'end') {
       scans.delete(m.id);
       const r = await entry.scan.end();
