@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { KilnError, ErrorCode, digestHex, layerCompression, silentLogger, type Digest, type Logger, type Progress } from '../core/index.ts';
 import {
   configLabels, formatImageRef, isOciManifest, manifestKind, parseConfig, parseIndex, parseManifest, renderManifest,
-  createLayerScanThread, verifyDiffIds, type Descriptor, type DiffIdOutcome, type LayerScan, type LayerScanResult, type ImageRecord, type ImageRef, type Platform, type Store,
+  createLayerScanThread, verifyDiffIds, type Descriptor, type DiffIdOutcome, type LayerScan, type LayerScanResult, type LayerScanThread, type ImageRecord, type ImageRef, type Platform, type Store,
 } from '../store/index.ts';
 import { createBlobCache, type BlobCache, type BlobOpener } from './blob-cache.ts';
 import { getBlob, getManifest, type FetchedManifest } from './distribution.ts';
@@ -94,9 +94,21 @@ async function openBlob(o: PullOptions, digest: Digest, offset: number): ReturnT
  * An OCI manifest is stored byte for byte; a Docker schema2 one is rewritten as OCI.
  */
 export async function pullImage(o: PullOptions): Promise<PullResult> {
+  if (!o.force && o.store.findImage(o.target)) throw exists(o.target);
+  // Decompressing, hashing and indexing the layers on a thread of their own overlaps the downloads.
+  // The thread starts before the manifest is known, so that its start-up overlaps the round trips
+  // (an idle thread does not keep the process up; a pull of layers the store has leaves it unused).
+  const scans = createLayerScanThread();
+  try {
+    return await pullWith(o, scans);
+  } finally {
+    await scans.close();
+  }
+}
+
+async function pullWith(o: PullOptions, scanThread: LayerScanThread): Promise<PullResult> {
   const { store } = o;
   const logger = o.logger ?? silentLogger;
-  if (!o.force && store.findImage(o.target)) throw exists(o.target);
   const cache = createBlobCache(store.dirs.cacheDir('registry-blobs'), { logger, ...(o.progress ? { progress: o.progress } : {}) });
   const { fetched, label } = await resolveImage(o, cache);
   const manifest = parseManifest(fetched.bytes, `${label} manifest`);
@@ -113,8 +125,7 @@ export async function pullImage(o: PullOptions): Promise<PullResult> {
   logger.debug(`${label}: ${missing.length} of ${blobs.length} blobs to fetch`);
   const staging = await store.createStaging(o.signal);
   const running = new Set<LayerScan>();
-  // Decompressing, hashing and indexing the layers on a thread of their own overlaps the downloads.
-  const scans = missing.some((d) => layerDigests.has(d.digest)) ? createLayerScanThread() : undefined;
+  const scans = missing.some((d) => layerDigests.has(d.digest)) ? scanThread : undefined;
   try {
     let seq = 0;
     await forEachLimited(missing, o.concurrency ?? 4, async (d) => {
@@ -170,7 +181,6 @@ export async function pullImage(o: PullOptions): Promise<PullResult> {
   } finally {
     // Scans of a failed pull: their index files are closed before the staging area goes.
     for (const scan of running) await scan.abort();
-    await scans?.close();
     await staging.dispose();
   }
 }

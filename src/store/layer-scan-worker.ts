@@ -12,6 +12,11 @@ const scans = new Map<number, { scan: LayerScan; queue: Promise<void>; aborted: 
 const reply = (m: ScanReply): void => port.postMessage(m);
 const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
+// The thread starts before the first layer is known: what each scan loads on first use loads now,
+// while the main thread waits for the registry, not when the first chunks are waiting.
+process.getBuiltinModule('node:zlib');
+process.getBuiltinModule('node:crypto').createHash('sha256');
+
 port.on('message', (m: ScanRequest) => {
   if (m.type === 'start') {
     scans.set(m.id, { scan: startLayerScan(m.layer, m.indexFile), queue: Promise.resolve(), aborted: false });
