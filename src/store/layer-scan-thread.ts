@@ -17,6 +17,9 @@ export type ScanReply =
   | { type: 'aborted'; id: number }
   | { type: 'failed'; id: number; message: string };
 
+/** The scan thread's young generation (MB): a semi-space of 1 MB. */
+const YOUNG_GENERATION_MB = 3;
+
 /** Compressed bytes a scan may have sent and the worker not yet taken: bounds the memory a slow scan can hold. */
 const IN_FLIGHT_LIMIT = 8 << 20;
 
@@ -44,7 +47,11 @@ interface Pending {
 export function createLayerScanThread(): LayerScanThread {
   // node:worker_threads loads with the first clone that scans, not when the store's door is imported (start-up).
   const { Worker } = process.getBuiltinModule('node:worker_threads');
-  const worker = new Worker(new URL('./layer-scan-worker.ts', import.meta.url));
+  // A small young generation: the thread's garbage is mostly the ArrayBuffers of the chunks it takes
+  // and of zlib's output (hundreds of MiB per clone); frequent cheap scavenges free them before they
+  // add up to the external memory that triggers a full mark-compact (five or six of those per clone
+  // with the default size, one or two with this).
+  const worker = new Worker(new URL('./layer-scan-worker.ts', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
   const scans = new Map<number, Pending>();
   let nextId = 0;
   let dead: Error | undefined;
