@@ -109,9 +109,14 @@ export function createBlobCache(dir: string, options: { logger: Logger; progress
               await observer.abort();
               observer = observe?.();
             }
+            const source = body === null ? Readable.from([]) : body instanceof Readable ? body : Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>);
             let size = start;
             task.add(start);
-            const out = await open(partial, start === 0 ? 'w' : 'a', 0o644);
+            // An unread body would hold its connection: it goes when the file cannot be opened.
+            const out = await open(partial, start === 0 ? 'w' : 'a', 0o644).catch((err: unknown) => {
+              source.destroy();
+              throw err;
+            });
             /** Chunks as they came, several at a time: one hash pass, one writev and one hand-over per batch. */
             const take = async (chunks: Buffer[]): Promise<void> => {
               let n = 0;
@@ -135,7 +140,6 @@ export function createBlobCache(dir: string, options: { logger: Logger; progress
               final: (done) => void out.sync().then(() => done(), done),
             });
             try {
-              const source = body === null ? Readable.from([]) : body instanceof Readable ? body : Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>);
               await pipeline(source, sink, ...(signal ? [{ signal }] : []));
             } finally {
               await out.close();

@@ -41,7 +41,7 @@ function slowSink(delayMs: number): { sink: Writable; bytes: () => number } {
   return { sink, bytes: () => n };
 }
 
-const blobRequest = { method: 'GET', path: '/v2/alice/x/blobs/sha256:00', scopes: [], what: 'blob sha256:00', timeout: false } as const;
+const blobRequest = { method: 'GET', path: '/v2/alice/x/blobs/sha256:00', scopes: [], what: 'blob sha256:00', timeout: false, nodeBody: true } as const;
 
 // A watcher that never fires would hang the read: the test's timeout turns that into a failure.
 test('a download read as a Node stream that stops mid-body fails with NETWORK naming network_idle_timeout', { timeout: 30_000 }, async (t) => {

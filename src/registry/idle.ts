@@ -1,5 +1,5 @@
 import { Readable, Transform, pipeline } from 'node:stream';
-import { nodeBody, nodeResponse, type FetchLike } from './node-fetch.ts';
+import { nodeBody, nodeResponse, type FetchLike, type NodeFetchInit } from './node-fetch.ts';
 
 /** What a stalled exchange was waiting for when it gave up. */
 export type StallPhase = 'answer' | 'upload' | 'download';
@@ -19,7 +19,7 @@ const NO_BODY_STATUSES = new Set([101, 204, 205, 304]);
 export async function fetchWithIdleTimeout(
   doFetch: FetchLike,
   url: string,
-  init: RequestInit & { duplex?: 'half' },
+  init: NodeFetchInit,
   idleMs: number,
   stalled: (phase: StallPhase) => Error,
 ): Promise<Response> {

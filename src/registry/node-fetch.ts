@@ -5,6 +5,13 @@ import { Readable } from 'node:stream';
 /** The part of `fetch` the registry client uses; tests and special transports provide their own. */
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
 
+/** What the registry client passes to a fetch; another fetch than {@link createNodeFetch} ignores `nodeBody`. */
+export interface NodeFetchInit extends RequestInit {
+  duplex?: 'half';
+  /** The caller reads the body with {@link nodeBody} (a blob download): no web stream is made unless it is read. */
+  nodeBody?: boolean;
+}
+
 /** Options of {@link createNodeFetch}. */
 export interface NodeFetchOptions {
   /** Connect to this unix socket whatever the URL's host (the Docker Engine API). */
@@ -18,9 +25,9 @@ const MAX_REDIRECTS = 5;
 const nodeBodies = new WeakMap<Response, Readable>();
 
 /**
- * The body of a response made by {@link createNodeFetch} (or {@link nodeResponse}) as the Node
- * stream it is, without the web-stream adapters around it; undefined for another fetch's response.
- * Read a body through this or through `res.body`, not both.
+ * The body of a response made by {@link createNodeFetch} for a request with `nodeBody` (or by
+ * {@link nodeResponse}) as the Node stream it is, without the web-stream adapters around it;
+ * undefined for another response. Read a body through this or through `res.body`, not both.
  */
 export function nodeBody(res: Response): Readable | undefined {
   return nodeBodies.get(res);
@@ -29,7 +36,8 @@ export function nodeBody(res: Response): Readable | undefined {
 /**
  * A Response whose body is the Node stream `body`: {@link nodeBody} gives the stream itself, and
  * `res.body` (a web stream over it) starts reading it only when read, so a caller that takes the
- * Node stream pays nothing for the web one.
+ * Node stream pays nothing for the web one. A body nobody reads holds its connection: the caller
+ * must read it or cancel it.
  */
 export function nodeResponse(body: Readable | null, init: ResponseInit): Response {
   const res = new Response(body && lazyWebBody(body), init);
@@ -92,7 +100,7 @@ function writeBody(req: http.ClientRequest, body: RequestInit['body']): void {
 export function createNodeFetch(options: NodeFetchOptions = {}): FetchLike {
   const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: options.rejectUnauthorized ?? true });
-  const once = (url: URL, init: RequestInit): Promise<Response> =>
+  const once = (url: URL, init: NodeFetchInit): Promise<Response> =>
     new Promise((resolve, reject) => {
       const secure = url.protocol === 'https:';
       const method = (init.method ?? 'GET').toUpperCase();
@@ -111,7 +119,11 @@ export function createNodeFetch(options: NodeFetchOptions = {}): FetchLike {
           const status = res.statusCode ?? 500;
           const empty = method === 'HEAD' || status === 204 || status === 304;
           if (empty) res.resume();
-          resolve(nodeResponse(empty ? null : res, { status, statusText: res.statusMessage ?? '', headers: toWebHeaders(res.headers) }));
+          const head = { status, statusText: res.statusMessage ?? '', headers: toWebHeaders(res.headers) };
+          // Otherwise the web body starts reading at once, as fetch's does: a short body nobody reads
+          // (an upload's 202) still ends, and its connection goes back to the pool.
+          if (init.nodeBody) resolve(nodeResponse(empty ? null : res, head));
+          else resolve(new Response(empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), head));
         },
       );
       req.on('error', (err) => {

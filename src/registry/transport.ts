@@ -5,7 +5,7 @@ import type { Credentials } from './auth-file.ts';
 import { parseChallenges, type Challenge } from './challenge.ts';
 import { RegistryError, idleError, isRetryable, networkError, responseError } from './errors.ts';
 import { DEFAULT_IDLE_TIMEOUT, fetchWithIdleTimeout } from './idle.ts';
-import { createNodeFetch, type FetchLike } from './node-fetch.ts';
+import { createNodeFetch, type FetchLike, type NodeFetchInit } from './node-fetch.ts';
 
 /** One HTTP exchange with a registry. */
 export interface RegistryRequest {
@@ -23,6 +23,8 @@ export interface RegistryRequest {
   accept?: readonly number[];
   /** false for blob transfers, which may take longer than a metadata request's time limit. */
   timeout?: boolean;
+  /** The caller reads the body as a Node stream with `nodeBody` (a blob download), and reads or cancels it in every case. */
+  nodeBody?: boolean;
   signal?: AbortSignal | undefined;
 }
 
@@ -88,7 +90,7 @@ export function createTransport(registry: RegistryConfig, options: TransportOpti
   const timeoutMs = options.timeoutMs ?? Math.max(DEFAULT_TIMEOUT, 2 * idleMs);
   const budgetMs = options.retryBudgetMs ?? idleMs;
   /** One fetch under the idle timeout: a silent server gives a NETWORK error naming the setting. */
-  const guarded = (url: string, init: RequestInit & { duplex?: 'half' }, what: string): Promise<Response> =>
+  const guarded = (url: string, init: NodeFetchInit, what: string): Promise<Response> =>
     fetchWithIdleTimeout(doFetch, url, init, idleMs, (phase) => idleError(label, what, url, idleMs, phase));
   let scheme: 'basic' | 'bearer' | undefined;
   let bearer: Challenge | undefined;
@@ -186,7 +188,7 @@ export function createTransport(registry: RegistryConfig, options: TransportOpti
     if (auth) headers.authorization = auth;
     const signals = [...(request.signal ? [request.signal] : []), ...(request.timeout === false ? [] : [AbortSignal.timeout(timeoutMs)])];
     const body = request.body?.();
-    const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers, redirect: 'follow' };
+    const init: NodeFetchInit = { method: request.method, headers, redirect: 'follow', ...(request.nodeBody ? { nodeBody: true } : {}) };
     if (signals.length > 0) init.signal = AbortSignal.any(signals);
     if (body !== undefined) {
       if (typeof body === 'string' || body instanceof Uint8Array) init.body = body;
