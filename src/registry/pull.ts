@@ -102,7 +102,9 @@ export async function pullImage(o: PullOptions): Promise<PullResult> {
   try {
     return await pullWith(o, scans);
   } finally {
-    await scans.close();
+    // Its scans are over (ended or aborted): the thread stops in the background, since waiting for
+    // one still starting up would only delay the message of a pull that failed early.
+    scans.close().catch((err: unknown) => (o.logger ?? silentLogger).debug(`layer scan thread: ${(err as Error).message}`));
   }
 }
 
