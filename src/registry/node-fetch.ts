@@ -92,10 +92,10 @@ function writeBody(req: http.ClientRequest, body: RequestInit['body']): void {
 }
 
 /**
- * A fetch over node:http/https, for what the built-in fetch cannot do without its
- * undici dispatcher: a unix socket, or TLS without certificate verification for one
- * registry, or a blob download read as a Node stream ({@link nodeBody}). Follows redirects of
- * GET/HEAD, dropping credentials when the host changes.
+ * A fetch over node:http/https, the one every registry exchange goes through: it does what the
+ * built-in fetch cannot do without its undici dispatcher (a unix socket, TLS without certificate
+ * verification for one registry) and gives a blob download as the socket's Node stream
+ * ({@link nodeBody}). Follows redirects of GET/HEAD, dropping credentials when the host changes.
  */
 export function createNodeFetch(options: NodeFetchOptions = {}): FetchLike {
   const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });

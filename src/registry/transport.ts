@@ -79,7 +79,7 @@ export function createTransport(registry: RegistryConfig, options: TransportOpti
   // Every exchange over node:http (one client, one connection pool): an upload's file stream is
   // piped into the socket and a download's socket into the file, without the web-stream adapters
   // fetch needs around them (for an upload they cost about as much CPU as the rest of a publish;
-  // for a download, a third of a clone's), and a clone does not wait for fetch's loading at start.
+  // a download also skips undici's per-chunk work), and a clone does not wait for fetch to load.
   const noVerify = registry.protocol === 'https-no-verify';
   const doFetch: FetchLike = options.fetch ?? createNodeFetch(noVerify ? { rejectUnauthorized: false } : {});
   const logger = options.logger ?? silentLogger;
