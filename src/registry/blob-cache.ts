@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { KilnError, ErrorCode, assertContent, digestHex, isErrno, isProcessAlive, isStaleWork, leases, silentProgress, type Digest, type Logger, type Progress } from '../core/index.ts';
 
 /**
@@ -20,15 +22,18 @@ export interface BlobCache {
 /**
  * Sees a blob's bytes as they are written, in order from byte 0 (a resumed download's
  * earlier bytes included). One observer per attempt: when an attempt fails, it is aborted.
- * A chunk is handed over: the observer may keep its memory (move it to another thread); the caller does not touch it again.
+ * Chunks are handed over: the observer may keep their memory (move it to another thread); the caller does not touch them again.
  */
 export interface BlobObserver {
-  write(chunk: Uint8Array): Promise<void> | undefined;
+  write(chunks: readonly Uint8Array[]): Promise<void> | undefined;
   abort(): Promise<void>;
 }
 
-/** Opens a blob's bytes from `offset` on; `ranged` false means the source restarted at 0. */
-export type BlobOpener = (offset: number) => Promise<{ body: ReadableStream<Uint8Array> | null; ranged: boolean }>;
+/**
+ * Opens a blob's bytes from `offset` on; `ranged` false means the source restarted at 0.
+ * The body is best a Node stream (a download over node:http): a web stream costs adapters.
+ */
+export type BlobOpener = (offset: number) => Promise<{ body: Readable | ReadableStream<Uint8Array> | null; ranged: boolean }>;
 
 
 async function sizeOf(path: string): Promise<number | undefined> {
@@ -41,8 +46,8 @@ async function sizeOf(path: string): Promise<number | undefined> {
 }
 
 const ATTEMPTS = 3;
-/** Bytes gathered before they are hashed, observed and written. */
-const BATCH = 1 << 20;
+/** Bytes a download may hold in memory while its previous batch is written, before the socket is paused. */
+const SINK_BUFFER = 4 << 20;
 
 /** Opens the blob cache in `dir` (on the store's filesystem, so that its files join the store by a rename). */
 export function createBlobCache(dir: string, options: { logger: Logger; progress?: Progress }): BlobCache {
@@ -92,7 +97,7 @@ export function createBlobCache(dir: string, options: { logger: Logger; progress
               // Hash (and show) what is already there, then continue with the rest of the bytes.
               for await (const chunk of createReadStream(partial, { end: offset - 1, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
                 hash.update(chunk);
-                await observer?.write(chunk);
+                await observer?.write([chunk]);
               }
             }
             const { body, ranged } = await openBlob(offset);
@@ -104,38 +109,38 @@ export function createBlobCache(dir: string, options: { logger: Logger; progress
               await observer.abort();
               observer = observe?.();
             }
+            const source = body === null ? Readable.from([]) : body instanceof Readable ? body : Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>);
             let size = start;
             task.add(start);
-            // A plain loop over the response body: fewer stream hops than pipeline(fromWeb(...)).
-            // The body's small chunks gather in one buffer: one hash update, observer call and write per MiB.
-            const out = await open(partial, start === 0 ? 'w' : 'a', 0o644);
-            let batch = Buffer.allocUnsafeSlow(BATCH);
-            let filled = 0;
-            const flush = async (): Promise<void> => {
-              if (filled === 0) return;
-              const bytes = batch.subarray(0, filled);
-              batch = Buffer.allocUnsafeSlow(BATCH);
-              filled = 0;
-              fresh.update(bytes);
-              await out.write(bytes);
-              // Written: the observer (decompressing, indexing on another thread) may now take the memory.
-              await observer?.write(bytes);
-            };
-            try {
-              for await (const chunk of body ?? []) {
-                signal?.throwIfAborted();
-                size += chunk.length;
-                task.add(chunk.length);
-                for (let at = 0; at < chunk.length;) {
-                  const n = Math.min(chunk.length - at, BATCH - filled);
-                  batch.set(n === chunk.length ? chunk : chunk.subarray(at, at + n), filled);
-                  filled += n;
-                  at += n;
-                  if (filled === BATCH) await flush();
-                }
+            // An unread body would hold its connection: it goes when the file cannot be opened.
+            const out = await open(partial, start === 0 ? 'w' : 'a', 0o644).catch((err: unknown) => {
+              source.destroy();
+              throw err;
+            });
+            /** Chunks as they came, several at a time: one hash pass, one writev and one hand-over per batch. */
+            const take = async (chunks: Buffer[]): Promise<void> => {
+              let n = 0;
+              for (const chunk of chunks) {
+                fresh.update(chunk);
+                n += chunk.length;
               }
-              await flush();
-              await out.sync();
+              const { bytesWritten } = await out.writev(chunks);
+              if (bytesWritten !== n) throw new KilnError(ErrorCode.IO, `${partial}: wrote ${bytesWritten} of ${n} bytes`);
+              size += n;
+              task.add(n);
+              // Written: the observer (decompressing, indexing on another thread) may now take the memory.
+              await observer?.write(chunks);
+            };
+            // The chunks that arrive while a batch is being written wait in the sink's buffer and
+            // make the next batch: the batches grow with the disk's latency, without copying.
+            const sink = new Writable({
+              highWaterMark: SINK_BUFFER,
+              writev: (entries, done) => void take(entries.map((e) => e.chunk as Buffer)).then(() => done(), done),
+              write: (chunk: Buffer, _encoding, done) => void take([chunk]).then(() => done(), done),
+              final: (done) => void out.sync().then(() => done(), done),
+            });
+            try {
+              await pipeline(source, sink, ...(signal ? [{ signal }] : []));
             } finally {
               await out.close();
             }
@@ -150,7 +155,8 @@ export function createBlobCache(dir: string, options: { logger: Logger; progress
             return done;
           } catch (err) {
             await observer?.abort();
-            if (signal?.aborted || !isInterruption(err)) throw err;
+            if (signal?.aborted) throw signal.reason;
+            if (!isInterruption(err)) throw err;
             if (attempt >= ATTEMPTS) {
               throw new KilnError(ErrorCode.NETWORK, `blob ${blob.digest}: the connection dropped ${ATTEMPTS} times during the download (${(err as Error).message})`, {
                 cause: err, hint: 'run the command again: the download resumes where it stopped; check the registry and the network if it keeps dropping',

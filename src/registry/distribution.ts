@@ -101,10 +101,13 @@ export async function headBlob(t: RegistryTransport, repo: string, digest: Diges
   return Number(res.headers.get('content-length') ?? 0);
 }
 
-/** Opens a blob download; `offset` > 0 asks for the rest only (206), which `ranged` says was granted. */
+/**
+ * Opens a blob download; `offset` > 0 asks for the rest only (206), which `ranged` says was granted.
+ * The body is best read with `nodeBody(res)`; the caller reads or cancels it.
+ */
 export async function getBlob(t: RegistryTransport, repo: string, digest: Digest, offset: number, signal?: AbortSignal): Promise<{ res: Response; ranged: boolean }> {
   const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
-  const res = await t.send({ method: 'GET', path: `/v2/${repo}/blobs/${digest}`, scopes: [pullScope(repo)], what: `blob ${digest}`, headers, timeout: false, signal });
+  const res = await t.send({ method: 'GET', path: `/v2/${repo}/blobs/${digest}`, scopes: [pullScope(repo)], what: `blob ${digest}`, headers, timeout: false, nodeBody: true, signal });
   return { res, ranged: offset > 0 && res.status === 206 };
 }
 

@@ -1,5 +1,5 @@
 import { Readable, Transform, pipeline } from 'node:stream';
-import type { FetchLike } from './node-fetch.ts';
+import { nodeBody, nodeResponse, type FetchLike, type NodeFetchInit } from './node-fetch.ts';
 
 /** What a stalled exchange was waiting for when it gave up. */
 export type StallPhase = 'answer' | 'upload' | 'download';
@@ -19,13 +19,16 @@ const NO_BODY_STATUSES = new Set([101, 204, 205, 304]);
 export async function fetchWithIdleTimeout(
   doFetch: FetchLike,
   url: string,
-  init: RequestInit & { duplex?: 'half' },
+  init: NodeFetchInit,
   idleMs: number,
   stalled: (phase: StallPhase) => Error,
 ): Promise<Response> {
   const controller = new AbortController();
+  /** Fails a Node body first, so that its reader sees the stall rather than the abort it causes. */
+  let stopBody: ((err: Error) => void) | undefined;
   const clock = idleClock(idleMs, (phase) => {
     const err = stalled(phase);
+    stopBody?.(err);
     controller.abort(err);
     return err;
   });
@@ -41,6 +44,12 @@ export async function fetchWithIdleTimeout(
     clock.disarm();
   }
   if (!res.body || NO_BODY_STATUSES.has(res.status)) return res;
+  const node = nodeBody(res);
+  if (node) {
+    stopBody = (err) => node.destroy(err);
+    watchNodeDownload(node, clock);
+    return nodeResponse(node, { status: res.status, statusText: res.statusText, headers: res.headers });
+  }
   return new Response(watchDownload(res.body, clock), { status: res.status, statusText: res.statusText, headers: res.headers });
 }
 
@@ -163,4 +172,28 @@ function watchDownload(source: ReadableStream<Uint8Array>, clock: IdleClock): Re
       await reader.cancel(reason);
     },
   });
+}
+
+/**
+ * The same for a Node body (an http.IncomingMessage), whatever way it is read: the network owes
+ * the next chunk while the stream's buffer is below its high-water mark (the stream asked for
+ * more with `_read`, or `push` said it takes more), not once the buffer is full because the
+ * reader is busy elsewhere, nor after the end. Wrapping the instance's own `push` and `_read`
+ * adds no stream hop and no allocation per chunk.
+ */
+function watchNodeDownload(source: Readable, clock: IdleClock): void {
+  const push = source.push;
+  source.push = function watchedPush(this: Readable, chunk: unknown, encoding?: BufferEncoding): boolean {
+    const more = push.call(this, chunk, encoding);
+    if (more && chunk !== null) clock.arm('download');
+    else clock.disarm();
+    return more;
+  };
+  const read = source._read;
+  source._read = function watchedRead(this: Readable, size: number): void {
+    clock.arm('download');
+    read.call(this, size);
+  };
+  source.once('close', () => clock.disarm());
+  clock.arm('download');
 }

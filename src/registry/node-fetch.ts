@@ -5,6 +5,13 @@ import { Readable } from 'node:stream';
 /** The part of `fetch` the registry client uses; tests and special transports provide their own. */
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
 
+/** What the registry client passes to a fetch; another fetch than {@link createNodeFetch} ignores `nodeBody`. */
+export interface NodeFetchInit extends RequestInit {
+  duplex?: 'half';
+  /** The caller reads the body with {@link nodeBody} (a blob download): no web stream is made unless it is read. */
+  nodeBody?: boolean;
+}
+
 /** Options of {@link createNodeFetch}. */
 export interface NodeFetchOptions {
   /** Connect to this unix socket whatever the URL's host (the Docker Engine API). */
@@ -14,6 +21,45 @@ export interface NodeFetchOptions {
 }
 
 const MAX_REDIRECTS = 5;
+
+const nodeBodies = new WeakMap<Response, Readable>();
+
+/**
+ * The body of a response made by {@link createNodeFetch} for a request with `nodeBody` (or by
+ * {@link nodeResponse}) as the Node stream it is, without the web-stream adapters around it;
+ * undefined for another response. Read a body through this or through `res.body`, not both.
+ */
+export function nodeBody(res: Response): Readable | undefined {
+  return nodeBodies.get(res);
+}
+
+/**
+ * A Response whose body is the Node stream `body`: {@link nodeBody} gives the stream itself, and
+ * `res.body` (a web stream over it) starts reading it only when read, so a caller that takes the
+ * Node stream pays nothing for the web one. A body nobody reads holds its connection: the caller
+ * must read it or cancel it.
+ */
+export function nodeResponse(body: Readable | null, init: ResponseInit): Response {
+  const res = new Response(body && lazyWebBody(body), init);
+  if (body) nodeBodies.set(res, body);
+  return res;
+}
+
+function lazyWebBody(source: Readable): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      reader ??= (Readable.toWeb(source) as ReadableStream<Uint8Array>).getReader();
+      const next = await reader.read();
+      if (next.done) c.close();
+      else c.enqueue(next.value);
+    },
+    cancel: async (reason) => {
+      if (reader) await reader.cancel(reason);
+      else source.destroy();
+    },
+  }, { highWaterMark: 0 });
+}
 
 function toNodeHeaders(init: RequestInit['headers']): Record<string, string> {
   const out: Record<string, string> = {};
@@ -46,14 +92,15 @@ function writeBody(req: http.ClientRequest, body: RequestInit['body']): void {
 }
 
 /**
- * A fetch over node:http/https, for what the built-in fetch cannot do without its
- * undici dispatcher: a unix socket, or TLS without certificate verification for one
- * registry. Follows redirects of GET/HEAD, dropping credentials when the host changes.
+ * A fetch over node:http/https, the one every registry exchange goes through: it does what the
+ * built-in fetch cannot do without its undici dispatcher (a unix socket, TLS without certificate
+ * verification for one registry) and gives a blob download as the socket's Node stream
+ * ({@link nodeBody}). Follows redirects of GET/HEAD, dropping credentials when the host changes.
  */
 export function createNodeFetch(options: NodeFetchOptions = {}): FetchLike {
   const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: options.rejectUnauthorized ?? true });
-  const once = (url: URL, init: RequestInit): Promise<Response> =>
+  const once = (url: URL, init: NodeFetchInit): Promise<Response> =>
     new Promise((resolve, reject) => {
       const secure = url.protocol === 'https:';
       const method = (init.method ?? 'GET').toUpperCase();
@@ -72,14 +119,18 @@ export function createNodeFetch(options: NodeFetchOptions = {}): FetchLike {
           const status = res.statusCode ?? 500;
           const empty = method === 'HEAD' || status === 204 || status === 304;
           if (empty) res.resume();
-          const body = empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
-          resolve(new Response(body, { status, statusText: res.statusMessage ?? '', headers: toWebHeaders(res.headers) }));
+          const head = { status, statusText: res.statusMessage ?? '', headers: toWebHeaders(res.headers) };
+          // Otherwise the web body starts reading at once, as fetch's does: a short body nobody reads
+          // (an upload's 202) still ends, and its connection goes back to the pool.
+          if (init.nodeBody) resolve(nodeResponse(empty ? null : res, head));
+          else resolve(new Response(empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), head));
         },
       );
       req.on('error', (err) => {
         // A failed request leaves its body stream paused mid-pipe: close it (and the file under it).
         if (init.body instanceof Readable) init.body.destroy();
-        reject(err);
+        // As fetch does: an aborted request fails with the signal's reason (a TimeoutError is worth a retry).
+        reject(init.signal?.aborted ? init.signal.reason : err);
       });
       try {
         writeBody(req, init.body);

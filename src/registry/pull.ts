@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { KilnError, ErrorCode, digestHex, layerCompression, silentLogger, type Digest, type Logger, type Progress } from '../core/index.ts';
 import {
   configLabels, formatImageRef, isOciManifest, manifestKind, parseConfig, parseIndex, parseManifest, renderManifest,
-  createLayerScanThread, verifyDiffIds, type Descriptor, type DiffIdOutcome, type LayerScan, type LayerScanResult, type ImageRecord, type ImageRef, type Platform, type Store,
+  createLayerScanThread, verifyDiffIds, type Descriptor, type DiffIdOutcome, type LayerScan, type LayerScanResult, type LayerScanThread, type ImageRecord, type ImageRef, type Platform, type Store,
 } from '../store/index.ts';
-import { createBlobCache, type BlobCache } from './blob-cache.ts';
+import { createBlobCache, type BlobCache, type BlobOpener } from './blob-cache.ts';
 import { getBlob, getManifest, type FetchedManifest } from './distribution.ts';
+import { nodeBody } from './node-fetch.ts';
 import { choosePlatform } from './platform.ts';
 import type { RegistryTransport } from './transport.ts';
 
@@ -81,9 +82,10 @@ async function resolveImage(o: PullOptions, cache: BlobCache): Promise<{ fetched
   return { fetched, label };
 }
 
-async function openBlob(o: PullOptions, digest: Digest, offset: number): Promise<{ body: ReadableStream<Uint8Array> | null; ranged: boolean }> {
+async function openBlob(o: PullOptions, digest: Digest, offset: number): ReturnType<BlobOpener> {
   const { res, ranged } = await getBlob(o.transport, o.repo, digest, offset, o.signal);
-  return { body: res.body, ranged };
+  // The socket's stream as it is when the transport went through node:http, else the web body.
+  return { body: nodeBody(res) ?? res.body, ranged };
 }
 
 /**
@@ -92,9 +94,23 @@ async function openBlob(o: PullOptions, digest: Digest, offset: number): Promise
  * An OCI manifest is stored byte for byte; a Docker schema2 one is rewritten as OCI.
  */
 export async function pullImage(o: PullOptions): Promise<PullResult> {
+  if (!o.force && o.store.findImage(o.target)) throw exists(o.target);
+  // Decompressing, hashing and indexing the layers on a thread of their own overlaps the downloads.
+  // The thread starts before the manifest is known, so that its start-up overlaps the round trips
+  // (an idle thread does not keep the process up; a pull of layers the store has leaves it unused).
+  const scans = createLayerScanThread();
+  try {
+    return await pullWith(o, scans);
+  } finally {
+    // Its scans are over (ended or aborted): the thread stops in the background, since waiting for
+    // one still starting up would only delay the message of a pull that failed early.
+    scans.close().catch((err: unknown) => (o.logger ?? silentLogger).debug(`layer scan thread: ${(err as Error).message}`));
+  }
+}
+
+async function pullWith(o: PullOptions, scanThread: LayerScanThread): Promise<PullResult> {
   const { store } = o;
   const logger = o.logger ?? silentLogger;
-  if (!o.force && store.findImage(o.target)) throw exists(o.target);
   const cache = createBlobCache(store.dirs.cacheDir('registry-blobs'), { logger, ...(o.progress ? { progress: o.progress } : {}) });
   const { fetched, label } = await resolveImage(o, cache);
   const manifest = parseManifest(fetched.bytes, `${label} manifest`);
@@ -111,8 +127,7 @@ export async function pullImage(o: PullOptions): Promise<PullResult> {
   logger.debug(`${label}: ${missing.length} of ${blobs.length} blobs to fetch`);
   const staging = await store.createStaging(o.signal);
   const running = new Set<LayerScan>();
-  // Decompressing, hashing and indexing the layers on a thread of their own overlaps the downloads.
-  const scans = missing.some((d) => layerDigests.has(d.digest)) ? createLayerScanThread() : undefined;
+  const scans = missing.some((d) => layerDigests.has(d.digest)) ? scanThread : undefined;
   try {
     let seq = 0;
     await forEachLimited(missing, o.concurrency ?? 4, async (d) => {
@@ -168,7 +183,6 @@ export async function pullImage(o: PullOptions): Promise<PullResult> {
   } finally {
     // Scans of a failed pull: their index files are closed before the staging area goes.
     for (const scan of running) await scan.abort();
-    await scans?.close();
     await staging.dispose();
   }
 }

@@ -5,7 +5,7 @@ import type { Credentials } from './auth-file.ts';
 import { parseChallenges, type Challenge } from './challenge.ts';
 import { RegistryError, idleError, isRetryable, networkError, responseError } from './errors.ts';
 import { DEFAULT_IDLE_TIMEOUT, fetchWithIdleTimeout } from './idle.ts';
-import { createNodeFetch, type FetchLike } from './node-fetch.ts';
+import { createNodeFetch, type FetchLike, type NodeFetchInit } from './node-fetch.ts';
 
 /** One HTTP exchange with a registry. */
 export interface RegistryRequest {
@@ -23,6 +23,8 @@ export interface RegistryRequest {
   accept?: readonly number[];
   /** false for blob transfers, which may take longer than a metadata request's time limit. */
   timeout?: boolean;
+  /** The caller reads the body as a Node stream with `nodeBody` (a blob download), and reads or cancels it in every case. */
+  nodeBody?: boolean;
   signal?: AbortSignal | undefined;
 }
 
@@ -74,13 +76,12 @@ function basic(creds: Credentials): string {
 export function createTransport(registry: RegistryConfig, options: TransportOptions = {}): RegistryTransport {
   const baseUrl = registryBaseUrl(registry);
   const label = registry.label;
-  // Blob uploads over node:http: the file stream is piped into the socket, without the web-stream
-  // adapters fetch needs around it (they cost about as much CPU as the rest of a publish).
-  // https-no-verify sends everything through it (one client, one connection pool).
+  // Every exchange over node:http (one client, one connection pool): an upload's file stream is
+  // piped into the socket and a download's socket into the file, without the web-stream adapters
+  // fetch needs around them (for an upload they cost about as much CPU as the rest of a publish;
+  // a download also skips undici's per-chunk work), and a clone does not wait for fetch to load.
   const noVerify = registry.protocol === 'https-no-verify';
-  const nodeFetch: FetchLike = options.fetch ?? createNodeFetch(noVerify ? { rejectUnauthorized: false } : {});
-  const doFetch: FetchLike = options.fetch ?? (noVerify ? nodeFetch : fetch);
-  const uploadFetch = nodeFetch;
+  const doFetch: FetchLike = options.fetch ?? createNodeFetch(noVerify ? { rejectUnauthorized: false } : {});
   const logger = options.logger ?? silentLogger;
   const retries = options.retries ?? 4;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
@@ -89,8 +90,8 @@ export function createTransport(registry: RegistryConfig, options: TransportOpti
   const timeoutMs = options.timeoutMs ?? Math.max(DEFAULT_TIMEOUT, 2 * idleMs);
   const budgetMs = options.retryBudgetMs ?? idleMs;
   /** One fetch under the idle timeout: a silent server gives a NETWORK error naming the setting. */
-  const guarded = (url: string, init: RequestInit & { duplex?: 'half' }, what: string, via: FetchLike = doFetch): Promise<Response> =>
-    fetchWithIdleTimeout(via, url, init, idleMs, (phase) => idleError(label, what, url, idleMs, phase));
+  const guarded = (url: string, init: NodeFetchInit, what: string): Promise<Response> =>
+    fetchWithIdleTimeout(doFetch, url, init, idleMs, (phase) => idleError(label, what, url, idleMs, phase));
   let scheme: 'basic' | 'bearer' | undefined;
   let bearer: Challenge | undefined;
   const tokens = new Map<string, Token>();
@@ -187,21 +188,19 @@ export function createTransport(registry: RegistryConfig, options: TransportOpti
     if (auth) headers.authorization = auth;
     const signals = [...(request.signal ? [request.signal] : []), ...(request.timeout === false ? [] : [AbortSignal.timeout(timeoutMs)])];
     const body = request.body?.();
-    const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers, redirect: 'follow' };
+    const init: NodeFetchInit = { method: request.method, headers, redirect: 'follow', ...(request.nodeBody ? { nodeBody: true } : {}) };
     if (signals.length > 0) init.signal = AbortSignal.any(signals);
-    let via = doFetch;
     if (body !== undefined) {
       if (typeof body === 'string' || body instanceof Uint8Array) init.body = body;
       else {
         // node:http takes the Node stream as it is; another fetch gets a web stream.
         init.body = (options.fetch ? Readable.toWeb(body) : body) as unknown as RequestInit['body'];
         init.duplex = 'half';
-        via = uploadFetch;
       }
     }
     let res: Response;
     try {
-      res = await guarded(url, init, request.what, via);
+      res = await guarded(url, init, request.what);
     } catch (err) {
       if (request.signal?.aborted) throw request.signal.reason;
       throw networkError(err, label, url.replace(/\?.*$/u, ''), registry.protocol);

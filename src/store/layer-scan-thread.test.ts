@@ -27,21 +27,17 @@ async function withThread(fn: (thread: LayerScanThread, dir: string) => Promise<
 }
 
 /**
- * Feeds `bytes` in chunks of `size`: every other one a view into a buffer that is then reused
- * (copied by the scan), the others buffers of their own, moved to the thread.
+ * Feeds `bytes` in chunks of `size`, three to a message: a view into a buffer that is then reused
+ * (copied by the scan), and two buffers of their own, moved to the thread.
  */
-async function feed(scan: { write(c: Uint8Array): Promise<void> | undefined }, bytes: Buffer, size: number): Promise<void> {
+async function feed(scan: { write(c: readonly Uint8Array[]): Promise<void> | undefined }, bytes: Buffer, size: number): Promise<void> {
   const reused = Buffer.alloc(size + 1);
-  for (let at = 0, i = 0; at < bytes.length; at += size, i++) {
-    if (i % 2 === 0) {
-      const n = bytes.copy(reused, 0, at, at + size);
-      await scan.write(reused.subarray(0, n));
-      reused.fill(0xff);
-    } else {
-      const own = new Uint8Array(bytes.subarray(at, at + size));
-      await scan.write(own);
-      assert.equal(own.byteLength, 0, 'a buffer of its own is moved, not copied');
-    }
+  for (let at = 0; at < bytes.length; at += 3 * size) {
+    const n = bytes.copy(reused, 0, at, at + size);
+    const own = [1, 2].map((i) => new Uint8Array(bytes.subarray(at + i * size, at + (i + 1) * size)));
+    await scan.write([reused.subarray(0, n), ...own.filter((o) => o.byteLength > 0)]);
+    reused.fill(0xff);
+    for (const o of own) assert.equal(o.byteLength, 0, 'a buffer of its own is moved, not copied');
   }
 }
 

@@ -6,7 +6,7 @@ import type { Descriptor } from './oci.ts';
 /** Messages to the worker (layer-scan-worker.ts). */
 export type ScanRequest =
   | { type: 'start'; id: number; layer: Descriptor; indexFile: string }
-  | { type: 'chunk'; id: number; data: ArrayBuffer }
+  | { type: 'chunks'; id: number; data: ArrayBuffer[] }
   | { type: 'end'; id: number }
   | { type: 'abort'; id: number };
 
@@ -17,14 +17,17 @@ export type ScanReply =
   | { type: 'aborted'; id: number }
   | { type: 'failed'; id: number; message: string };
 
+/** The scan thread's young generation (MB): a semi-space of 1 MB. */
+const YOUNG_GENERATION_MB = 3;
+
 /** Compressed bytes a scan may have sent and the worker not yet taken: bounds the memory a slow scan can hold. */
 const IN_FLIGHT_LIMIT = 8 << 20;
 
 /** Layer scans on a thread of their own, so that decompressing and indexing overlap the download. */
 export interface LayerScanThread {
   /**
-   * Like {@link startLayerScan}, run on the thread. `write` takes the chunk: one that spans all of its
-   * ArrayBuffer is moved (transferred, the caller's view then empty), any other is copied.
+   * Like {@link startLayerScan}, run on the thread. `write` takes the chunks, in one message: one that
+   * spans all of its ArrayBuffer is moved (transferred, the caller's view then empty), any other is copied.
    */
   start(layer: Descriptor, indexFile: string): LayerScan;
   /** Whether the thread failed or was closed: its scans then gave nothing (the layers are read again where needed). */
@@ -44,7 +47,11 @@ interface Pending {
 export function createLayerScanThread(): LayerScanThread {
   // node:worker_threads loads with the first clone that scans, not when the store's door is imported (start-up).
   const { Worker } = process.getBuiltinModule('node:worker_threads');
-  const worker = new Worker(new URL('./layer-scan-worker.ts', import.meta.url));
+  // A small young generation: the thread's garbage is mostly the ArrayBuffers of the chunks it takes
+  // and of zlib's output (hundreds of MiB per clone); frequent cheap scavenges free them before they
+  // add up to the external memory that triggers a full mark-compact (five or six of those per clone
+  // with the default size, one or two with this).
+  const worker = new Worker(new URL('./layer-scan-worker.ts', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
   const scans = new Map<number, Pending>();
   let nextId = 0;
   let dead: Error | undefined;
@@ -108,18 +115,22 @@ export function createLayerScanThread(): LayerScanThread {
       if (!dead) worker.postMessage({ type: 'start', id, layer: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, indexFile } satisfies ScanRequest);
       let over = false;
       return {
-        write(chunk) {
+        write(chunks) {
           // A failed scan costs the second pass it was to save (the diff_id check and the check read the layer), not the download.
-          if (p.failure || dead) return undefined;
-          // A chunk that is all of its memory moves to the thread; a view into a larger (possibly shared) buffer is copied.
-          let data = chunk.buffer as ArrayBuffer;
-          if (chunk.byteOffset !== 0 || chunk.byteLength !== data.byteLength || !(data instanceof ArrayBuffer)) {
-            const copy = new Uint8Array(chunk.byteLength);
-            copy.set(chunk);
-            data = copy.buffer;
+          if (p.failure || dead || chunks.length === 0) return undefined;
+          const data: ArrayBuffer[] = [];
+          for (const chunk of chunks) {
+            // A chunk that is all of its memory moves to the thread; a view into a larger (possibly shared) buffer is copied.
+            let buffer = chunk.buffer as ArrayBuffer;
+            if (chunk.byteOffset !== 0 || chunk.byteLength !== buffer.byteLength || !(buffer instanceof ArrayBuffer) || data.includes(buffer)) {
+              const copy = new Uint8Array(chunk.byteLength);
+              copy.set(chunk);
+              buffer = copy.buffer;
+            }
+            p.inFlight += buffer.byteLength;
+            data.push(buffer);
           }
-          p.inFlight += data.byteLength;
-          worker.postMessage({ type: 'chunk', id, data } satisfies ScanRequest, [data]);
+          worker.postMessage({ type: 'chunks', id, data } satisfies ScanRequest, data);
           if (p.inFlight <= IN_FLIGHT_LIMIT) return undefined;
           return new Promise<void>((resolve) => {
             p.wake = resolve;

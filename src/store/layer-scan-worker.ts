@@ -12,6 +12,11 @@ const scans = new Map<number, { scan: LayerScan; queue: Promise<void>; aborted: 
 const reply = (m: ScanReply): void => port.postMessage(m);
 const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
+// The thread starts before the first layer is known: what each scan loads on first use loads now,
+// while the main thread waits for the registry, not when the first chunks are waiting.
+process.getBuiltinModule('node:zlib');
+process.getBuiltinModule('node:crypto').createHash('sha256');
+
 port.on('message', (m: ScanRequest) => {
   if (m.type === 'start') {
     scans.set(m.id, { scan: startLayerScan(m.layer, m.indexFile), queue: Promise.resolve(), aborted: false });
@@ -23,9 +28,9 @@ port.on('message', (m: ScanRequest) => {
   if (m.type === 'abort') entry.aborted = true;
   // Chunks, end and abort of one scan run in the order they were sent.
   entry.queue = entry.queue.then(async () => {
-    if (m.type === 'chunk') {
-      if (!entry.aborted) await entry.scan.write(new Uint8Array(m.data));
-      reply({ type: 'ack', id: m.id, bytes: m.data.byteLength });
+    if (m.type === 'chunks') {
+      if (!entry.aborted) await entry.scan.write(m.data.map((b) => new Uint8Array(b)));
+      reply({ type: 'ack', id: m.id, bytes: m.data.reduce((n, b) => n + b.byteLength, 0) });
     } else if (m.type === 'end') {
       scans.delete(m.id);
       const r = await entry.scan.end();

@@ -17,8 +17,8 @@ export interface LayerScanResult {
 
 /** Fed a layer's compressed bytes as they arrive; decompresses, hashes and indexes them in the same pass. */
 export interface LayerScan {
-  /** Feeds the next chunk; the promise (when there is one) resolves once the decompressor can take more. */
-  write(chunk: Uint8Array): Promise<void> | undefined;
+  /** Feeds the next chunks, in order; the promise (when there is one) resolves once the decompressor can take more. */
+  write(chunks: readonly Uint8Array[]): Promise<void> | undefined;
   /** Ends the input and waits for the decompressor: the diff_id and the index. */
   end(): Promise<LayerScanResult>;
   /** Stops and deletes the partial index. */
@@ -78,15 +78,20 @@ export function startLayerScan(layer: Descriptor, indexFile: string): LayerScan 
   let done = false;
 
   return {
-    write(chunk) {
-      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      if (!d) {
-        take(buf);
-        return undefined;
+    write(chunks) {
+      let full = false;
+      for (const chunk of chunks) {
+        const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        if (!d) {
+          take(buf);
+          continue;
+        }
+        fed += buf.length;
+        if (decompressError || d.writableEnded || d.destroyed) return undefined;
+        // The batch is in memory already: it all goes in, and the next one waits for the decompressor.
+        if (!d.write(buf)) full = true;
       }
-      fed += buf.length;
-      if (decompressError || d.writableEnded || d.destroyed) return undefined;
-      if (d.write(buf)) return undefined;
+      if (!d || !full) return undefined;
       const dec = d;
       return new Promise<void>((resolve) => {
         const go = (): void => {
